@@ -1,0 +1,183 @@
+"""The `ftbot` console script: one sub-command per process of the product contract."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from bot.logs import setup_logging
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("ftbot")
+
+
+def _settings(process: str) -> Settings:
+    settings = load_settings()
+    settings.require_for(process)
+    return settings
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+def _services(settings: Settings):  # noqa: ANN202
+    from bot.services import build_services
+    from storage.migrate import upgrade
+
+    # Running on an empty SQLite file should just work; on PostgreSQL the Procfile's release step
+    # has already done this and it is a no-op.
+    upgrade(settings.database_url)
+    return build_services(settings)
+
+
+def _start_worker(services):  # noqa: ANN001, ANN202
+    from bot.worker.runner import Worker
+
+    worker = Worker(services)
+    worker.start()
+    return worker
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+    from bot.web import HttpServer, WebApp
+
+    settings = _settings("serve")
+    services = _services(settings)
+    app = build_app(services)
+    worker = None if args.no_worker else _start_worker(services)
+    port = args.port if args.port is not None else settings.port
+    server = HttpServer(WebApp(app, services), host=args.host, port=port, threads=args.threads)
+    log.info("ftbot serving on %s (POST /slack/events, GET /healthz)%s", server.url, "" if worker else ", no worker")
+
+    def _stop(*_: object) -> None:
+        if worker:
+            worker.stop()
+        server.stop()
+        services.close()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        _stop()
+    return 0
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_app
+
+    settings = _settings("socket")
+    services = _services(settings)
+    app = build_app(services, socket_mode=True)
+    worker = _start_worker(services)
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()
+    finally:
+        worker.stop()
+        services.close()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings("worker")
+    services = _services(settings)
+    worker = _start_worker(services)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    worker.stop()
+    services.close()
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox.server import SandboxServer
+    from bot.sandbox.state import Timing
+
+    timing = Timing(validating_seconds=args.validating_seconds, queued_seconds=args.queued_seconds, step_seconds=args.step_seconds)
+    server = SandboxServer(args.host, args.port, timing=timing, api_key=args.api_key)
+    server.state.daily_job_limit = args.daily_job_limit
+    print(f"OpenAI sandbox on {server.url}  (set OPENAI_BASE_URL={server.url})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(out_dir=args.out, steps=args.steps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ftbot", description="Run a team's model fine-tuning from Slack.")
+    p.add_argument("--log-level", default=os.environ.get("FTBOT_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="HTTP mode: POST /slack/events and GET /healthz on $PORT, plus the worker")
+    s.add_argument("--no-worker", action="store_true", help="do not run the poller and sender in this process")
+    s.add_argument("--host", default="0.0.0.0")
+    s.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
+    s.add_argument("--threads", type=int, default=8, help="HTTP worker threads")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("socket", help="Socket Mode (SLACK_APP_TOKEN) plus the worker, for teams without a public URL")
+    s.set_defaults(func=cmd_socket)
+
+    s = sub.add_parser("worker", help="the poller and the notification sender, nothing else")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("sandbox", help="a local, stateful stand-in for OpenAI's files / fine-tuning / models API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--step-seconds", type=float, default=0.5, help="simulated seconds per training step")
+    s.add_argument("--validating-seconds", type=float, default=2.0)
+    s.add_argument("--queued-seconds", type=float, default=2.0)
+    s.add_argument("--api-key", default=None, help="accept only this key (default: any)")
+    s.add_argument("--daily-job-limit", type=int, default=0, help="jobs per model per day before 429 (0: none)")
+    s.set_defaults(func=cmd_sandbox)
+
+    s = sub.add_parser("demo", help="the whole lifecycle on this machine with no accounts, printing the conversation")
+    s.add_argument("--out", default="ftbot-demo", help="where the demo database and chart go")
+    s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("db", help="database schema")
+    dbsub = s.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    u = dbsub.add_parser("upgrade", help="apply schema migrations (Alembic)")
+    u.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level.upper())
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"ftbot: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

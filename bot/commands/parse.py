@@ -1,0 +1,188 @@
+"""Parsing `/ft` text. Pure functions: text in, a Command or a UserError out."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import UserError
+
+DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
+
+USAGE: dict[str, str] = {
+    "help": "/ft help",
+    "upload": "/ft upload",
+    "files": "/ft files",
+    "start": "/ft start <file> [model=M] [validation=<file>] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X]",
+    "list": "/ft list [N]",
+    "status": "/ft status <job>",
+    "events": "/ft events <job> [N]",
+    "checkpoints": "/ft checkpoints <job>",
+    "metrics": "/ft metrics <job>",
+    "cancel": "/ft cancel <job>",
+    "pause": "/ft pause <job>",
+    "resume": "/ft resume <job>",
+    "watch": "/ft watch <job> [#channel]",
+    "unwatch": "/ft unwatch <job>",
+    "models": "/ft models",
+    "delete-model": "/ft delete-model <model>",
+    "try": "/ft try <model> <prompt>",
+    "audit": "/ft audit [N]",
+}
+VERBS = tuple(USAGE)
+# Verbs that change something at the provider: only operators may use them.
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume"})
+
+START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta")
+_CHANNEL_REF = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str
+    args: tuple[str, ...] = ()
+    rest: str = ""  # raw text after the verb (for `try`, whose prompt is free text)
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    file: str
+    model: str = DEFAULT_MODEL
+    validation: str | None = None
+    method: str = "supervised"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+    seed: int | None = None
+
+
+def verb_of(text: str) -> str:
+    """The verb a command text asks for ('help' when empty); unknown verbs come back as typed."""
+    words = (text or "").strip().split(None, 1)
+    return words[0].lower() if words else "help"
+
+
+def parse(text: str) -> Command:
+    text = (text or "").strip()
+    if not text:
+        return Command("help")
+    head, _, rest = text.partition(" ")
+    verb = head.lower()
+    if verb not in USAGE:
+        raise UserError(f"I don't know `{_clip(head)}`. Try `/ft help` for what I can do.")
+    rest = rest.strip()
+    if verb == "try":
+        return Command(verb, tuple(rest.split(None, 1)[:1]), rest)
+    try:
+        args = tuple(shlex.split(rest))
+    except ValueError:
+        raise UserError("Unbalanced quotes in the command.", USAGE[verb]) from None
+    return Command(verb, args, rest)
+
+
+def _clip(s: str, n: int = 40) -> str:
+    s = s.replace("`", "'")
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def one_arg(cmd: Command, what: str) -> str:
+    if len(cmd.args) != 1:
+        raise UserError(f"`{cmd.verb}` needs exactly one {what}.", USAGE[cmd.verb])
+    return cmd.args[0]
+
+
+def optional_count(cmd: Command, index: int, default: int, maximum: int) -> int:
+    if len(cmd.args) <= index:
+        return default
+    if len(cmd.args) > index + 1:
+        raise UserError("Too many arguments.", USAGE[cmd.verb])
+    raw = cmd.args[index]
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise UserError(f"`{_clip(raw)}` is not a number from 1 to {maximum}.", USAGE[cmd.verb])
+    return int(raw)
+
+
+def parse_channel(raw: str) -> str:
+    m = _CHANNEL_REF.match(raw)
+    if m:
+        return m.group(1)
+    if _CHANNEL_ID.match(raw):
+        return raw
+    raise UserError(
+        f"`{_clip(raw)}` is not a channel I can use: pick it with #-autocomplete, or give its ID (C…).",
+        USAGE["watch"],
+    )
+
+
+def _int(key: str, raw: str, lo: int, hi: int | None) -> int:
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise UserError(f"`{key}` must be a whole number, got `{_clip(raw)}`.", USAGE["start"])
+    value = int(raw)
+    if value < lo or (hi is not None and value > hi):
+        bound = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+        raise UserError(f"`{key}` must be {bound}, got {value}.", USAGE["start"])
+    return value
+
+
+def _float(key: str, raw: str, lo_exclusive: float, hi: float | None) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"`{key}` must be a number, got `{_clip(raw)}`.", USAGE["start"]) from None
+    if value != value or value <= lo_exclusive or (hi is not None and value > hi):
+        bound = f"above {lo_exclusive:g}" + (f" and at most {hi:g}" if hi is not None else "")
+        raise UserError(f"`{key}` must be {bound}, got `{_clip(raw)}`.", USAGE["start"])
+    return value
+
+
+def parse_start(args: tuple[str, ...]) -> StartRequest:
+    """Strict: any unknown key, bad number or stray word is an error, and nothing is started."""
+    positional = [a for a in args if "=" not in a]
+    pairs = [a for a in args if "=" in a]
+    if len(positional) != 1:
+        what = "no training file" if not positional else f"{len(positional)} files ({', '.join(_clip(p, 20) for p in positional)})"
+        raise UserError(f"`start` needs one training file, got {what}.", USAGE["start"])
+    opts: dict[str, str] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        key = key.lower()
+        if key not in START_KEYS:
+            raise UserError(f"Unknown option `{_clip(key)}`. Known: {', '.join(START_KEYS)}.", USAGE["start"])
+        if key in opts:
+            raise UserError(f"`{key}` is given twice.", USAGE["start"])
+        if not value:
+            raise UserError(f"`{key}` has no value.", USAGE["start"])
+        opts[key] = value
+
+    method = opts.get("method", "supervised").lower()
+    if method not in {"supervised", "dpo"}:
+        raise UserError(f"`method` must be supervised or dpo, got `{_clip(method)}`.", USAGE["start"])
+    hyper: dict[str, Any] = {}
+    if "epochs" in opts:
+        hyper["n_epochs"] = _int("epochs", opts["epochs"], 1, 50)
+    if "batch" in opts:
+        hyper["batch_size"] = _int("batch", opts["batch"], 1, 256)
+    if "lr" in opts:
+        hyper["learning_rate_multiplier"] = _float("lr", opts["lr"], 0.0, 100.0)
+    if "beta" in opts:
+        if method != "dpo":
+            raise UserError("`beta` only applies to `method=dpo`.", USAGE["start"])
+        hyper["beta"] = _float("beta", opts["beta"], 0.0, 2.0)
+    suffix = opts.get("suffix")
+    if suffix is not None:
+        if len(suffix) > 64:
+            raise UserError(f"`suffix` may be at most 64 characters, got {len(suffix)}.", USAGE["start"])
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", suffix):
+            raise UserError("`suffix` may use letters, digits, `.`, `_` and `-` only.", USAGE["start"])
+    seed = _int("seed", opts["seed"], 0, 2**31 - 1) if "seed" in opts else None
+    return StartRequest(
+        file=positional[0],
+        model=opts.get("model", DEFAULT_MODEL),
+        validation=opts.get("validation"),
+        method=method,
+        hyperparameters=hyper,
+        suffix=suffix,
+        seed=seed,
+    )

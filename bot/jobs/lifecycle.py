@@ -1,0 +1,113 @@
+"""Starting and steering jobs: the provider call and what we store about it, kept consistent."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.errors import UserError
+from bot.jobs.store import apply_provider_job, new_job_row, resolve_job
+from bot.jobs.view import JobView, view_of
+from bot.provider.base import JobSpec, JobStatus
+from bot.services import Services
+from bot.worker.leases import hold_lease, release_lease
+from bot.worker.notify import plan_card_update, subscribe
+from storage.models import AuditLog, Job, Subscription
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    job: JobView
+    created: bool  # False: this request was a duplicate of one already handled
+    subscription_ids: tuple[int, ...]
+
+
+def _existing(services: Services, key: str) -> Job | None:
+    with services.db.session() as s:
+        return s.scalar(select(Job).where(Job.idempotency_key == key))
+
+
+def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, channel: str, idempotency_key: str) -> Started:
+    """Create the job once per idempotency key, however often Slack delivers the request."""
+    found = _existing(services, idempotency_key)
+    if found is not None:
+        return Started(view_of(found), False, ())
+    owner = f"start:{time.monotonic_ns()}"
+    lease = f"start:{idempotency_key}"[:64]
+    if not hold_lease(services.db, lease, owner, timedelta(minutes=2)):
+        # The same request is being handled right now (a duplicate delivery): wait for its result.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found = _existing(services, idempotency_key)
+            if found is not None:
+                return Started(view_of(found), False, ())
+            time.sleep(0.1)
+        raise UserError("That request is still being handled; `/ft list` will show the job in a moment.")
+    try:
+        # A crash after the provider made the job but before we stored it leaves the job at the
+        # provider, tagged with our key: find it rather than make a second one.
+        pj = services.provider.find_job_by_key(idempotency_key) or services.provider.create_job(spec, idempotency_key=idempotency_key)
+        now = utcnow()
+        channels = [channel] + [c for c in (services.settings.notify_channel,) if c and c != channel]
+        try:
+            with services.db.session() as s:
+                row = new_job_row(pj, team_id=team_id, started_by=user, channel=channel, idempotency_key=idempotency_key)
+                if spec.suffix:
+                    row.suffix = spec.suffix
+                s.add(row)
+                s.flush()
+                subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
+                s.add(AuditLog(team_id=team_id, actor=user, action="job.start", target=pj.id, detail={"model": spec.model, "training_file": spec.training_file, "method": spec.method, "hyperparameters": spec.hyperparameters}))
+                s.flush()
+                return Started(view_of(row), True, tuple(sub.id for sub in subs))
+        except IntegrityError:
+            # The poller discovered the job first (FTBOT_NOTIFY_CHANNEL): adopt its row.
+            with services.db.session() as s:
+                row = s.scalar(select(Job).where(Job.provider_job_id == pj.id))
+                if row is None:
+                    raise
+                row.team_id, row.started_by, row.idempotency_key = team_id, user, idempotency_key
+                row.origin_channel = row.origin_channel or channel
+                subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
+                s.flush()
+                return Started(view_of(row), True, tuple(sub.id for sub in subs))
+    finally:
+        release_lease(services.db, lease, owner)
+
+
+def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: str) -> JobView:
+    """cancel / pause / resume. Refuses early, with a clear reason, when the status forbids it."""
+    with services.db.session() as s:
+        row = resolve_job(s, team_id, ref)
+        job_id, status = row.provider_job_id, row.status
+    allowed = {
+        "cancel": JobStatus.ACTIVE,
+        "pause": {JobStatus.RUNNING},
+        "resume": {JobStatus.PAUSED},
+    }[action]
+    if status not in allowed:
+        need = {"cancel": "queued, running or paused", "pause": "running", "resume": "paused"}[action]
+        done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[action]
+        raise UserError(f"`{job_id}` is {status.replace('_', ' ')}: only a {need} job can be {done}.")
+    call = {"cancel": services.provider.cancel_job, "pause": services.provider.pause_job, "resume": services.provider.resume_job}[action]
+    pj = call(job_id)
+    now = utcnow()
+    with services.db.session() as s:
+        row = s.scalar(select(Job).where(Job.provider_job_id == job_id))
+        apply_provider_job(row, pj)
+        # The poller makes the final pass (last events, the alert, the chart): leave it to it.
+        row.is_final = False
+        row.next_poll_at = now
+        for sub in s.scalars(select(Subscription).where(Subscription.job_id == row.id)):
+            plan_card_update(s, row, sub, now)
+        s.add(AuditLog(team_id=team_id, actor=user, action=f"job.{action}", target=job_id, detail={}))
+        s.flush()
+        return view_of(row)

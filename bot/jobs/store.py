@@ -1,0 +1,196 @@
+"""Jobs in the database: creating rows from provider jobs, resolving ids, applying new events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.errors import UserError
+from bot.provider.base import Checkpoint as ProviderCheckpoint
+from bot.provider.base import Job as ProviderJob
+from bot.provider.base import JobEvent as ProviderEvent
+from bot.provider.base import is_final
+from storage.models import Checkpoint, Job, JobEvent, MetricPoint
+
+METRIC_KEYS = (
+    "train_loss",
+    "train_mean_token_accuracy",
+    "valid_loss",
+    "valid_mean_token_accuracy",
+    "full_valid_loss",
+    "full_valid_mean_token_accuracy",
+)
+
+
+def ts(unix: int | float | None) -> datetime | None:
+    return None if unix is None else datetime.fromtimestamp(unix, UTC)
+
+
+def apply_provider_job(row: Job, pj: ProviderJob) -> bool:
+    """Copy the provider's view onto our row. True when the status changed."""
+    changed = row.status != pj.status
+    row.status = pj.status
+    row.is_final = is_final(pj.status)
+    row.base_model = pj.model
+    row.fine_tuned_model = pj.fine_tuned_model
+    row.training_file = pj.training_file
+    row.validation_file = pj.validation_file
+    row.method = pj.method
+    row.hyperparameters = dict(pj.hyperparameters)
+    row.seed = pj.seed
+    if pj.suffix:
+        row.suffix = pj.suffix
+    row.error = None if pj.error is None else {"code": pj.error.code, "message": pj.error.message, "param": pj.error.param}
+    row.trained_tokens = pj.trained_tokens
+    row.finished_at = ts(pj.finished_at)
+    row.estimated_finish = ts(pj.estimated_finish)
+    if row.created_at is None:
+        row.created_at = ts(pj.created_at)
+    return changed
+
+
+def new_job_row(pj: ProviderJob, *, team_id: str | None, started_by: str | None, channel: str | None, idempotency_key: str | None, provider: str = "openai") -> Job:
+    row = Job(
+        team_id=team_id,
+        provider=provider,
+        provider_job_id=pj.id,
+        idempotency_key=idempotency_key,
+        status=pj.status,
+        base_model=pj.model,
+        created_at=ts(pj.created_at),
+        started_by=started_by,
+        origin_channel=channel,
+        latest_metrics={},
+        hyperparameters={},
+    )
+    apply_provider_job(row, pj)
+    return row
+
+
+def resolve_job(session: Session, team_id: str | None, ref: str) -> Job:
+    """A job of this team by id or unique prefix."""
+    ref = ref.strip()
+    if len(ref) < 4:
+        raise UserError(f"`{ref[:20]}` is too short to name a job: give at least 4 characters of its id.")
+    q = select(Job).where(Job.provider_job_id.startswith(ref, autoescape=True))
+    q = q.where(Job.team_id == team_id)  # data is always scoped to the asking team
+    rows = session.scalars(q.limit(6)).all()
+    exact = [r for r in rows if r.provider_job_id == ref]
+    if exact:
+        return exact[0]
+    if not rows:
+        raise UserError(f"No job matches `{ref[:40]}`. `/ft list` shows your jobs.")
+    if len(rows) > 1:
+        shown = ", ".join(f"`{r.provider_job_id}`" for r in rows[:5])
+        raise UserError(f"`{ref[:40]}` matches several jobs: {shown}. Give more of the id.")
+    return rows[0]
+
+
+@dataclass
+class AppliedEvents:
+    stored: list[JobEvent]  # newly stored, oldest first
+    checkpoint_announced: bool
+
+
+def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) -> AppliedEvents:
+    """Store events we have not seen (the unique constraint is the final guard) and their metrics."""
+    if not events:
+        return AppliedEvents([], False)
+    ids = [e.id for e in events]
+    known = set(
+        session.scalars(
+            select(JobEvent.provider_event_id).where(JobEvent.job_id == job.id, JobEvent.provider_event_id.in_(ids))
+        )
+    )
+    stored: list[JobEvent] = []
+    steps: dict[int, ProviderEvent] = {}
+    announced = False
+    for e in events:
+        if e.id in known:
+            continue
+        known.add(e.id)
+        row = JobEvent(
+            job_id=job.id,
+            provider_event_id=e.id,
+            created_at=ts(e.created_at),
+            level=e.level,
+            type=e.type,
+            message=e.message,
+            data=e.data,
+        )
+        session.add(row)
+        stored.append(row)
+        if e.type == "metrics" and e.data and isinstance(e.data.get("step"), int | float):
+            steps[int(e.data["step"])] = e
+        elif "checkpoint" in e.message.lower():
+            announced = True
+    if steps:
+        existing = set(
+            session.scalars(select(MetricPoint.step).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(list(steps))))
+        )
+        for step, e in sorted(steps.items()):
+            d = e.data or {}
+            if step not in existing:
+                session.add(
+                    MetricPoint(
+                        job_id=job.id,
+                        step=step,
+                        total_steps=d.get("total_steps"),
+                        train_loss=d.get("train_loss"),
+                        train_accuracy=d.get("train_mean_token_accuracy"),
+                        valid_loss=d.get("valid_loss"),
+                        valid_accuracy=d.get("valid_mean_token_accuracy"),
+                        full_valid_loss=d.get("full_valid_loss"),
+                        full_valid_accuracy=d.get("full_valid_mean_token_accuracy"),
+                        created_at=ts(e.created_at),
+                    )
+                )
+        last_step, last = max(steps.items())
+        if job.step is None or last_step >= job.step:
+            d = last.data or {}
+            job.step = last_step
+            if d.get("total_steps"):
+                job.total_steps = int(d["total_steps"])
+            latest = dict(job.latest_metrics or {})
+            # train metrics come every step, validation only on some: keep the latest of each
+            for key in METRIC_KEYS:
+                for ev in sorted(steps.values(), key=lambda x: x.data["step"]):
+                    if (ev.data or {}).get(key) is not None:
+                        latest[key] = ev.data[key]
+            job.latest_metrics = latest
+    job.last_event_id = events[-1].id
+    session.flush()
+    return AppliedEvents(stored, announced)
+
+
+def apply_checkpoints(session: Session, job: Job, checkpoints: Sequence[ProviderCheckpoint]) -> int:
+    known = set(session.scalars(select(Checkpoint.provider_checkpoint_id).where(Checkpoint.job_id == job.id)))
+    added = 0
+    for c in checkpoints:
+        if c.id in known:
+            continue
+        session.add(
+            Checkpoint(
+                job_id=job.id,
+                provider_checkpoint_id=c.id,
+                step_number=c.step_number,
+                model_name=c.model,
+                metrics=dict(c.metrics),
+                created_at=ts(c.created_at),
+            )
+        )
+        added += 1
+    return added
+
+
+def recent_jobs(session: Session, team_id: str | None, limit: int) -> list[Job]:
+    q = select(Job).where(Job.team_id == team_id).order_by(Job.created_at.desc(), Job.id.desc())
+    return list(session.scalars(q.limit(limit)))
+
+
+def count_jobs(session: Session, team_id: str | None) -> int:
+    return session.scalar(select(func.count()).select_from(Job).where(Job.team_id == team_id)) or 0

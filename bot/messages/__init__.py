@@ -1,0 +1,1 @@
+"""Block Kit builders. Pure functions: plain data in, a dict out; no database, no network."""

@@ -1,0 +1,150 @@
+"""The job card (one message per job per channel, edited in place) and the end-of-job alert."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.jobs.view import JobView
+from bot.mrkdwn import code, escape
+
+STATUS_EMOJI = {
+    "validating_files": ":mag:",
+    "queued": ":hourglass_flowing_sand:",
+    "running": ":runner:",
+    "paused": ":double_vertical_bar:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
+}
+BAR_WIDTH = 20
+
+
+def status_label(status: str) -> str:
+    """Emoji and words for a status; an unknown one is shown as it came."""
+    emoji = STATUS_EMOJI.get(status, ":grey_question:")
+    return f"{emoji} {escape(status.replace('_', ' '))}"
+
+
+def progress_bar(step: int | None, total: int | None) -> str:
+    if step is None or not total:
+        return "no training steps yet"
+    frac = max(0.0, min(1.0, step / total))
+    filled = round(frac * BAR_WIDTH)
+    return f"`{'█' * filled}{'░' * (BAR_WIDTH - filled)}` {frac:.0%} (step {step}/{total})"
+
+
+def fmt_num(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def fmt_eta(eta: datetime | None, now: datetime) -> str | None:
+    if eta is None:
+        return None
+    secs = int((eta - now).total_seconds())
+    if secs <= 0:
+        return "any moment now"
+    h, rem = divmod(secs, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"about {h} h {m} min"
+    if m:
+        return f"about {m} min"
+    return f"about {s} s"
+
+
+def job_fields(job: JobView, now: datetime) -> list[dict[str, Any]]:
+    fields = [
+        {"type": "mrkdwn", "text": f"*Status*\n{status_label(job.status)}"},
+        {"type": "mrkdwn", "text": f"*Base model*\n{code(job.base_model)}"},
+        {"type": "mrkdwn", "text": f"*Train loss*\n{fmt_num(job.train_loss)}"},
+        {"type": "mrkdwn", "text": f"*Valid loss*\n{fmt_num(job.valid_loss)}"},
+    ]
+    if job.train_accuracy is not None or job.valid_accuracy is not None:
+        fields.append(
+            {"type": "mrkdwn", "text": f"*Token accuracy*\ntrain {fmt_num(job.train_accuracy, 2)} / valid {fmt_num(job.valid_accuracy, 2)}"}
+        )
+    eta = fmt_eta(job.estimated_finish, now) if not job.final else None
+    if eta:
+        fields.append({"type": "mrkdwn", "text": f"*ETA*\n{eta}"})
+    return fields[:10]  # Slack allows at most 10 fields
+
+
+def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> list[dict[str, Any]]:
+    title = f"{status_label(job.status)}  *Fine-tuning {code(job.id)}*"
+    if job.method != "supervised":
+        title += f"  ({escape(job.method)})"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": progress_bar(job.step, job.total_steps)}},
+        {"type": "section", "fields": job_fields(job, now)},
+    ]
+    if job.fine_tuned_model:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f":robot_face: *Model* {code(job.fine_tuned_model)}"}})
+    if job.status == "failed" or job.error_message:
+        reason = escape(job.error_message or "no reason given")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f":warning: *Error* {reason[:2900]}"}})
+    who = f"started by <@{job.started_by}>" if job.started_by else "started outside Slack"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": who}]})
+    if with_buttons and not job.final:
+        buttons = []
+        if job.status == "running":
+            buttons.append({"type": "button", "action_id": "job_pause", "text": {"type": "plain_text", "text": "Pause"}, "value": job.id})
+        if job.status == "paused":
+            buttons.append({"type": "button", "action_id": "job_resume", "text": {"type": "plain_text", "text": "Resume"}, "value": job.id})
+        buttons.append(
+            {
+                "type": "button",
+                "action_id": "job_cancel",
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Cancel"},
+                "value": job.id,
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Cancel this job?"},
+                    "text": {"type": "mrkdwn", "text": f"Training of {code(job.id)} stops for good."},
+                    "confirm": {"type": "plain_text", "text": "Cancel job"},
+                    "deny": {"type": "plain_text", "text": "Keep it"},
+                },
+            }
+        )
+        blocks.append({"type": "actions", "block_id": f"job_actions:{job.id}", "elements": buttons})
+    return blocks
+
+
+def job_text(job: JobView) -> str:
+    """The plain-text fallback (notifications, screen readers)."""
+    pct = f" {job.progress:.0%}" if job.progress is not None and not job.final else ""
+    return f"Fine-tuning {job.id}: {job.status.replace('_', ' ')}{pct}"
+
+
+def job_card(job: JobView, now: datetime) -> dict[str, Any]:
+    return {"text": job_text(job), "blocks": job_blocks(job, now)}
+
+
+def final_alert(job: JobView) -> dict[str, Any]:
+    """Posted in the channel (not only the thread) when a job ends."""
+    if job.status == "succeeded":
+        head = f":white_check_mark: Fine-tuning {code(job.id)} *succeeded*"
+        detail = f"Your model: {code(job.fine_tuned_model or '?')}\nTry it: `/ft try {escape(job.fine_tuned_model or '')} <prompt>`"
+    elif job.status == "failed":
+        head = f":x: Fine-tuning {code(job.id)} *failed*"
+        detail = f"Error: {escape(job.error_message or 'no reason given')[:2800]}"
+    elif job.status == "cancelled":
+        head = f":no_entry_sign: Fine-tuning {code(job.id)} was *cancelled*"
+        detail = ""
+    else:
+        head = f":grey_question: Fine-tuning {code(job.id)} ended as *{escape(job.status)}*"
+        detail = ""
+    lines = [head]
+    if detail:
+        lines.append(detail)
+    lines.append(f"Last train loss {fmt_num(job.train_loss)}, valid loss {fmt_num(job.valid_loss)}. Loss chart in the thread.")
+    mention = f" <@{job.started_by}>" if job.started_by else ""
+    text = f"Fine-tuning {job.id} {job.status}{': ' + job.fine_tuned_model if job.fine_tuned_model else ''}"
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2990]}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{escape(job.base_model)}{mention}"}]},
+        ],
+    }

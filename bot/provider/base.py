@@ -1,0 +1,219 @@
+"""The provider interface: our own dataclasses, status names and errors.
+
+Nothing here knows about OpenAI. An adapter (bot/provider/openai_adapter.py) maps a vendor's API onto
+this; the rest of ftbot only sees these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+
+class JobStatus:
+    """Known status names. A status is plain text: one we do not know passes through unchanged."""
+
+    VALIDATING_FILES = "validating_files"
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+    # Statuses from which pause / resume / cancel make sense.
+    ACTIVE = frozenset({VALIDATING_FILES, QUEUED, RUNNING, PAUSED})
+
+
+def is_final(status: str) -> bool:
+    """A job in this status will never change again.
+
+    Unknown statuses are not final: polling a job a little too long costs one request, missing its
+    ending would be far worse. Statuses that look final by name ("expired", "deleted") count too.
+    """
+    s = (status or "").lower()
+    return s in JobStatus.FINAL or s in {"expired", "deleted", "cancelled_by_user", "error"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFile:
+    id: str
+    filename: str
+    bytes: int
+    purpose: str
+    created_at: int
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    code: str
+    message: str
+    param: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    status: str
+    model: str
+    created_at: int
+    training_file: str | None = None
+    validation_file: str | None = None
+    fine_tuned_model: str | None = None
+    finished_at: int | None = None
+    estimated_finish: int | None = None
+    trained_tokens: int | None = None
+    method: str = "supervised"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+    seed: int | None = None
+    error: JobError | None = None
+    result_files: tuple[str, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        return is_final(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    id: str
+    created_at: int
+    level: str
+    message: str
+    type: str = "message"
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    id: str
+    created_at: int
+    step_number: int
+    model: str
+    job_id: str
+    metrics: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    id: str
+    created: int
+    owned_by: str
+
+    @property
+    def is_fine_tuned(self) -> bool:
+        return self.id.startswith("ft:")
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What to train. Hyperparameters absent from the dict are left to the provider ("auto")."""
+
+    model: str
+    training_file: str
+    validation_file: str | None = None
+    method: str = "supervised"
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """A provider call failed. `reason` is short, human and safe to show in Slack."""
+
+    kind = "error"
+    retryable = False
+
+    def __init__(self, reason: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.status = status
+
+
+class ProviderAuthError(ProviderError):
+    kind = "authentication"
+
+
+class ProviderPermissionError(ProviderError):
+    kind = "permission"
+
+
+class ProviderNotFound(ProviderError):
+    kind = "not_found"
+
+
+class ProviderInvalidRequest(ProviderError):
+    kind = "invalid_request"
+
+
+class DailyJobLimit(ProviderError):
+    """The organisation may start no more jobs for this model today. Retrying will not help."""
+
+    kind = "daily_job_limit"
+
+
+class ProviderRateLimited(ProviderError):
+    kind = "rate_limited"
+    retryable = True
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(reason, **kw)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):
+    """Connection refused, timeouts, 5xx: try again later."""
+
+    kind = "unavailable"
+    retryable = True
+
+
+# ---- the interface --------------------------------------------------------------------------
+
+
+class Provider(Protocol):
+    name: str
+
+    # files
+    def upload_file(self, data: BinaryIO | bytes, filename: str, *, purpose: str = "fine-tune") -> ProviderFile: ...
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[ProviderFile]: ...
+    def get_file(self, file_id: str) -> ProviderFile: ...
+    def file_content(self, file_id: str) -> bytes: ...
+    def delete_file(self, file_id: str) -> bool: ...
+
+    # jobs
+    def create_job(self, spec: JobSpec, *, idempotency_key: str | None = None) -> Job: ...
+    def list_jobs(self, *, limit: int = 20, after: str | None = None) -> JobPage: ...
+    def get_job(self, job_id: str) -> Job: ...
+    def cancel_job(self, job_id: str) -> Job: ...
+    def pause_job(self, job_id: str) -> Job: ...
+    def resume_job(self, job_id: str) -> Job: ...
+    def find_job_by_key(self, idempotency_key: str) -> Job | None: ...
+
+    # events and checkpoints
+    def new_events(self, job_id: str, known_id: str | None, *, page_size: int = 100) -> list[JobEvent]:
+        """Events newer than `known_id` (all of them when None), oldest first."""
+        ...
+
+    def list_events(self, job_id: str, *, limit: int = 20) -> list[JobEvent]: ...
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]: ...
+
+    # models
+    def list_models(self) -> list[Model]: ...
+    def delete_model(self, model: str) -> bool: ...
+    def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str: ...

@@ -1,0 +1,376 @@
+"""OpenAI's fine-tuning API behind ftbot's Provider interface.
+
+The only module in ftbot that imports `openai`. Azure OpenAI serves the same API shape through the
+same client, so an Azure adapter can subclass this and change only how the client is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import openai
+
+from bot.provider.base import (
+    Checkpoint,
+    DailyJobLimit,
+    Job,
+    JobError,
+    JobEvent,
+    JobPage,
+    JobSpec,
+    Model,
+    ProviderAuthError,
+    ProviderError,
+    ProviderFile,
+    ProviderInvalidRequest,
+    ProviderNotFound,
+    ProviderPermissionError,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+# Files above this go through the Uploads API in parts (files.create takes at most 512 MB).
+FILES_API_LIMIT = 512 * 1024 * 1024
+UPLOAD_PART_SIZE = 64 * 1024 * 1024
+IDEMPOTENCY_METADATA_KEY = "ftbot_key"
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def translate_errors(what: str) -> Iterator[None]:
+    """Turn the client's exceptions into ours, with a reason a person can read."""
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise ProviderUnavailable(f"OpenAI did not answer in time ({what})") from exc
+    except openai.APIConnectionError as exc:
+        raise ProviderUnavailable("OpenAI is unreachable, try again in a minute") from exc
+    except openai.AuthenticationError as exc:
+        raise ProviderAuthError(
+            "OpenAI rejected the API key (check OPENAI_API_KEY)", code=exc.code, status=401
+        ) from exc
+    except openai.PermissionDeniedError as exc:
+        raise ProviderPermissionError(
+            f"OpenAI refused: {_message(exc)}", code=exc.code, status=403
+        ) from exc
+    except openai.NotFoundError as exc:
+        raise ProviderNotFound(f"OpenAI has no such {what}", code=exc.code, status=404) from exc
+    except openai.RateLimitError as exc:
+        if exc.code == "daily_rate_limit_exceeded":
+            raise DailyJobLimit(
+                f"OpenAI refused: {_message(exc)}", code=exc.code, status=429
+            ) from exc
+        raise ProviderRateLimited(
+            "OpenAI is rate limiting us, try again in a minute",
+            retry_after=_retry_after(exc),
+            code=exc.code,
+            status=429,
+        ) from exc
+    except openai.InternalServerError as exc:
+        raise ProviderUnavailable(
+            "OpenAI is having trouble (server error), try again in a minute", status=exc.status_code
+        ) from exc
+    except (openai.BadRequestError, openai.UnprocessableEntityError, openai.ConflictError) as exc:
+        raise ProviderInvalidRequest(
+            f"OpenAI refused: {_message(exc)}", code=exc.code, status=exc.status_code
+        ) from exc
+    except openai.APIStatusError as exc:
+        raise ProviderError(
+            f"OpenAI answered {exc.status_code}: {_message(exc)}", code=exc.code, status=exc.status_code
+        ) from exc
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    # The client has already unwrapped {"error": {...}} into body.
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return str(exc.message)
+
+
+def _drop_none(d: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (d or {}).items() if v is not None}
+
+
+def _file(f: Any) -> ProviderFile:
+    return ProviderFile(
+        id=f.id,
+        filename=f.filename,
+        bytes=int(f.bytes or 0),
+        purpose=str(f.purpose),
+        created_at=int(f.created_at),
+        status=getattr(f, "status", None),
+    )
+
+
+def _job(j: Any) -> Job:
+    method = "supervised"
+    hyper: dict[str, Any] = {}
+    if j.method is not None:
+        method = str(j.method.type)
+        detail = getattr(j.method, method, None)
+        if detail is not None and getattr(detail, "hyperparameters", None) is not None:
+            hyper = _drop_none(detail.hyperparameters.model_dump())
+    if not hyper and j.hyperparameters is not None:
+        hyper = _drop_none(j.hyperparameters.model_dump())
+    error = None
+    if j.error is not None and (j.error.code or j.error.message):
+        error = JobError(code=j.error.code or "error", message=j.error.message or "", param=j.error.param)
+    metadata = dict(j.metadata or {})
+    return Job(
+        id=j.id,
+        status=str(j.status),
+        model=j.model,
+        created_at=int(j.created_at),
+        training_file=j.training_file,
+        validation_file=j.validation_file,
+        fine_tuned_model=j.fine_tuned_model,
+        finished_at=j.finished_at,
+        estimated_finish=j.estimated_finish,
+        trained_tokens=j.trained_tokens,
+        method=method,
+        hyperparameters=hyper,
+        suffix=metadata.get("ftbot_suffix"),
+        seed=j.seed,
+        error=error,
+        result_files=tuple(j.result_files or ()),
+        metadata=metadata,
+    )
+
+
+def _event(e: Any) -> JobEvent:
+    data = e.data if isinstance(e.data, dict) else None
+    return JobEvent(
+        id=e.id,
+        created_at=int(e.created_at),
+        level=str(e.level),
+        message=e.message or "",
+        type=str(e.type or "message"),
+        data=data,
+    )
+
+
+def _checkpoint(c: Any) -> Checkpoint:
+    return Checkpoint(
+        id=c.id,
+        created_at=int(c.created_at),
+        step_number=int(c.step_number),
+        model=c.fine_tuned_model_checkpoint,
+        job_id=c.fine_tuning_job_id,
+        metrics=_drop_none(c.metrics.model_dump()) if c.metrics is not None else {},
+    )
+
+
+class OpenAIProvider:
+    """Provider over the official `openai` client (which retries 429/5xx/connection errors itself)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        max_retries: int = 2,
+        timeout: float = 30.0,
+        files_api_limit: int = FILES_API_LIMIT,
+        upload_part_size: int = UPLOAD_PART_SIZE,
+        client: openai.OpenAI | None = None,
+    ) -> None:
+        self.client = client or openai.OpenAI(
+            api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
+        self.files_api_limit = files_api_limit
+        self.upload_part_size = upload_part_size
+
+    # ---- files ------------------------------------------------------------------------------
+
+    def upload_file(
+        self, data: BinaryIO | bytes | Path, filename: str, *, purpose: str = "fine-tune"
+    ) -> ProviderFile:
+        size = data.stat().st_size if isinstance(data, Path) else None
+        if isinstance(data, bytes):
+            size = len(data)
+        with translate_errors("file"):
+            if size is not None and size > self.files_api_limit:
+                # A Path is read part by part from disk, never whole into memory.
+                upload = self.client.uploads.upload_file_chunked(
+                    file=data,
+                    filename=filename,
+                    bytes=size,
+                    mime_type="text/jsonl",
+                    purpose=purpose,
+                    part_size=self.upload_part_size,
+                )
+                if upload.file is None:
+                    raise ProviderError(f"OpenAI accepted the upload but made no file (status {upload.status})")
+                return _file(upload.file)
+            content = data.read_bytes() if isinstance(data, Path) else data
+            return _file(self.client.files.create(file=(filename, content), purpose=purpose))
+
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[ProviderFile]:
+        with translate_errors("file"):
+            kwargs: dict[str, Any] = {"limit": min(limit, 10000)}
+            if purpose:
+                kwargs["purpose"] = purpose
+            out: list[ProviderFile] = []
+            for f in self.client.files.list(**kwargs):
+                out.append(_file(f))
+                if len(out) >= limit:
+                    break
+            return out
+
+    def get_file(self, file_id: str) -> ProviderFile:
+        with translate_errors("file"):
+            return _file(self.client.files.retrieve(file_id))
+
+    def file_content(self, file_id: str) -> bytes:
+        with translate_errors("file"):
+            return self.client.files.content(file_id).read()
+
+    def delete_file(self, file_id: str) -> bool:
+        with translate_errors("file"):
+            return bool(self.client.files.delete(file_id).deleted)
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def _method_payload(self, spec: JobSpec) -> dict[str, Any]:
+        hyper = _drop_none(spec.hyperparameters)
+        return {"type": spec.method, spec.method: {"hyperparameters": hyper}}
+
+    def create_job(self, spec: JobSpec, *, idempotency_key: str | None = None) -> Job:
+        metadata = dict(spec.metadata)
+        if spec.suffix:
+            metadata["ftbot_suffix"] = spec.suffix
+        if idempotency_key:
+            metadata[IDEMPOTENCY_METADATA_KEY] = idempotency_key
+        kwargs: dict[str, Any] = {
+            "model": spec.model,
+            "training_file": spec.training_file,
+            "method": self._method_payload(spec),
+        }
+        if spec.validation_file:
+            kwargs["validation_file"] = spec.validation_file
+        if spec.suffix:
+            kwargs["suffix"] = spec.suffix
+        if spec.seed is not None:
+            kwargs["seed"] = spec.seed
+        if metadata:
+            kwargs["metadata"] = metadata
+        # Creating a job is not idempotent at OpenAI, so the client must not blindly retry it: a
+        # timeout may hide a job that was made. Retry ourselves, looking the key up first.
+        client = self.client.with_options(max_retries=0)
+        attempts = 3
+        for attempt in range(attempts):
+            try:
+                with translate_errors("job"):
+                    return _job(client.fine_tuning.jobs.create(**kwargs))
+            except (ProviderUnavailable, ProviderRateLimited):
+                if attempt == attempts - 1:
+                    raise
+                if idempotency_key:
+                    existing = self.find_job_by_key(idempotency_key)
+                    if existing is not None:
+                        return existing
+        raise AssertionError("unreachable")
+
+    def find_job_by_key(self, idempotency_key: str) -> Job | None:
+        with translate_errors("job"):
+            page = self.client.fine_tuning.jobs.list(
+                limit=10, metadata={IDEMPOTENCY_METADATA_KEY: idempotency_key}
+            )
+            for j in page.data:
+                if (j.metadata or {}).get(IDEMPOTENCY_METADATA_KEY) == idempotency_key:
+                    return _job(j)
+        return None
+
+    def list_jobs(self, *, limit: int = 20, after: str | None = None) -> JobPage:
+        with translate_errors("job"):
+            kwargs: dict[str, Any] = {"limit": limit}
+            if after:
+                kwargs["after"] = after
+            page = self.client.fine_tuning.jobs.list(**kwargs)
+            return JobPage(jobs=[_job(j) for j in page.data], has_more=bool(page.has_more))
+
+    def get_job(self, job_id: str) -> Job:
+        with translate_errors("job"):
+            return _job(self.client.fine_tuning.jobs.retrieve(job_id))
+
+    def cancel_job(self, job_id: str) -> Job:
+        with translate_errors("job"):
+            return _job(self.client.fine_tuning.jobs.cancel(job_id))
+
+    def pause_job(self, job_id: str) -> Job:
+        with translate_errors("job"):
+            return _job(self.client.fine_tuning.jobs.pause(job_id))
+
+    def resume_job(self, job_id: str) -> Job:
+        with translate_errors("job"):
+            return _job(self.client.fine_tuning.jobs.resume(job_id))
+
+    # ---- events and checkpoints -------------------------------------------------------------
+
+    def new_events(self, job_id: str, known_id: str | None, *, page_size: int = 100) -> list[JobEvent]:
+        # Events come newest first and `after` pages towards older ones: read down until the
+        # newest event we already have, then hand back what is new, oldest first.
+        newest_first: list[JobEvent] = []
+        after: str | None = None
+        with translate_errors("job"):
+            while True:
+                kwargs: dict[str, Any] = {"limit": page_size}
+                if after:
+                    kwargs["after"] = after
+                page = self.client.fine_tuning.jobs.list_events(job_id, **kwargs)
+                for e in page.data:
+                    if known_id is not None and e.id == known_id:
+                        newest_first.reverse()
+                        return newest_first
+                    newest_first.append(_event(e))
+                if not page.has_more or not page.data:
+                    break
+                after = page.data[-1].id
+        newest_first.reverse()
+        return newest_first
+
+    def list_events(self, job_id: str, *, limit: int = 20) -> list[JobEvent]:
+        with translate_errors("job"):
+            page = self.client.fine_tuning.jobs.list_events(job_id, limit=limit)
+            return [_event(e) for e in page.data]
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        with translate_errors("job"):
+            return [_checkpoint(c) for c in self.client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)]
+
+    # ---- models -----------------------------------------------------------------------------
+
+    def list_models(self) -> list[Model]:
+        with translate_errors("model"):
+            return [Model(id=m.id, created=int(m.created), owned_by=m.owned_by) for m in self.client.models.list()]
+
+    def delete_model(self, model: str) -> bool:
+        with translate_errors("model"):
+            return bool(self.client.models.delete(model).deleted)
+
+    def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:
+        with translate_errors("model"):
+            resp = self.client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": prompt}],
+                max_completion_tokens=max_tokens,
+            )
+            if not resp.choices:
+                return ""
+            return resp.choices[0].message.content or ""

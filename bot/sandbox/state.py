@@ -1,0 +1,687 @@
+"""The sandbox's world: files, uploads, jobs moving through their lifecycle, models.
+
+Jobs advance lazily from the wall clock each time they are looked at, so the sandbox needs no
+background thread and a paused job simply stops accumulating time. All objects are plain dicts in
+the exact shape of OpenAI's API, so serving them is `json.dumps`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+ORG = "org-sandbox"
+BASE_MODELS = (
+    "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano-2025-04-14",
+    "gpt-4o-2024-08-06",
+    "gpt-4o-mini-2024-07-18",
+    "gpt-3.5-turbo-0125",
+    "babbage-002",
+    "davinci-002",
+)
+MAX_PART = 64 * 1024 * 1024
+UPLOAD_TTL = 3600
+
+
+class ApiError(Exception):
+    """An OpenAI-style error answer."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+        self.headers = headers or {}
+
+
+@dataclass
+class Timing:
+    """How fast simulated jobs move. Tests use tiny values; the demo and FTBOT_SANDBOX=1 larger ones."""
+
+    validating_seconds: float = 1.0
+    queued_seconds: float = 1.0
+    step_seconds: float = 0.5
+    # How many steps between validation-loss measurements (when a validation file is given).
+    eval_every: int = 10
+
+
+@dataclass
+class Faults:
+    """Injected trouble: a fraction of matching requests answer with an error or answer slowly."""
+
+    rate: float = 0.0
+    # "500"/"503"/...: that status; "429": rate limited with Retry-After; "slow": answer after
+    # slow_seconds; "lost": do the work, then answer 500 (the answer to a POST lost on the way)
+    kinds: tuple[str, ...] = ("500",)
+    path_contains: str | None = None
+    retry_after: float = 1.0
+    slow_seconds: float = 2.0
+    remaining: int | None = None  # stop after this many injected faults
+    latency: float = 0.0  # added to every request (benchmarks)
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(12)}"
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass
+class SimJob:
+    obj: dict[str, Any]
+    examples: int
+    invalid_reason: str | None
+    total_steps: int
+    steps_per_epoch: int
+    has_validation: bool
+    rng: random.Random
+    events: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    phase: str = "validating"  # validating | queued | running | done
+    step: int = 0
+    run_base_step: int = 0
+    active: float = 0.0  # seconds spent not paused
+    last_tick: float = 0.0
+    phase_started: float = 0.0  # `active` value when the current phase began
+    metrics_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SandboxState:
+    def __init__(self, *, timing: Timing | None = None, api_key: str | None = None, daily_job_limit: int = 0):
+        self.lock = threading.RLock()
+        self.timing = timing or Timing()
+        self.faults = Faults()
+        self.fault_rng = random.Random(7)
+        self.api_key = api_key
+        self.daily_job_limit = daily_job_limit  # 0 = no limit
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.files: dict[str, dict[str, Any]] = {}
+            self.file_content: dict[str, bytes] = {}
+            self.uploads: dict[str, dict[str, Any]] = {}
+            self.parts: dict[str, bytes] = {}
+            self.jobs: dict[str, SimJob] = {}
+            self.models: dict[str, dict[str, Any]] = {
+                m: {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+                for m in BASE_MODELS
+            }
+            self.requests: dict[str, int] = {}
+            self.faults = Faults()
+
+    # ---- files ------------------------------------------------------------------------------
+
+    def add_file(self, filename: str, content: bytes, purpose: str) -> dict[str, Any]:
+        if purpose not in {"fine-tune", "fine-tune-results", "assistants", "batch", "vision", "user_data"}:
+            raise ApiError(400, f"Invalid purpose: {purpose!r}", param="purpose")
+        if purpose == "fine-tune" and not filename.endswith(".jsonl"):
+            raise ApiError(400, "Invalid file format for Fine-Tuning API. Must be .jsonl", param="file")
+        fid = _id("file-")
+        obj = {
+            "id": fid,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(_now()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
+        with self.lock:
+            self.files[fid] = obj
+            self.file_content[fid] = content
+        return obj
+
+    def get_file(self, fid: str) -> dict[str, Any]:
+        with self.lock:
+            if fid not in self.files:
+                raise ApiError(404, f"No such File object: {fid}", param="id")
+            return self.files[fid]
+
+    def list_files(self, *, purpose: str | None, after: str | None, limit: int, order: str) -> dict[str, Any]:
+        with self.lock:
+            items = [f for f in self.files.values() if purpose is None or f["purpose"] == purpose]
+        # insertion order is creation order
+        if order != "asc":
+            items = list(reversed(items))
+        return _page(items, after, limit)
+
+    def delete_file(self, fid: str) -> dict[str, Any]:
+        with self.lock:
+            self.get_file(fid)
+            del self.files[fid]
+            self.file_content.pop(fid, None)
+        return {"id": fid, "object": "file", "deleted": True}
+
+    # ---- uploads ----------------------------------------------------------------------------
+
+    def create_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        for key in ("bytes", "filename", "mime_type", "purpose"):
+            if key not in body:
+                raise ApiError(400, f"Missing required parameter: '{key}'.", param=key)
+        if not isinstance(body["bytes"], int) or body["bytes"] <= 0 or body["bytes"] > 8 * 1024**3:
+            raise ApiError(400, "bytes must be between 1 and 8 GB", param="bytes")
+        uid = _id("upload_")
+        now = int(_now())
+        obj = {
+            "id": uid,
+            "object": "upload",
+            "bytes": body["bytes"],
+            "created_at": now,
+            "expires_at": now + UPLOAD_TTL,
+            "filename": body["filename"],
+            "purpose": body["purpose"],
+            "status": "pending",
+            "file": None,
+            "_parts": [],
+        }
+        with self.lock:
+            self.uploads[uid] = obj
+        return _public(obj)
+
+    def _pending_upload(self, uid: str) -> dict[str, Any]:
+        up = self.uploads.get(uid)
+        if up is None:
+            raise ApiError(404, f"No such Upload: {uid}", param="upload_id")
+        if up["status"] == "pending" and _now() > up["expires_at"]:
+            up["status"] = "expired"
+        if up["status"] != "pending":
+            raise ApiError(400, f"Upload {uid} is {up['status']}", param="upload_id")
+        return up
+
+    def add_part(self, uid: str, data: bytes) -> dict[str, Any]:
+        if len(data) > MAX_PART:
+            raise ApiError(400, "A part may be at most 64 MB", param="data")
+        with self.lock:
+            up = self._pending_upload(uid)
+            pid = _id("part_")
+            self.parts[pid] = data
+            up["_parts"].append(pid)
+        return {"id": pid, "object": "upload.part", "created_at": int(_now()), "upload_id": uid}
+
+    def complete_upload(self, uid: str, part_ids: list[str]) -> dict[str, Any]:
+        with self.lock:
+            up = self._pending_upload(uid)
+            unknown = [p for p in part_ids if p not in up["_parts"]]
+            if unknown:
+                raise ApiError(400, f"Unknown part ids: {', '.join(unknown)}", param="part_ids")
+            content = b"".join(self.parts[p] for p in part_ids)
+            if len(content) != up["bytes"]:
+                raise ApiError(
+                    400,
+                    f"The parts add up to {len(content)} bytes, the upload was created for {up['bytes']}",
+                    param="part_ids",
+                )
+            f = self.add_file(up["filename"], content, up["purpose"])
+            up["status"] = "completed"
+            up["file"] = f
+            for p in up["_parts"]:
+                self.parts.pop(p, None)
+        return _public(up)
+
+    def cancel_upload(self, uid: str) -> dict[str, Any]:
+        with self.lock:
+            up = self._pending_upload(uid)
+            up["status"] = "cancelled"
+        return _public(up)
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        model = body.get("model")
+        if not model:
+            raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+        if model not in BASE_MODELS and not (model.startswith("ft:") and model in self.models):
+            raise ApiError(400, f"Model {model} is not available for fine-tuning or does not exist.", param="model", code="model_not_available")
+        tf = body.get("training_file")
+        if not tf:
+            raise ApiError(400, "Missing required parameter: 'training_file'.", param="training_file")
+        with self.lock:
+            tfile = self.files.get(tf)
+        if tfile is None:
+            raise ApiError(400, f"invalid training_file: {tf}", param="training_file", code="invalid_file")
+        if tfile["purpose"] != "fine-tune":
+            raise ApiError(400, f"File {tf} has purpose {tfile['purpose']}, not fine-tune", param="training_file")
+        vf = body.get("validation_file")
+        if vf and vf not in self.files:
+            raise ApiError(400, f"invalid validation_file: {vf}", param="validation_file", code="invalid_file")
+        suffix = body.get("suffix")
+        if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
+            raise ApiError(400, "suffix must be a string of at most 64 characters", param="suffix")
+        metadata = body.get("metadata") or {}
+        if len(metadata) > 16 or any(len(k) > 64 or len(str(v)) > 512 for k, v in metadata.items()):
+            raise ApiError(400, "metadata: at most 16 pairs, keys <= 64 and values <= 512 characters", param="metadata")
+
+        method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": body.get("hyperparameters") or {}}}
+        mtype = method.get("type", "supervised")
+        if mtype not in {"supervised", "dpo", "reinforcement"}:
+            raise ApiError(400, f"Invalid method type: {mtype}", param="method.type")
+        hyper = dict(((method.get(mtype) or {}).get("hyperparameters")) or {})
+        _check_hyper(hyper, mtype)
+
+        if self.daily_job_limit:
+            since = _now() - 86400
+            with self.lock:
+                today = sum(1 for j in self.jobs.values() if j.obj["model"] == model and j.obj["created_at"] >= since)
+            if today >= self.daily_job_limit:
+                raise ApiError(
+                    429,
+                    f"This organization has reached its daily limit of {self.daily_job_limit} fine-tuning jobs for {model}.",
+                    type="requests",
+                    code="daily_rate_limit_exceeded",
+                )
+
+        with self.lock:
+            content = self.file_content.get(tf, b"")
+        examples, invalid = _inspect_training_file(content, mtype)
+        if vf and invalid is None:
+            _, vinvalid = _inspect_training_file(self.file_content.get(vf, b""), mtype, minimum=1)
+            if vinvalid:
+                invalid = ("validation_file", vinvalid)
+        n_epochs = hyper.get("n_epochs", "auto")
+        batch = hyper.get("batch_size", "auto")
+        epochs = 3 if n_epochs == "auto" else int(n_epochs)
+        bsize = max(1, min(8, examples // 50) or 1) if batch == "auto" else int(batch)
+        steps_per_epoch = max(1, math.ceil(max(examples, 1) / bsize))
+        resolved = {
+            "n_epochs": epochs,
+            "batch_size": bsize,
+            "learning_rate_multiplier": 1.8 if hyper.get("learning_rate_multiplier", "auto") == "auto" else float(hyper["learning_rate_multiplier"]),
+        }
+        if mtype == "dpo":
+            resolved["beta"] = 0.1 if hyper.get("beta", "auto") == "auto" else float(hyper["beta"])
+        now = _now()
+        jid = _id("ftjob-")
+        seed = body.get("seed")
+        if seed is None:
+            seed = random.randint(0, 2**31 - 1)
+        obj = {
+            "id": jid,
+            "object": "fine_tuning.job",
+            "created_at": int(now),
+            "error": None,
+            "fine_tuned_model": None,
+            "finished_at": None,
+            "hyperparameters": {k: v for k, v in resolved.items() if k != "beta"},
+            "model": model,
+            "organization_id": ORG,
+            "result_files": [],
+            "seed": seed,
+            "status": "validating_files",
+            "trained_tokens": None,
+            "training_file": tf,
+            "validation_file": vf,
+            "estimated_finish": None,
+            "integrations": [],
+            "metadata": metadata or None,
+            "method": {"type": mtype, mtype: {"hyperparameters": resolved}},
+            "user_provided_suffix": suffix,
+        }
+        job = SimJob(
+            obj=obj,
+            examples=examples,
+            invalid_reason=None if invalid is None else json.dumps(invalid),
+            total_steps=epochs * steps_per_epoch,
+            steps_per_epoch=steps_per_epoch,
+            has_validation=bool(vf),
+            rng=random.Random(seed),
+            last_tick=now,
+        )
+        self._event(job, now, f"Created fine-tuning job: {jid}")
+        self._event(job, now, f"Validating training file: {tf}" + (f" and validation file: {vf}" if vf else ""))
+        with self.lock:
+            self.jobs[jid] = job
+        return _public(obj)
+
+    def _event(self, job: SimJob, at: float, message: str, *, level: str = "info", type: str = "message", data: dict | None = None) -> None:
+        job.events.append(
+            {
+                "id": _id("ftevent-"),
+                "object": "fine_tuning.job.event",
+                "created_at": int(at),
+                "level": level,
+                "message": message,
+                "type": type,
+                "data": data if data is not None else {},
+            }
+        )
+
+    def _job(self, jid: str) -> SimJob:
+        job = self.jobs.get(jid)
+        if job is None:
+            raise ApiError(404, f"Could not find fine tune: {jid}", param="fine_tune_id", code="fine_tune_not_found")
+        self._advance(job, _now())
+        return job
+
+    def _advance(self, job: SimJob, now: float) -> None:
+        """Move the job along by the active time passed since it was last looked at."""
+        status = job.obj["status"]
+        if status in {"succeeded", "failed", "cancelled", "paused"}:
+            job.last_tick = now
+            return
+        job.active += max(0.0, now - job.last_tick)
+        job.last_tick = now
+        t = self.timing
+
+        def at(offset: float) -> float:
+            # wall time at which the job reached `offset` seconds of active time
+            return now - (job.active - offset)
+
+        while True:
+            if job.phase == "validating":
+                end = job.phase_started + t.validating_seconds
+                if job.active < end:
+                    break
+                if job.invalid_reason:
+                    param, reason = json.loads(job.invalid_reason)
+                    self._event(job, at(end), f"Training file validation failed: {reason}", level="error")
+                    self._finish(job, at(end), "failed", error={"code": "invalid_training_file" if param == "training_file" else "invalid_validation_file", "message": reason, "param": param})
+                    return
+                self._event(job, at(end), "Files validated, moving job to queued state")
+                job.obj["status"] = "queued"
+                job.phase, job.phase_started = "queued", end
+            elif job.phase == "queued":
+                end = job.phase_started + t.queued_seconds
+                if job.active < end:
+                    break
+                self._event(job, at(end), "Fine-tuning job started")
+                job.obj["status"] = "running"
+                job.phase, job.phase_started = "running", end
+                job.run_base_step = job.step  # after a resume, training goes on from the step reached
+            elif job.phase == "running":
+                nxt = job.phase_started + (job.step - job.run_base_step + 1) * t.step_seconds
+                if job.active < nxt:
+                    break
+                job.step += 1
+                self._metrics(job, at(nxt))
+                if job.step % job.steps_per_epoch == 0 or job.step == job.total_steps:
+                    self._checkpoint(job, at(nxt))
+                if job.step >= job.total_steps:
+                    self._succeed(job, at(nxt))
+                    return
+            else:
+                break
+        if job.obj["status"] == "running":
+            remaining = (job.total_steps - job.step) * t.step_seconds
+            job.obj["estimated_finish"] = int(now + remaining) + 1
+
+    def _metrics(self, job: SimJob, at: float) -> None:
+        k, total = job.step, job.total_steps
+        noise = job.rng.uniform(-0.04, 0.04)
+        train_loss = round(max(0.02, 1.9 * math.exp(-3.0 * k / total) + 0.12 + noise), 4)
+        data: dict[str, Any] = {
+            "step": k,
+            "total_steps": total,
+            "train_loss": train_loss,
+            "train_mean_token_accuracy": round(min(1.0, 1.0 - train_loss / 3.0), 4),
+        }
+        msg = f"Step {k}/{total}: training loss={train_loss:.2f}"
+        if job.has_validation and (k % self.timing.eval_every == 0 or k == total):
+            valid_loss = round(train_loss + 0.08 + job.rng.uniform(0, 0.05), 4)
+            data["valid_loss"] = valid_loss
+            data["valid_mean_token_accuracy"] = round(min(1.0, 1.0 - valid_loss / 3.0), 4)
+            msg += f", validation loss={valid_loss:.2f}"
+            if k == total:
+                data["full_valid_loss"] = round(valid_loss + 0.02, 4)
+                data["full_valid_mean_token_accuracy"] = round(min(1.0, 1.0 - data["full_valid_loss"] / 3.0), 4)
+                msg += f", full validation loss={data['full_valid_loss']:.2f}"
+        job.metrics_rows.append(data)
+        self._event(job, at, msg, type="metrics", data=data)
+
+    def _model_name(self, job: SimJob) -> str:
+        suffix = job.obj.get("user_provided_suffix") or ""
+        return f"ft:{job.obj['model']}:{ORG[4:]}:{suffix}:{job.obj['id'][-8:]}"
+
+    def _checkpoint(self, job: SimJob, at: float) -> None:
+        last = job.metrics_rows[-1]
+        ck = {
+            "id": _id("ftckpt_"),
+            "object": "fine_tuning.job.checkpoint",
+            "created_at": int(at),
+            "fine_tuned_model_checkpoint": f"{self._model_name(job)}:ckpt-step-{job.step}",
+            "fine_tuning_job_id": job.obj["id"],
+            "step_number": job.step,
+            "metrics": {
+                "step": float(job.step),
+                "train_loss": last["train_loss"],
+                "train_mean_token_accuracy": last["train_mean_token_accuracy"],
+                "valid_loss": last.get("valid_loss"),
+                "valid_mean_token_accuracy": last.get("valid_mean_token_accuracy"),
+                "full_valid_loss": last.get("full_valid_loss"),
+                "full_valid_mean_token_accuracy": last.get("full_valid_mean_token_accuracy"),
+            },
+        }
+        job.checkpoints.append(ck)
+        del job.checkpoints[:-3]  # OpenAI keeps the last three
+        self._event(job, at, f"Checkpoint created at step {job.step}")
+
+    def _succeed(self, job: SimJob, at: float) -> None:
+        name = self._model_name(job)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"])
+        for r in job.metrics_rows:
+            w.writerow([r["step"], r["train_loss"], r["train_mean_token_accuracy"], r.get("valid_loss", ""), r.get("valid_mean_token_accuracy", "")])
+        result = self.add_file("step_metrics.csv", buf.getvalue().encode(), "fine-tune-results")
+        job.obj["result_files"] = [result["id"]]
+        job.obj["fine_tuned_model"] = name
+        job.obj["trained_tokens"] = job.total_steps * 120
+        self.models[name] = {"id": name, "object": "model", "created": int(at), "owned_by": ORG}
+        self._event(job, at, f"New fine-tuned model created: {name}")
+        self._event(job, at, "The job has successfully completed")
+        self._finish(job, at, "succeeded")
+
+    def _finish(self, job: SimJob, at: float, status: str, error: dict | None = None) -> None:
+        job.obj["status"] = status
+        job.obj["finished_at"] = int(at)
+        job.obj["estimated_finish"] = None
+        job.obj["error"] = error
+        job.phase = "done"
+
+    def get_job(self, jid: str) -> dict[str, Any]:
+        with self.lock:
+            return _public(self._job(jid).obj)
+
+    def list_jobs(self, *, after: str | None, limit: int, metadata: dict[str, str]) -> dict[str, Any]:
+        with self.lock:
+            now = _now()
+            items = []
+            for job in reversed(list(self.jobs.values())):
+                self._advance(job, now)
+                md = job.obj.get("metadata") or {}
+                if all(md.get(k) == v for k, v in metadata.items()):
+                    items.append(_public(job.obj))
+        return _page(items, after, limit)
+
+    def cancel_job(self, jid: str) -> dict[str, Any]:
+        with self.lock:
+            job = self._job(jid)
+            if job.obj["status"] in {"succeeded", "failed", "cancelled"}:
+                raise ApiError(400, f"Job {jid} has already {job.obj['status']}; it cannot be cancelled.", param="fine_tune_id")
+            self._event(job, _now(), "Fine-tuning job cancelled")
+            self._finish(job, _now(), "cancelled")
+            return _public(job.obj)
+
+    def pause_job(self, jid: str) -> dict[str, Any]:
+        with self.lock:
+            job = self._job(jid)
+            if job.obj["status"] != "running":
+                raise ApiError(400, f"Only a running job can be paused; {jid} is {job.obj['status']}.", param="fine_tune_id")
+            job.obj["status"] = "paused"
+            job.obj["estimated_finish"] = None
+            self._event(job, _now(), "Fine-tuning job paused")
+            return _public(job.obj)
+
+    def resume_job(self, jid: str) -> dict[str, Any]:
+        with self.lock:
+            job = self._job(jid)
+            if job.obj["status"] != "paused":
+                raise ApiError(400, f"Only a paused job can be resumed; {jid} is {job.obj['status']}.", param="fine_tune_id")
+            # Resuming goes back through the queue, as at OpenAI.
+            job.obj["status"] = "queued"
+            job.phase, job.phase_started = "queued", job.active
+            job.last_tick = _now()
+            self._event(job, _now(), "Fine-tuning job resumed")
+            return _public(job.obj)
+
+    def list_events(self, jid: str, *, after: str | None, limit: int) -> dict[str, Any]:
+        with self.lock:
+            job = self._job(jid)
+            newest_first = list(reversed(job.events))
+        return _page(newest_first, after, limit)
+
+    def list_checkpoints(self, jid: str, *, after: str | None, limit: int) -> dict[str, Any]:
+        with self.lock:
+            job = self._job(jid)
+            newest_first = list(reversed(job.checkpoints))
+        return _page(newest_first, after, limit)
+
+    def add_events(self, jid: str, count: int) -> None:
+        """Test hook: a burst of message events, as a busy job produces between two polls."""
+        with self.lock:
+            job = self._job(jid)
+            now = _now()
+            for i in range(count):
+                self._event(job, now, f"Burst event {i + 1}/{count}")
+
+    # ---- models and completions -------------------------------------------------------------
+
+    def list_models(self) -> dict[str, Any]:
+        with self.lock:
+            return {"object": "list", "data": list(self.models.values())}
+
+    def get_model(self, mid: str) -> dict[str, Any]:
+        with self.lock:
+            if mid not in self.models:
+                raise ApiError(404, f"The model '{mid}' does not exist", code="model_not_found", param="model")
+            return self.models[mid]
+
+    def delete_model(self, mid: str) -> dict[str, Any]:
+        with self.lock:
+            model = self.get_model(mid)
+            if model["owned_by"] == "system":
+                raise ApiError(403, "You have insufficient permissions to delete this model.", type="invalid_request_error", code="insufficient_permissions")
+            del self.models[mid]
+        return {"id": mid, "object": "model", "deleted": True}
+
+    def chat_completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        model = body.get("model")
+        self.get_model(model or "")
+        messages = body.get("messages") or []
+        if not messages:
+            raise ApiError(400, "messages must be a non-empty array", param="messages")
+        prompt = messages[-1].get("content") if isinstance(messages[-1], dict) else ""
+        if isinstance(prompt, list):
+            prompt = " ".join(p.get("text", "") for p in prompt if isinstance(p, dict))
+        answer = f"(sandbox answer from {model}) You asked: {str(prompt)[:500]}"
+        pt, ct = len(str(prompt).split()) + 3, len(answer.split())
+        return {
+            "id": _id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(_now()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer, "refusal": None},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+        }
+
+
+def _public(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if not k.startswith("_") and k != "user_provided_suffix"}
+
+
+def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    """OpenAI cursor pagination: `after` is the id of the last item of the previous page."""
+    start = 0
+    if after:
+        ids = [i["id"] for i in items]
+        if after not in ids:
+            start = len(items)  # an unknown cursor yields an empty page, as OpenAI's does
+        else:
+            start = ids.index(after) + 1
+    chunk = items[start : start + limit]
+    return {
+        "object": "list",
+        "data": chunk,
+        "has_more": start + limit < len(items),
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+    }
+
+
+def _check_hyper(hyper: dict[str, Any], mtype: str) -> None:
+    def bad(name: str, rule: str) -> ApiError:
+        return ApiError(400, f"Invalid hyperparameter {name}: {rule}", param=f"method.{mtype}.hyperparameters.{name}")
+
+    n = hyper.get("n_epochs", "auto")
+    if n != "auto" and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 50):
+        raise bad("n_epochs", "must be an integer from 1 to 50 or 'auto'")
+    b = hyper.get("batch_size", "auto")
+    if b != "auto" and (not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= 256):
+        raise bad("batch_size", "must be an integer from 1 to 256 or 'auto'")
+    lr = hyper.get("learning_rate_multiplier", "auto")
+    if lr != "auto" and (not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0):
+        raise bad("learning_rate_multiplier", "must be a number above 0 or 'auto'")
+    beta = hyper.get("beta", "auto")
+    if beta != "auto" and (not isinstance(beta, int | float) or isinstance(beta, bool) or not 0 < beta <= 2):
+        raise bad("beta", "must be a number in (0, 2] or 'auto'")
+
+
+def _inspect_training_file(content: bytes, mtype: str, minimum: int = 10) -> tuple[int, tuple[str, str] | None]:
+    """Count examples and find the first problem, as OpenAI's file validation would."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return 0, ("training_file", "the file is not UTF-8 text")
+    count = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            ex = json.loads(line)
+        except json.JSONDecodeError:
+            return count, ("training_file", f"line {n} is not valid JSON")
+        if not isinstance(ex, dict):
+            return count, ("training_file", f"line {n} is not a JSON object")
+        if mtype == "dpo":
+            ok = isinstance(ex.get("input"), dict) and "preferred_output" in ex and "non_preferred_output" in ex
+            if not ok:
+                return count, ("training_file", f"line {n} is not a preference example (input, preferred_output, non_preferred_output)")
+        elif "messages" in ex:
+            msgs = ex["messages"]
+            if not isinstance(msgs, list) or not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
+                return count, ("training_file", f"line {n} has no assistant message")
+        elif not ("prompt" in ex and "completion" in ex):
+            return count, ("training_file", f"line {n} has neither 'messages' nor 'prompt'/'completion'")
+        count += 1
+    if count < minimum:
+        return count, ("training_file", f"the file has {count} examples; at least {minimum} are required")
+    return count, None

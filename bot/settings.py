@@ -1,0 +1,192 @@
+"""Settings from the environment (and `.env` when present), exactly the variables of the product contract.
+
+A missing or malformed value raises SettingsError with one line naming it; the CLI prints that line
+and exits. Secret values never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from storage.db import DEFAULT_URL, normalise_url
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(Exception):
+    """One line that names the setting at fault."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    database_url: str = DEFAULT_URL
+    port: int = 3000
+    poll_interval: float = 30.0
+    notify_channel: str | None = None
+    operators: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    approvals_required: int = 2
+    approval_channel: str | None = None
+    approval_ttl_hours: float = 24.0
+    job_budget_usd: float | None = None
+    sandbox: bool = False
+
+    # ---- what each process needs ----------------------------------------------------------
+
+    def require(self, *names: str) -> None:
+        env_names = {f.name: _ENV_NAME[f.name] for f in fields(self)}
+        for name in names:
+            if not getattr(self, name):
+                raise SettingsError(f"{env_names[name]} is required but not set")
+
+    def require_for(self, process: str) -> None:
+        if process in {"serve", "socket", "worker", "demo-bot"}:
+            self.require("slack_bot_token")
+        if process == "serve":
+            self.require("slack_signing_secret")
+        if process == "socket":
+            self.require("slack_app_token")
+        if process in {"serve", "socket", "worker"} and not self.sandbox:
+            self.require("openai_api_key")
+
+
+_ENV_NAME = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_api_url": "SLACK_API_URL",
+    "openai_api_key": "OPENAI_API_KEY",
+    "openai_base_url": "OPENAI_BASE_URL",
+    "database_url": "DATABASE_URL",
+    "port": "PORT",
+    "poll_interval": "FTBOT_POLL_INTERVAL",
+    "notify_channel": "FTBOT_NOTIFY_CHANNEL",
+    "operators": "FTBOT_OPERATORS",
+    "approvers": "FTBOT_APPROVERS",
+    "approvals_required": "FTBOT_APPROVALS_REQUIRED",
+    "approval_channel": "FTBOT_APPROVAL_CHANNEL",
+    "approval_ttl_hours": "FTBOT_APPROVAL_TTL_HOURS",
+    "job_budget_usd": "FTBOT_JOB_BUDGET_USD",
+    "sandbox": "FTBOT_SANDBOX",
+}
+ENV_NAMES = tuple(_ENV_NAME.values())
+
+
+def _str(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default, *, minimum=None, maximum=None):  # noqa: ANN001
+    raw = _str(env, name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # NaN / inf
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {raw!r}")
+    return value
+
+
+def _ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _str(env, name)
+    if raw is None:
+        return ()
+    ids = tuple(p.strip() for p in raw.replace(";", ",").replace(" ", ",").split(",") if p.strip())
+    for i in ids:
+        # users U…/W…, user groups S…
+        if not (i[:1] in {"U", "W", "S"} and i[1:].isalnum() and i.isupper()):
+            raise SettingsError(f"{name} must list Slack user or user-group IDs (U…, W…, S…), got {i!r}")
+    return ids
+
+
+def _channel(env: Mapping[str, str], name: str) -> str | None:
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    if not (raw[:1] in {"C", "G", "D"} and raw.isalnum() and raw.isupper()):
+        raise SettingsError(f"{name} must be a channel ID like C0123456789 (not a #name), got {raw!r}")
+    return raw
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (_str(env, name) or "").lower()
+    if raw in {"", "0", "false", "no", "off"}:
+        return False
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = _str(env, name)
+    if raw is None:
+        return default
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}")
+    return raw
+
+
+def _token(env: Mapping[str, str], name: str, prefix: str) -> str | None:
+    raw = _str(env, name)
+    if raw is not None and not raw.startswith(prefix):
+        # Never echo the value: it may be a real secret pasted into the wrong variable.
+        raise SettingsError(f"{name} must start with {prefix!r}")
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
+    """Read settings. The process environment wins over `.env`."""
+    if env is None:
+        merged: dict[str, str] = {}
+        if dotenv_path and Path(dotenv_path).is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        merged.update(os.environ)
+        env = merged
+
+    database_url = _str(env, "DATABASE_URL") or DEFAULT_URL
+    try:
+        database_url = normalise_url(database_url)
+    except Exception:
+        raise SettingsError("DATABASE_URL is not a valid database URL (e.g. sqlite:///ftbot.db or postgres://…)") from None
+
+    return Settings(
+        slack_bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-"),
+        slack_signing_secret=_str(env, "SLACK_SIGNING_SECRET"),
+        slack_app_token=_token(env, "SLACK_APP_TOKEN", "xapp-"),
+        slack_api_url=_url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL) or DEFAULT_SLACK_API_URL,
+        openai_api_key=_str(env, "OPENAI_API_KEY"),
+        openai_base_url=_url(env, "OPENAI_BASE_URL", None),
+        database_url=database_url,
+        port=_number(env, "PORT", int, 3000, minimum=0, maximum=65535),
+        poll_interval=_number(env, "FTBOT_POLL_INTERVAL", float, 30.0, minimum=0.05),
+        notify_channel=_channel(env, "FTBOT_NOTIFY_CHANNEL"),
+        operators=_ids(env, "FTBOT_OPERATORS"),
+        approvers=_ids(env, "FTBOT_APPROVERS"),
+        approvals_required=_number(env, "FTBOT_APPROVALS_REQUIRED", int, 2, minimum=1, maximum=20),
+        approval_channel=_channel(env, "FTBOT_APPROVAL_CHANNEL"),
+        approval_ttl_hours=_number(env, "FTBOT_APPROVAL_TTL_HOURS", float, 24.0, minimum=0.01),
+        job_budget_usd=_number(env, "FTBOT_JOB_BUDGET_USD", float, None, minimum=0.0),
+        sandbox=_bool(env, "FTBOT_SANDBOX"),
+    )

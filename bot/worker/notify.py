@@ -1,0 +1,125 @@
+"""Which Slack messages a job's change causes. Called inside the transaction that stores the change,
+so the state and its messages commit together or not at all.
+
+Idempotency keys are derived from what the message is about (subscription, event ids, status and
+step), so re-running the same poll after a crash produces the same keys, which the unique constraint
+on the outbox then refuses twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.jobs.view import view_of
+from bot.messages.events import EventView, event_replies
+from bot.messages.job_card import final_alert
+from storage.models import Job, JobEvent, OutboxMessage, Subscription
+
+CARD_MIN_INTERVAL = timedelta(seconds=60)
+MILESTONES = 4  # card refreshes at 25 %, 50 %, 75 % and 100 % however many steps arrive
+
+
+def enqueue(
+    session: Session,
+    key: str,
+    *,
+    kind: str,
+    channel: str,
+    payload: dict[str, Any] | None = None,
+    sub: Subscription | None = None,
+    job: Job | None = None,
+    team_id: str | None = None,
+) -> bool:
+    """Add a message unless one with this key exists. True when added."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
+        return False
+    session.add(
+        OutboxMessage(
+            idempotency_key=key,
+            kind=kind,
+            channel_id=channel,
+            payload=payload or {},
+            subscription_id=sub.id if sub is not None else None,
+            job_id=job.id if job is not None else (sub.job_id if sub is not None else None),
+            team_id=team_id or (sub.team_id if sub is not None else None),
+        )
+    )
+    return True
+
+
+def subscribe(session: Session, job: Job, channel: str, *, user: str | None, now: datetime) -> tuple[Subscription, bool]:
+    """Subscribe a channel to a job and queue its job card. (subscription, newly created)."""
+    sub = session.scalar(select(Subscription).where(Subscription.job_id == job.id, Subscription.channel_id == channel))
+    if sub is not None:
+        return sub, False
+    sub = Subscription(job_id=job.id, team_id=job.team_id, channel_id=channel, created_by=user, card_status=job.status, card_step=job.step, card_updated_at=now)
+    session.add(sub)
+    session.flush()
+    enqueue(session, f"s{sub.id}:card", kind="card", channel=channel, sub=sub)
+    # Earlier events stay in `/ft events`: the thread starts from now, so a late watcher is not flooded.
+    if job.is_final:
+        plan_final(session, job, sub)
+    return sub, True
+
+
+def _milestone(step: int | None, total: int | None) -> int:
+    if not step or not total:
+        return 0
+    return min(MILESTONES, step * MILESTONES // total)
+
+
+def plan_card_update(session: Session, job: Job, sub: Subscription, now: datetime) -> bool:
+    """Queue a refresh of the card when it matters: status change, a progress milestone, or a minute passed."""
+    status_changed = sub.card_status != job.status
+    milestone = _milestone(job.step, job.total_steps) > _milestone(sub.card_step, job.total_steps)
+    stale = job.step != sub.card_step and (sub.card_updated_at is None or now - sub.card_updated_at >= CARD_MIN_INTERVAL)
+    if not (status_changed or milestone or stale):
+        return False
+    sub.card_status, sub.card_step, sub.card_updated_at = job.status, job.step, now
+    # The card is drawn when sent, from the state then: an update still waiting already covers this one.
+    waiting = session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.subscription_id == sub.id,
+            OutboxMessage.kind.in_(("card", "card_update")),
+            OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.attempts == 0,
+        )
+    )
+    if waiting is not None:
+        return False
+    return enqueue(session, f"s{sub.id}:upd:{job.status}:{job.step or 0}", kind="card_update", channel=sub.channel_id, sub=sub)
+
+
+def plan_event_replies(session: Session, sub: Subscription, events: Sequence[JobEvent]) -> int:
+    """Non-metric events into the card's thread, oldest first, several to a reply."""
+    shown = [e for e in events if e.type != "metrics"]
+    if not shown:
+        return 0
+    views = [EventView(e.created_at, e.level, e.message, e.type) for e in shown]
+    added = 0
+    start = 0
+    for reply in event_replies(views):
+        n = reply["text"].count("\n") + 1
+        first, last = shown[start].provider_event_id, shown[start + n - 1].provider_event_id
+        start += n
+        added += enqueue(session, f"s{sub.id}:ev:{first}:{last}", kind="reply", channel=sub.channel_id, sub=sub, payload=reply)
+    return added
+
+
+def plan_final(session: Session, job: Job, sub: Subscription) -> None:
+    """The one end-of-job alert in the channel and the loss chart in the thread."""
+    enqueue(session, f"s{sub.id}:final", kind="alert", channel=sub.channel_id, sub=sub, payload=final_alert(view_of(job)))
+    enqueue(session, f"s{sub.id}:chart", kind="chart", channel=sub.channel_id, sub=sub)
+
+
+def plan_job_messages(session: Session, job: Job, new_events: Sequence[JobEvent], *, status_changed: bool, became_final: bool, now: datetime) -> None:
+    for sub in session.scalars(select(Subscription).where(Subscription.job_id == job.id).order_by(Subscription.id)):
+        plan_event_replies(session, sub, new_events)
+        plan_card_update(session, job, sub, now)
+        if became_final:
+            plan_final(session, job, sub)

@@ -1,0 +1,216 @@
+"""One poll cycle: claim due jobs, read their statuses from the paged job list, fetch each job's new
+events (and checkpoints when they can have changed), and store everything with the Slack messages it
+causes in one transaction per job.
+
+Safe with several worker processes: a job is claimed with a lease (SELECT … FOR UPDATE SKIP LOCKED
+on PostgreSQL; SQLite's single writer gives the same guarantee), and the unique constraints on events
+and outbox keys refuse anything a second poller might still try to write.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, new_job_row
+from bot.provider.base import Job as ProviderJob
+from bot.provider.base import ProviderError, ProviderRateLimited
+from bot.services import Services
+from bot.worker.leases import hold_lease
+from bot.worker.notify import plan_job_messages, subscribe
+from storage.models import Job
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE = 100
+MAX_BACKOFF = 600.0
+
+
+@dataclass
+class Claimed:
+    id: int
+    provider_job_id: str
+    created_at: datetime
+    last_event_id: str | None
+
+
+@dataclass
+class CycleStats:
+    claimed: int = 0
+    polled: int = 0
+    failed: int = 0
+    discovered: int = 0
+    list_pages: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Poller:
+    def __init__(self, services: Services, worker_id: str, *, lease_seconds: float = 60.0, batch: int = 5000, threads: int = 16, team_id: str | None = None) -> None:
+        self.s = services
+        self.me = worker_id
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch = batch
+        self.team_id = team_id
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
+
+    @property
+    def interval(self) -> float:
+        return self.s.settings.poll_interval
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- the cycle --------------------------------------------------------------------------
+
+    def cycle(self) -> CycleStats:
+        stats = CycleStats()
+        claimed = self._claim()
+        stats.claimed = len(claimed)
+        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, timedelta(seconds=max(30.0, 3 * self.interval)))
+        if not claimed and not discover:
+            return stats
+        try:
+            statuses, pages = self._statuses(claimed, discover)
+            stats.list_pages = pages
+        except ProviderError as exc:
+            # The job list is down: every claimed job backs off, none is lost.
+            log.warning("job list failed: %s", exc.reason)
+            for c in claimed:
+                self._failed(c, exc)
+            stats.failed = len(claimed)
+            stats.errors.append(exc.reason)
+            return stats
+        if discover:
+            stats.discovered = self._discover(statuses)
+        results = list(self.pool.map(lambda c: self._poll_one(c, statuses.get(c.provider_job_id)), claimed))
+        stats.polled = sum(1 for r in results if r)
+        stats.failed = sum(1 for r in results if not r)
+        return stats
+
+    def _claim(self) -> list[Claimed]:
+        now = utcnow()
+        with self.s.db.session() as s:
+            q = (
+                select(Job.id)
+                .where(Job.is_final.is_(False), Job.next_poll_at <= now, or_(Job.lease_until.is_(None), Job.lease_until < now))
+                .order_by(Job.next_poll_at)
+                .limit(self.batch)
+            )
+            if self.s.db.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            ids = list(s.scalars(q))
+            if not ids:
+                return []
+            s.execute(update(Job).where(Job.id.in_(ids)).values(lease_owner=self.me, lease_until=now + self.lease))
+            rows = s.execute(select(Job.id, Job.provider_job_id, Job.created_at, Job.last_event_id).where(Job.id.in_(ids))).all()
+        return [Claimed(*r) for r in rows]
+
+    def _statuses(self, claimed: list[Claimed], discover: bool) -> tuple[dict[str, ProviderJob], int]:
+        """Statuses from the job list, newest first, paged until every claimed job has been seen."""
+        wanted = {c.provider_job_id for c in claimed}
+        oldest = min((c.created_at for c in claimed), default=None)
+        found: dict[str, ProviderJob] = {}
+        after: str | None = None
+        pages = 0
+        while wanted - found.keys() or (discover and pages == 0):
+            page = self.s.provider.list_jobs(limit=LIST_PAGE, after=after)
+            pages += 1
+            for pj in page.jobs:
+                found[pj.id] = pj
+            if not page.has_more or not page.jobs:
+                break
+            if oldest is not None and page.jobs[-1].created_at < oldest.timestamp() - 1:
+                break  # older than anything we track: the rest are fetched one by one
+            after = page.jobs[-1].id
+        return found, pages
+
+    def _poll_one(self, c: Claimed, pj: ProviderJob | None) -> bool:
+        try:
+            if pj is None:
+                pj = self.s.provider.get_job(c.provider_job_id)
+            events = self.s.provider.new_events(c.provider_job_id, c.last_event_id)
+            checkpoints = None
+            if pj.is_final or any("checkpoint" in e.message.lower() for e in events if e.type != "metrics"):
+                checkpoints = self.s.provider.list_checkpoints(c.provider_job_id)
+        except ProviderError as exc:
+            self._failed(c, exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - one job's surprise must not stop the cycle
+            log.exception("polling %s failed", c.provider_job_id)
+            self._failed(c, ProviderError(type(exc).__name__))
+            return False
+        now = utcnow()
+        try:
+            with self.s.db.session() as s:
+                job = s.get(Job, c.id, with_for_update=True, populate_existing=True)
+                if job is None or job.lease_owner != self.me:
+                    return True  # our lease ran out and another worker has the job: its write wins
+                was_final = job.is_final
+                changed = apply_provider_job(job, pj)
+                applied = apply_events(s, job, events)
+                if checkpoints:
+                    apply_checkpoints(s, job, checkpoints)
+                plan_job_messages(s, job, applied.stored, status_changed=changed, became_final=job.is_final and not was_final, now=now)
+                job.lease_owner = None
+                job.lease_until = None
+                job.poll_failures = 0
+                job.last_poll_error = None
+                job.next_poll_at = now + timedelta(seconds=self.interval)
+        except IntegrityError:
+            # Another worker stored the same events first; nothing is lost, nothing doubled.
+            log.info("poll of %s raced another worker; its write stands", c.provider_job_id)
+            self._release(c)
+        return True
+
+    def _failed(self, c: Claimed, exc: ProviderError) -> None:
+        now = utcnow()
+        with self.s.db.session() as s:
+            job = s.get(Job, c.id)
+            if job is None or job.lease_owner != self.me:
+                return
+            job.poll_failures += 1
+            delay = min(MAX_BACKOFF, self.interval * (2 ** min(job.poll_failures, 10)))
+            if isinstance(exc, ProviderRateLimited) and exc.retry_after:
+                delay = max(delay, exc.retry_after)
+            job.next_poll_at = now + timedelta(seconds=delay)
+            job.last_poll_error = exc.reason[:500]
+            job.lease_owner = None
+            job.lease_until = None
+        log.warning("poll of %s failed (%s); next try in %.0f s", c.provider_job_id, exc.reason, delay)
+
+    def _release(self, c: Claimed) -> None:
+        with self.s.db.session() as s:
+            s.execute(update(Job).where(Job.id == c.id, Job.lease_owner == self.me).values(lease_owner=None, lease_until=None))
+
+    # ---- jobs started outside Slack -------------------------------------------------------------
+
+    def _discover(self, seen: dict[str, ProviderJob]) -> int:
+        channel = self.s.settings.notify_channel
+        if not channel or not seen:
+            return 0
+        recent = utcnow().timestamp() - max(300.0, 10 * self.interval)
+        added = 0
+        with self.s.db.session() as s:
+            known = set(s.scalars(select(Job.provider_job_id).where(Job.provider_job_id.in_(list(seen)))))
+        for pj in seen.values():
+            if pj.id in known:
+                continue
+            # A job that ended long ago is recorded quietly; only live (or just-ended) ones are announced.
+            announce = not pj.is_final or (pj.finished_at or 0) >= recent
+            try:
+                with self.s.db.session() as s:
+                    row = new_job_row(pj, team_id=self.team_id, started_by=None, channel=channel, idempotency_key=(pj.metadata or {}).get("ftbot_key"))
+                    s.add(row)
+                    s.flush()
+                    if announce:
+                        subscribe(s, row, channel, user=None, now=utcnow())
+                added += 1
+            except IntegrityError:
+                continue  # created from Slack or found by another worker at the same moment
+        return added

@@ -1,0 +1,75 @@
+"""The worker: APScheduler runs the poll cycle every FTBOT_POLL_INTERVAL seconds and the outbox
+sender every moment, each never overlapping itself. A failing cycle is logged and the next one runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from datetime import datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.services import Services
+from bot.worker.poller import Poller
+from bot.worker.sender import Sender
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, services: Services, *, lease_seconds: float | None = None, send_interval: float | None = None, team_id: str | None = None) -> None:
+        self.services = services
+        self.id = worker_id()
+        interval = services.settings.poll_interval
+        lease = lease_seconds if lease_seconds is not None else max(60.0, 4 * interval)
+        self.team_id = team_id
+        self.poller = Poller(services, self.id, lease_seconds=lease, team_id=team_id)
+        self.sender = Sender(services, self.id, claim_seconds=max(30.0, lease))
+        self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
+
+    def _team(self) -> str | None:
+        if self.team_id is None:
+            try:
+                self.team_id = self.services.slack.auth_test().get("team_id")
+                self.poller.team_id = self.team_id
+            except Exception as exc:  # noqa: BLE001 - retried on the next cycle
+                log.warning("auth.test failed (%s); jobs found outside Slack wait for it", type(exc).__name__)
+        return self.team_id
+
+    def poll(self) -> None:
+        try:
+            if self.services.settings.notify_channel:
+                self._team()
+            stats = self.poller.cycle()
+            if stats.claimed or stats.discovered:
+                log.debug("poll: %s", stats)
+        except Exception:  # noqa: BLE001 - the scheduler must keep running
+            log.exception("poll cycle failed")
+        self.send()
+
+    def send(self) -> None:
+        try:
+            self.sender.send_pending()
+        except Exception:  # noqa: BLE001
+            log.exception("send cycle failed")
+
+    def start(self) -> Worker:
+        now = datetime.now().astimezone()
+        self.scheduler.add_job(self.poll, "interval", seconds=self.services.settings.poll_interval, id="poll", max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.start()
+        log.info("worker %s polling every %ss", self.id, self.services.settings.poll_interval)
+        return self
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.poller.close()

@@ -1,0 +1,1 @@
+"""ftbot's persistence: SQLAlchemy models, engine/session helpers and Alembic migrations."""

@@ -1,0 +1,258 @@
+"""The SQLAlchemy 2.0 models. Every change here needs an Alembic migration in storage/migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime, utcnow
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Workspace(Base):
+    """A Slack team that talked to the bot."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    """A training or validation file uploaded through the bot, with its validation report."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("team_id", "provider_file_id", name="uq_datasets_team_file"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    provider_file_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    example_count: Mapped[int] = mapped_column(Integer, default=0)
+    validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    uploaded_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A fine-tuning job as ftbot last saw it at the provider."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_job_id", name="uq_jobs_provider_job"),
+        Index("ix_jobs_active_next_poll", "is_final", "next_poll_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    provider: Mapped[str] = mapped_column(String(32), default="openai")
+    provider_job_id: Mapped[str] = mapped_column(String(128))
+    # Makes "create this job" idempotent across duplicate Slack deliveries and crashes.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(64))
+    is_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    base_model: Mapped[str] = mapped_column(String(255))
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(255))
+    training_file: Mapped[str | None] = mapped_column(String(128))
+    validation_file: Mapped[str | None] = mapped_column(String(128))
+    method: Mapped[str] = mapped_column(String(32), default="supervised")
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    suffix: Mapped[str | None] = mapped_column(String(64))
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    trained_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    step: Mapped[int | None] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    latest_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    estimated_finish: Mapped[datetime | None]
+    started_by: Mapped[str | None] = mapped_column(String(32))
+    origin_channel: Mapped[str | None] = mapped_column(String(32))
+    # Poller bookkeeping: newest provider event id stored, backoff and the lease of the worker polling it.
+    last_event_id: Mapped[str | None] = mapped_column(String(128))
+    next_poll_at: Mapped[datetime] = mapped_column(default=utcnow)
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_poll_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    events: Mapped[list[JobEvent]] = relationship(back_populates="job", cascade="all, delete-orphan")
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="job", cascade="all, delete-orphan"
+    )
+
+
+class JobEvent(Base):
+    """One provider event. The unique constraint is what keeps an event from being stored twice."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (UniqueConstraint("job_id", "provider_event_id", name="uq_job_events_job_event"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    provider_event_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(16), default="info")
+    type: Mapped[str] = mapped_column(String(32), default="message")
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    job: Mapped[Job] = relationship(back_populates="events")
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        UniqueConstraint("job_id", "provider_checkpoint_id", name="uq_checkpoints_job_checkpoint"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    provider_checkpoint_id: Mapped[str] = mapped_column(String(128))
+    step_number: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(255))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class MetricPoint(Base):
+    """One training step's metrics, the series behind the loss chart."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (UniqueConstraint("job_id", "step", name="uq_metric_points_job_step"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    train_loss: Mapped[float | None]
+    train_accuracy: Mapped[float | None]
+    valid_loss: Mapped[float | None]
+    valid_accuracy: Mapped[float | None]
+    full_valid_loss: Mapped[float | None]
+    full_valid_accuracy: Mapped[float | None]
+    created_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """A channel following a job; card_ts is the job card message edited in place."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("job_id", "channel_id", name="uq_subscriptions_job_channel"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    card_ts: Mapped[str | None] = mapped_column(String(32))
+    card_step: Mapped[int | None] = mapped_column(Integer)
+    card_status: Mapped[str | None] = mapped_column(String(64))
+    card_updated_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="subscriptions")
+
+
+class OutboxMessage(Base):
+    """A Slack call to make. Written in the same transaction as the state change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    # post | update_card | reply | upload
+    kind: Mapped[str] = mapped_column(String(32))
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    delivered_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalRequest(Base):
+    __tablename__ = "approval_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    # delete_model | job_budget
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    # pending | approved | rejected | expired | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    required_approvals: Mapped[int] = mapped_column(Integer, default=2)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+    votes: Mapped[list[ApprovalVote]] = relationship(back_populates="request", cascade="all, delete-orphan")
+
+
+class ApprovalVote(Base):
+    __tablename__ = "approval_votes"
+    __table_args__ = (UniqueConstraint("request_id", "user_id", name="uq_approval_votes_request_user"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("approval_requests.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    # approve | reject
+    decision: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    request: Mapped[ApprovalRequest] = relationship(back_populates="votes")
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A named lease, so that only one worker process does a singleton task (discovery) at a time."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]

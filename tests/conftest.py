@@ -1,0 +1,182 @@
+"""Shared fixtures: the OpenAI sandbox and the Slack stand-in (one each per session), databases on
+SQLite and the real PostgreSQL, and a running ftbot reached over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.state import Timing
+from bot.settings import Settings
+from bot.slack_standin.requests import SlackRequester
+from bot.slack_standin.server import SlackStandIn
+from storage.db import normalise_url
+from storage.migrate import upgrade
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+PG_ENV = "FTBOT_TEST_POSTGRES_URL"
+FAST = Timing(validating_seconds=0.05, queued_seconds=0.05, step_seconds=0.01, eval_every=5)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI must never quietly skip the PostgreSQL half of the storage and poller tests.
+    if os.environ.get("CI") and not os.environ.get(PG_ENV):
+        raise pytest.UsageError(f"CI is set but {PG_ENV} is not: the PostgreSQL tests would be skipped")
+
+
+# ---- databases ------------------------------------------------------------------------------
+
+
+def _pg_admin_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    return normalise_url(url) if url else None
+
+
+def fresh_postgres_db() -> tuple[str, Callable[[], None]]:
+    """A new empty database on the test server, and a function that drops it."""
+    admin = _pg_admin_url()
+    if admin is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (CI sets it; see README)")
+    name = f"ftbot_t_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        eng.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """An empty, migrated database: once on SQLite, once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ftbot.db'}"
+        upgrade(url)
+        yield url
+        return
+    url, drop = fresh_postgres_db()
+    upgrade(url)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:  # noqa: ANN001
+    url = f"sqlite:///{tmp_path / 'ftbot.db'}"
+    upgrade(url)
+    return url
+
+
+# ---- stand-ins ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(timing=replace(FAST)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(_sandbox_server: SandboxServer) -> SandboxServer:
+    """The OpenAI sandbox, emptied and set to fast timing for each test."""
+    _sandbox_server.state.reset()
+    _sandbox_server.state.timing = replace(FAST)
+    _sandbox_server.state.daily_job_limit = 0
+    _sandbox_server.state.api_key = None
+    return _sandbox_server
+
+
+@pytest.fixture(scope="session")
+def _slack_server() -> Iterator[SlackStandIn]:
+    server = SlackStandIn(bot_token=BOT_TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack(_slack_server: SlackStandIn) -> SlackStandIn:
+    _slack_server.reset()
+    _slack_server.state.usergroups.clear()
+    return _slack_server
+
+
+# ---- a running bot --------------------------------------------------------------------------
+
+
+@dataclass
+class RunningBot:
+    url: str
+    slack: SlackRequester
+    services: Any
+    app: Any
+    server: Any
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+        return wait_for(predicate, timeout, interval)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def make_settings(db_url: str, sandbox: SandboxServer, slack: SlackStandIn, **overrides: Any) -> Settings:
+    base = Settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        openai_api_key="sk-test-key-123456",
+        openai_base_url=sandbox.url,
+        database_url=normalise_url(db_url),
+        poll_interval=0.1,
+    )
+    return replace(base, **overrides)
+
+
+@pytest.fixture
+def start_bot(sandbox: SandboxServer, slack: SlackStandIn) -> Iterator[Callable[..., RunningBot]]:
+    """Start ftbot's HTTP app (waitress, real Bolt, real clients) on a free port."""
+    from bot.app import build_app
+    from bot.provider.openai_adapter import OpenAIProvider
+    from bot.services import build_services
+    from bot.web import HttpServer, WebApp
+
+    started: list[RunningBot] = []
+
+    def _start(db_url: str, *, provider_retries: int = 0, **overrides: Any) -> RunningBot:
+        settings = make_settings(db_url, sandbox, slack, **overrides)
+        provider = OpenAIProvider(api_key=settings.openai_api_key or "", base_url=settings.openai_base_url, max_retries=provider_retries, timeout=5)
+        services = build_services(settings, provider=provider)
+        app = build_app(services)
+        server = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
+        requester = SlackRequester(f"{server.url}/slack/events", SIGNING_SECRET, response_base=f"{slack.base}/response")
+        bot = RunningBot(server.url, requester, services, app, server)
+        started.append(bot)
+        return bot
+
+    yield _start
+    for bot in started:
+        bot.server.stop()
+        bot.services.close()

@@ -1,0 +1,51 @@
+"""`/ft help` over signed HTTP; request signing enforced; /healthz."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from urllib.parse import urlencode
+
+from tests.conftest import wait_for
+
+
+def test_help_answers_with_usage(start_bot, slack, sqlite_url) -> None:  # noqa: ANN001
+    bot = start_bot(sqlite_url)
+    for text in ("help", "", "HELP"):
+        slack.reset()
+        reply = bot.slack.command(text)
+        assert reply.status == 200
+        answer = wait_for(slack.responses)[0]
+        assert answer["response_type"] == "ephemeral"
+        body = json.dumps(answer["blocks"])
+        for verb in ("/ft start <file>", "/ft status <job>", "/ft cancel <job>", "/ft try <model> <prompt>"):
+            assert verb in body
+
+
+def test_unknown_verb_says_so(start_bot, slack, sqlite_url) -> None:  # noqa: ANN001
+    bot = start_bot(sqlite_url)
+    bot.slack.command("frobnicate <!channel>")
+    answer = wait_for(slack.responses)[0]
+    assert "I don't know `frobnicate`" in answer["text"] and answer["response_type"] == "ephemeral"
+
+
+def test_bad_or_stale_signature_gets_401(start_bot, slack, sqlite_url) -> None:  # noqa: ANN001
+    bot = start_bot(sqlite_url)
+    body = urlencode(bot.slack.command_form("help")).encode()
+    ctype = "application/x-www-form-urlencoded"
+    assert bot.slack.post(body, ctype).status == 200
+    assert bot.slack.post(body, ctype, signature="v0=" + "0" * 64).status == 401
+    assert bot.slack.post(body, ctype, timestamp=int(time.time()) - 600).status == 401  # replayed
+    assert bot.slack.post(body, ctype, signature="").status == 401
+    forged = bot.slack.__class__(bot.slack.events_url, "another-secret")
+    assert forged.command("help").status == 401
+    time.sleep(0.2)
+    # only the one good request reached the handler
+    assert len(slack.responses()) == 1
+
+
+def test_healthz(start_bot, sqlite_url) -> None:  # noqa: ANN001
+    bot = start_bot(sqlite_url)
+    with urllib.request.urlopen(f"{bot.url}/healthz") as r:
+        assert r.status == 200 and json.loads(r.read()) == {"ok": True}
