@@ -86,8 +86,8 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
 def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: str) -> JobView:
     """cancel / pause / resume. Refuses early, with a clear reason, when the status forbids it."""
     with services.db.session() as s:
-        row = resolve_job(s, team_id, ref)
-        job_id, status = row.provider_job_id, row.status
+        job_id = resolve_job(s, team_id, ref).provider_job_id
+    status = services.provider.get_job(job_id).status  # our copy may be a poll behind
     allowed = {
         "cancel": JobStatus.ACTIVE,
         "pause": {JobStatus.RUNNING},

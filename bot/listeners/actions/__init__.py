@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from slack_bolt import App
 
+from bot.listeners.actions import job_buttons
+
 
 def register(app: App) -> None:
-    pass
+    job_buttons.register(app)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from slack_bolt import App
 
+from bot.listeners.views import start_job
+
 
 def register(app: App) -> None:
-    pass
+    start_job.register(app)

@@ -1,0 +1,29 @@
+"""`<file>` in a command: a provider file id, or the name of a dataset uploaded through the bot."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.errors import UserError
+from bot.provider.base import ProviderNotFound
+from bot.services import Services
+from storage.models import Dataset
+
+
+def resolve_file(services: Services, team_id: str, ref: str, *, what: str) -> str:
+    ref = ref.strip()
+    with services.db.session() as s:
+        named = s.scalars(
+            select(Dataset).where(Dataset.team_id == team_id, Dataset.name == ref).order_by(Dataset.created_at.desc())
+        ).first()
+        if named is not None:
+            return named.provider_file_id
+    if ref.startswith("file-"):
+        try:
+            f = services.provider.get_file(ref)
+        except ProviderNotFound:
+            raise UserError(f"Unknown {what} `{ref[:60]}`: no such file at the provider. `/ft files` lists yours.") from None
+        if f.purpose != "fine-tune":
+            raise UserError(f"`{ref[:60]}` is a {f.purpose} file, not a fine-tuning dataset.")
+        return f.id
+    raise UserError(f"Unknown {what} `{ref[:60]}`: give a file id (file-…) or a dataset name from `/ft files`.")

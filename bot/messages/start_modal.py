@@ -1,0 +1,95 @@
+"""The `/ft start` form (a modal), and the field checks whose errors show inside it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.commands.parse import DEFAULT_MODEL
+
+BASE_MODELS = (
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano-2025-04-14",
+    "gpt-4.1-2025-04-14",
+    "gpt-4o-2024-08-06",
+    "gpt-3.5-turbo-0125",
+)
+
+
+def _opt(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value[:150]}
+
+
+def _number(block_id: str, label: str, hint: str, *, decimal: bool = False, min_value: str | None = None, max_value: str | None = None) -> dict[str, Any]:
+    el: dict[str, Any] = {"type": "number_input", "action_id": "value", "is_decimal_allowed": decimal}
+    if min_value is not None:
+        el["min_value"] = min_value
+    if max_value is not None:
+        el["max_value"] = max_value
+    return {"type": "input", "block_id": block_id, "optional": True, "label": {"type": "plain_text", "text": label}, "hint": {"type": "plain_text", "text": hint}, "element": el}
+
+
+def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str) -> dict[str, Any]:
+    """files: (file id, label); models: base and fine-tuned model names to start from."""
+    blocks: list[dict[str, Any]] = []
+    if files:
+        file_opts = [_opt(label, fid) for fid, label in files[:100]]
+        blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file"}, "element": {"type": "static_select", "action_id": "value", "options": file_opts}})
+        blocks.append({"type": "input", "block_id": "validation", "optional": True, "label": {"type": "plain_text", "text": "Validation file"}, "element": {"type": "static_select", "action_id": "value", "options": file_opts}})
+    else:
+        blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file id"}, "hint": {"type": "plain_text", "text": "No datasets yet: paste a file id (file-…), or /ft upload first."}, "element": {"type": "plain_text_input", "action_id": "value"}})
+    model_opts = [_opt(m, m) for m in dict.fromkeys([*BASE_MODELS, *models])][:100]
+    blocks += [
+        {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Base model"}, "element": {"type": "static_select", "action_id": "value", "options": model_opts, "initial_option": _opt(DEFAULT_MODEL, DEFAULT_MODEL)}},
+        {"type": "input", "block_id": "method", "label": {"type": "plain_text", "text": "Method"}, "element": {"type": "static_select", "action_id": "value", "options": [_opt("supervised", "supervised"), _opt("dpo (preferences)", "dpo")], "initial_option": _opt("supervised", "supervised")}},
+        _number("epochs", "Epochs", "1 to 50; empty: auto", min_value="1", max_value="50"),
+        _number("batch", "Batch size", "1 to 256; empty: auto", min_value="1", max_value="256"),
+        _number("lr", "Learning-rate multiplier", "above 0; empty: auto", decimal=True),
+        _number("beta", "DPO beta", "only for dpo; empty: auto", decimal=True),
+        {"type": "input", "block_id": "suffix", "optional": True, "label": {"type": "plain_text", "text": "Model name suffix"}, "element": {"type": "plain_text_input", "action_id": "value", "max_length": 64}},
+    ]
+    return {
+        "type": "modal",
+        "callback_id": "start_job",
+        "private_metadata": json.dumps({"channel": channel}),
+        "title": {"type": "plain_text", "text": "Start fine-tuning"},
+        "submit": {"type": "plain_text", "text": "Start"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def form_values(state_values: dict[str, Any]) -> dict[str, str]:
+    """Flatten a submitted modal's state to block_id -> text value (empty fields are left out)."""
+    out: dict[str, str] = {}
+    for block_id, actions in (state_values or {}).items():
+        action = (actions or {}).get("value") or {}
+        value = action.get("value")
+        if value is None and action.get("selected_option"):
+            value = action["selected_option"].get("value")
+        if value not in (None, ""):
+            out[block_id] = str(value)
+    return out
+
+
+def form_to_args(values: dict[str, str]) -> tuple[str, ...]:
+    """The same key=value words `/ft start` takes, so both paths share one strict parser."""
+    args = [values.get("file", "")]
+    for block, key in (("validation", "validation"), ("model", "model"), ("method", "method"), ("epochs", "epochs"), ("batch", "batch"), ("lr", "lr"), ("beta", "beta"), ("suffix", "suffix")):
+        if block in values:
+            args.append(f"{key}={values[block]}")
+    return tuple(a for a in args if a)
+
+
+FIELD_OF_OPTION = {"epochs": "epochs", "batch": "batch", "lr": "lr", "beta": "beta", "suffix": "suffix", "method": "method", "model": "model", "validation": "validation"}
+
+
+def field_for_error(message: str) -> str:
+    """Which modal block a parser error belongs under."""
+    for key, block in FIELD_OF_OPTION.items():
+        if f"`{key}`" in message:
+            return block
+    return "file"
+
+
