@@ -165,12 +165,16 @@ def start_bot(sandbox: SandboxServer, slack: SlackStandIn) -> Iterator[Callable[
 
     started: list[RunningBot] = []
 
-    def _start(db_url: str, *, provider_retries: int = 0, **overrides: Any) -> RunningBot:
+    def _start(db_url: str, *, provider_retries: int = 0, worker: bool = False, **overrides: Any) -> RunningBot:
         settings = make_settings(db_url, sandbox, slack, **overrides)
         provider = OpenAIProvider(api_key=settings.openai_api_key or "", base_url=settings.openai_base_url, max_retries=provider_retries, timeout=5)
         services = build_services(settings, provider=provider)
         app = build_app(services)
         server = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
+        if worker:
+            from bot.worker.runner import Worker
+
+            services.extras["worker"] = Worker(services, lease_seconds=5, send_interval=0.05, team_id="T0001").start()
         requester = SlackRequester(f"{server.url}/slack/events", SIGNING_SECRET, response_base=f"{slack.base}/response")
         bot = RunningBot(server.url, requester, services, app, server)
         started.append(bot)
@@ -178,5 +182,7 @@ def start_bot(sandbox: SandboxServer, slack: SlackStandIn) -> Iterator[Callable[
 
     yield _start
     for bot in started:
+        if "worker" in bot.services.extras:
+            bot.services.extras["worker"].stop()
         bot.server.stop()
         bot.services.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import UserError
+from bot.mrkdwn import escape
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -83,8 +84,9 @@ def parse(text: str) -> Command:
 
 
 def _clip(s: str, n: int = 40) -> str:
+    """User text quoted back in an answer: shortened, and escaped so it cannot ping or link."""
     s = s.replace("`", "'")
-    return s if len(s) <= n else s[: n - 1] + "…"
+    return escape(s if len(s) <= n else s[: n - 1] + "…")
 
 
 def one_arg(cmd: Command, what: str) -> str:

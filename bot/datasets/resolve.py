@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.errors import UserError
+from bot.mrkdwn import code
 from bot.provider.base import ProviderNotFound
 from bot.services import Services
 from storage.models import Dataset
@@ -22,8 +23,8 @@ def resolve_file(services: Services, team_id: str, ref: str, *, what: str) -> st
         try:
             f = services.provider.get_file(ref)
         except ProviderNotFound:
-            raise UserError(f"Unknown {what} `{ref[:60]}`: no such file at the provider. `/ft files` lists yours.") from None
+            raise UserError(f"Unknown {what} {code(ref[:60])}: no such file at the provider. `/ft files` lists yours.") from None
         if f.purpose != "fine-tune":
-            raise UserError(f"`{ref[:60]}` is a {f.purpose} file, not a fine-tuning dataset.")
+            raise UserError(f"{code(ref[:60])} is a {f.purpose} file, not a fine-tuning dataset.")
         return f.id
-    raise UserError(f"Unknown {what} `{ref[:60]}`: give a file id (file-…) or a dataset name from `/ft files`.")
+    raise UserError(f"Unknown {what} {code(ref[:60])}: give a file id (file-…) or a dataset name from `/ft files`.")

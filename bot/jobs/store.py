@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import UserError
+from bot.mrkdwn import code
 from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
@@ -75,7 +76,7 @@ def resolve_job(session: Session, team_id: str | None, ref: str) -> Job:
     """A job of this team by id or unique prefix."""
     ref = ref.strip()
     if len(ref) < 4:
-        raise UserError(f"`{ref[:20]}` is too short to name a job: give at least 4 characters of its id.")
+        raise UserError(f"{code(ref[:20])} is too short to name a job: give at least 4 characters of its id.")
     q = select(Job).where(Job.provider_job_id.startswith(ref, autoescape=True))
     q = q.where(Job.team_id == team_id)  # data is always scoped to the asking team
     rows = session.scalars(q.limit(6)).all()
@@ -83,10 +84,10 @@ def resolve_job(session: Session, team_id: str | None, ref: str) -> Job:
     if exact:
         return exact[0]
     if not rows:
-        raise UserError(f"No job matches `{ref[:40]}`. `/ft list` shows your jobs.")
+        raise UserError(f"No job matches {code(ref[:40])}. `/ft list` shows your jobs.")
     if len(rows) > 1:
         shown = ", ".join(f"`{r.provider_job_id}`" for r in rows[:5])
-        raise UserError(f"`{ref[:40]}` matches several jobs: {shown}. Give more of the id.")
+        raise UserError(f"{code(ref[:40])} matches several jobs: {shown}. Give more of the id.")
     return rows[0]
 
 

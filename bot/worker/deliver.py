@@ -5,9 +5,9 @@ The outbox claims make this safe alongside a running worker: each message still 
 from __future__ import annotations
 
 import logging
-import os
 
 from bot.services import Services
+from bot.worker.runner import worker_id
 from bot.worker.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ def deliver_now(services: Services, subscription_ids: list[int] | tuple[int, ...
         return
     sender = services.extras.get("web_sender")
     if sender is None:
-        sender = services.extras["web_sender"] = Sender(services, f"web:{os.getpid()}", threads=1)
+        sender = services.extras["web_sender"] = Sender(services, worker_id(), threads=1)
     try:
         sender.send_pending(subscription_ids=list(subscription_ids))
     except Exception:  # noqa: BLE001 - the worker's sender will retry what did not go out

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.models import Lease
+from storage.models import Job, Lease, OutboxMessage
 from storage.types import utcnow
 
 
@@ -37,3 +39,32 @@ def hold_lease(db: Database, name: str, owner: str, ttl: timedelta) -> bool:
 def release_lease(db: Database, name: str, owner: str) -> None:
     with db.session() as s:
         s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=utcnow() - timedelta(seconds=1)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_local_claims(db: Database) -> int:
+    """Free the jobs and messages claimed by processes of this host that are gone (a crash, a kill).
+
+    Claims of other hosts expire on their own; this only spares a restarted worker from waiting for
+    its predecessor's claims to run out. Owner ids are `host:pid:…`.
+    """
+    host = socket.gethostname()
+    prefix = f"{host}:"
+    with db.session() as s:
+        owners = set(s.scalars(select(Job.lease_owner).where(Job.lease_owner.startswith(prefix)).distinct()))
+        owners |= set(s.scalars(select(OutboxMessage.claimed_by).where(OutboxMessage.claimed_by.startswith(prefix)).distinct()))
+        dead = [o for o in owners if o and o.split(":")[1].isdigit() and not _alive(int(o.split(":")[1]))]
+        if not dead:
+            return 0
+        n = s.execute(update(Job).where(Job.lease_owner.in_(dead)).values(lease_owner=None, lease_until=None)).rowcount
+        n += s.execute(update(OutboxMessage).where(OutboxMessage.claimed_by.in_(dead)).values(claimed_by=None, claimed_until=None)).rowcount
+    return n

@@ -13,6 +13,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.services import Services
+from bot.worker.leases import release_dead_local_claims
 from bot.worker.poller import Poller
 from bot.worker.sender import Sender
 
@@ -62,6 +63,9 @@ class Worker:
             log.exception("send cycle failed")
 
     def start(self) -> Worker:
+        freed = release_dead_local_claims(self.services.db)
+        if freed:
+            log.info("released %d claims left by a stopped worker on this host", freed)
         now = datetime.now().astimezone()
         self.scheduler.add_job(self.poll, "interval", seconds=self.services.settings.poll_interval, id="poll", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)

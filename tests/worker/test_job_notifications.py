@@ -37,9 +37,9 @@ def _drive(svc, poller: Poller, sender: Sender, until, timeout: float = 20.0) ->
     raise AssertionError("the job did not reach the expected state in time")
 
 
-def _thread_lines(slack, card_ts: str) -> list[str]:  # noqa: ANN001
+def _thread_lines(slack, card_ts: str, channel: str = CH) -> list[str]:  # noqa: ANN001
     lines = []
-    for m in slack.channel_messages(CH):
+    for m in slack.channel_messages(channel):
         if m.get("thread_ts") == card_ts and m.get("text") and not m.get("files"):
             lines += m["text"].split("\n")
     return [re.sub(r"^`[0-9:]+` ", "", ln) for ln in lines]

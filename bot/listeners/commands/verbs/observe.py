@@ -11,7 +11,6 @@ from bot.charts.loss_chart import Point, loss_chart_png
 from bot.commands.parse import USAGE, Command, one_arg, optional_count, parse_channel
 from bot.errors import UserError
 from bot.jobs.store import resolve_job, ts
-from bot.jobs.view import view_of
 from bot.listeners.commands.ft import handles
 from bot.messages.answers import CheckpointView, checkpoints_answer, events_answer
 from bot.messages.events import EventView
@@ -48,22 +47,24 @@ def checkpoints(cmd: Command, *, respond: Respond, body: dict[str, Any], service
     respond(response_type="ephemeral", **checkpoints_answer(job_id, views))
 
 
-def chart_points(services: Services, job_row_id: int, provider_job_id: str) -> tuple[list[Point], list[int]]:
-    """Metric points as stored by the poller; for a job never polled, read from its events."""
+def chart_points(services: Services, job_row_id: int, provider_job_id: str) -> tuple[list[Point], list[int], int | None]:
+    """Metric points (and total steps) as stored by the poller; for a job not yet polled, from its events."""
     with services.db.session() as s:
         points = [
             Point(p.step, p.train_loss, p.valid_loss, p.train_accuracy, p.valid_accuracy)
             for p in s.scalars(select(MetricPoint).where(MetricPoint.job_id == job_row_id).order_by(MetricPoint.step))
         ]
         ckpts = list(s.scalars(select(Checkpoint.step_number).where(Checkpoint.job_id == job_row_id)))
+        total = s.scalar(select(MetricPoint.total_steps).where(MetricPoint.job_id == job_row_id).order_by(MetricPoint.step.desc()).limit(1))
     if not points:
         for e in services.provider.new_events(provider_job_id, None):
             d = e.data or {}
             if e.type == "metrics" and isinstance(d.get("step"), int | float):
                 points.append(Point(int(d["step"]), d.get("train_loss"), d.get("valid_loss"), d.get("train_mean_token_accuracy"), d.get("valid_mean_token_accuracy")))
+                total = d.get("total_steps") or total
     if not ckpts:
         ckpts = [c.step_number for c in services.provider.list_checkpoints(provider_job_id)]
-    return points, ckpts
+    return points, ckpts, total
 
 
 @handles("metrics")
@@ -71,14 +72,13 @@ def metrics(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any]
     with services.db.session() as s:
         row = resolve_job(s, body["team_id"], one_arg(cmd, "job id"))
         row_id, job_id, status = row.id, row.provider_job_id, row.status
-        view = view_of(row)
-    points, ckpts = chart_points(services, row_id, job_id)
+    points, ckpts, total = chart_points(services, row_id, job_id)
     if not points:
         respond(response_type="ephemeral", text=f"No training metrics for `{job_id}` yet: they start when training does.")
         return
     png = loss_chart_png(points, title=f"{job_id} ({status})", checkpoints=ckpts)
     last = points[-1]
-    comment = f"Loss chart for `{job_id}`: step {last.step}" + (f"/{view.total_steps}" if view.total_steps else "") + (f", train loss {last.train_loss:.3f}" if last.train_loss is not None else "")
+    comment = f"Loss chart for `{job_id}`: step {last.step}" + (f"/{total}" if total else "") + (f", train loss {last.train_loss:.3f}" if last.train_loss is not None else "")
     client.files_upload_v2(channel=body["channel_id"], content=png, filename=f"loss-{job_id}.png", title=f"Loss chart for {job_id}", initial_comment=comment)
 
 
