@@ -29,5 +29,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Per-request access lines from the stand-ins and httpx are noise at INFO.
-    for noisy in ("werkzeug", "httpx", "httpx2", "openai", "apscheduler.executors.default"):
+    for noisy in ("werkzeug", "httpx", "httpx2", "openai", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

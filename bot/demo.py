@@ -1,0 +1,156 @@
+"""`ftbot demo`: the whole lifecycle on this machine with no accounts.
+
+Starts the OpenAI sandbox, the Slack stand-in and the bot (HTTP app + worker) on free local ports,
+sends `/ft start …` as a signed request, and prints what the channel sees as it happens.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+
+SECRET = "demo-signing-secret"
+TOKEN = "xoxb-demo-token"
+CHANNEL = "C0DEMO"
+
+
+def _plain(blocks: list[dict[str, Any]] | None, fallback: str) -> str:
+    """A rough text rendering of Block Kit, good enough for a terminal."""
+    if not blocks:
+        return fallback
+    parts: list[str] = []
+    for b in blocks:
+        if b.get("type") == "section":
+            if b.get("text"):
+                parts.append(b["text"]["text"])
+            for f in b.get("fields") or []:
+                parts.append(f["text"].replace("\n", ": ", 1))
+        elif b.get("type") == "context":
+            parts += [e.get("text", "") for e in b.get("elements", [])]
+        elif b.get("type") == "actions":
+            parts.append("[" + "] [".join(e["text"]["text"] for e in b["elements"]) + "]")
+    text = "\n".join(parts)
+    text = re.sub(r"(?<![\w:-]):[a-z_]+:(?=\s)\s?", "", text)  # emoji codes, not model names
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _training_file(n: int) -> bytes:
+    lines = []
+    for i in range(n):
+        ex = {"messages": [{"role": "system", "content": "You are Acme's support assistant."}, {"role": "user", "content": f"How do I reset password #{i}?"}, {"role": "assistant", "content": "Open Settings > Security > Reset password."}]}
+        lines.append(json.dumps(ex))
+    return "\n".join(lines).encode()
+
+
+def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> int:  # noqa: ANN001
+    from bot.app import build_app
+    from bot.provider.openai_adapter import OpenAIProvider
+    from bot.sandbox.server import SandboxServer
+    from bot.sandbox.state import Timing
+    from bot.services import build_services
+    from bot.slack_standin.requests import SlackRequester
+    from bot.slack_standin.server import SlackStandIn
+    from bot.web import HttpServer, WebApp
+    from bot.worker.runner import Worker
+    from storage.migrate import upgrade
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    out_path = Path(out_dir).resolve()
+    out_path.mkdir(parents=True, exist_ok=True)
+    db_file = out_path / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    db_url = f"sqlite:///{db_file}"
+    upgrade(db_url)
+
+    sandbox = SandboxServer(timing=Timing(validating_seconds=1.0, queued_seconds=1.0, step_seconds=0.25, eval_every=5)).start()
+    slack = SlackStandIn(bot_token=TOKEN).start()
+    settings = replace(
+        Settings(),
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.api_url,
+        openai_api_key="sk-demo",
+        openai_base_url=sandbox.url,
+        database_url=db_url,
+        poll_interval=1.0,
+    )
+    services = build_services(settings, provider=OpenAIProvider(api_key="sk-demo", base_url=sandbox.url))
+    app = build_app(services)
+    http = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
+    worker = Worker(services, send_interval=0.2).start()
+    requester = SlackRequester(f"{http.url}/slack/events", SECRET, response_base=f"{slack.base}/response")
+
+    say("ftbot demo: everything runs on this machine, no accounts needed")
+    say(f"  OpenAI sandbox   {sandbox.url}")
+    say(f"  Slack stand-in   {slack.api_url}")
+    say(f"  ftbot            {http.url}/slack/events   (database {db_file})")
+    say()
+    examples = max(10, steps // 3)
+    f = services.provider.upload_file(_training_file(examples), "acme-support.jsonl")
+    v = services.provider.upload_file(_training_file(10), "acme-support-valid.jsonl")
+    say(f"A teammate has uploaded acme-support.jsonl ({examples} examples) as {f.id}, and a validation set as {v.id}.")
+    command = f"start {f.id} validation={v.id} epochs=3 batch=1 suffix=acme-support"
+    say(f"@alice types in #ml-runs:  /ft {command}")
+    started = time.monotonic()
+    reply = requester.command(command, user="U0ALICE", channel=CHANNEL)
+    say(f"  Slack got HTTP {reply.status} after {reply.elapsed * 1000:.0f} ms (the ack)")
+    say()
+
+    seen_calls = 0
+    seen_responses = 0
+    chart_saved: Path | None = None
+    deadline = started + 120
+    try:
+        while time.monotonic() < deadline and chart_saved is None:
+            for r in slack.responses()[seen_responses:]:
+                seen_responses += 1
+                say(f"[only @alice sees] {_plain(r.get('blocks'), r.get('text', ''))}")
+            calls = slack.calls()
+            for c in calls[seen_calls:]:
+                seen_calls += 1
+                a = c.args
+                if c.status != 200:
+                    continue
+                if c.method == "chat.postMessage":
+                    where = "thread reply" if a.get("thread_ts") else ("job card" if "metadata" in a and ":card" in json.dumps(a.get("metadata")) else "channel")
+                    say(f"[{where}]")
+                    say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
+                elif c.method == "chat.update":
+                    say("[job card edited]")
+                    say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
+                elif c.method == "files.completeUploadExternal":
+                    fid = (a.get("files") or [{}])[0].get("id")
+                    data = slack.uploaded_file(fid) or b""
+                    name = (a.get("files") or [{}])[0].get("title") or "chart"
+                    chart_saved = out_path / "loss-chart.png"
+                    chart_saved.write_bytes(data)
+                    say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+        http.stop()
+        services.close()
+        slack.stop()
+        sandbox.stop()
+    took = time.monotonic() - started
+    say()
+    if chart_saved is None:
+        say(f"The job did not finish within {deadline - started:.0f} s; something is wrong.")
+        return 1
+    n_calls = sum(1 for c in slack.calls() if c.method not in {"auth.test", "upload"})
+    say(f"Done in {took:.0f} s: {n_calls} Slack API calls for the whole job. Chart: {chart_saved}")
+    return 0

@@ -1,0 +1,77 @@
+"""The console script's processes, run as a user would: `ftbot demo`, `ftbot serve`, `ftbot db upgrade`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+from bot.slack_standin.requests import SlackRequester
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "demo", "--out", str(tmp_path / "demo"), "--steps", "12"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    for seen in ("/ft start file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]"):
+        assert seen in text, seen
+    assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_db_upgrade_command(tmp_path) -> None:  # noqa: ANN001
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and "latest schema" in out.stdout
+
+
+def test_serve_with_the_builtin_sandbox(tmp_path, slack) -> None:  # noqa: ANN001
+    port = _free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "PORT": str(port),
+        "FTBOT_SANDBOX": "1",
+        "FTBOT_POLL_INTERVAL": "0.5",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(healthy, timeout=30, interval=0.2)
+        requester = SlackRequester(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, response_base=f"{slack.base}/response")
+        assert requester.command("help").status == 200
+        assert requester.command("help", team_id="T0001").status == 200
+        forged = SlackRequester(requester.events_url, "wrong-secret")
+        assert forged.command("help").status == 401
+        assert requester.command("models").status == 200
+        answers = wait_for(lambda: len(slack.responses()) >= 3 and slack.responses())
+        texts = [json.dumps(a) for a in answers]
+        assert any("/ft start <file>" in t for t in texts)
+        assert any("No fine-tuned models yet" in t for t in texts)  # answered by the built-in sandbox
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=20)[0]
+    assert "FTBOT_SANDBOX=1: simulated provider" in output
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
