@@ -507,13 +507,16 @@ class SandboxState:
     def list_jobs(self, *, after: str | None, limit: int, metadata: dict[str, str]) -> dict[str, Any]:
         with self.lock:
             now = _now()
-            items = []
-            for job in reversed(list(self.jobs.values())):
-                self._advance(job, now)
-                md = job.obj.get("metadata") or {}
-                if all(md.get(k) == v for k, v in metadata.items()):
-                    items.append(_public(job.obj))
-        return _page(items, after, limit)
+            matching = [
+                job for job in reversed(list(self.jobs.values()))
+                if all((job.obj.get("metadata") or {}).get(k) == v for k, v in metadata.items())
+            ]
+            # Only the page's jobs are advanced and copied: a long list stays cheap to page through.
+            page = _page([{"id": j.obj["id"], "_job": j} for j in matching], after, limit)
+            for i, ref in enumerate(page["data"]):
+                self._advance(ref["_job"], now)
+                page["data"][i] = _public(ref["_job"].obj)
+        return page
 
     def cancel_job(self, jid: str) -> dict[str, Any]:
         with self.lock:

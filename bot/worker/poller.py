@@ -18,7 +18,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, new_job_row
+from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
+from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import ProviderError, ProviderRateLimited
 from bot.services import Services
 from bot.worker.leases import hold_lease
@@ -29,6 +31,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 100
+WRITE_BATCH = 50
 MAX_BACKOFF = 600.0
 
 
@@ -38,6 +41,14 @@ class Claimed:
     provider_job_id: str
     created_at: datetime
     last_event_id: str | None
+
+
+@dataclass
+class Fetched:
+    claimed: Claimed
+    job: ProviderJob
+    events: list[ProviderEvent]
+    checkpoints: list[ProviderCheckpoint] | None
 
 
 @dataclass
@@ -70,6 +81,7 @@ class Poller:
 
     def cycle(self) -> CycleStats:
         stats = CycleStats()
+        started = utcnow()
         claimed = self._claim()
         stats.claimed = len(claimed)
         discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, timedelta(seconds=max(30.0, 3 * self.interval)))
@@ -88,9 +100,13 @@ class Poller:
             return stats
         if discover:
             stats.discovered = self._discover(statuses)
-        results = list(self.pool.map(lambda c: self._poll_one(c, statuses.get(c.provider_job_id)), claimed))
-        stats.polled = sum(1 for r in results if r)
-        stats.failed = sum(1 for r in results if not r)
+        # Next polls are timed from the cycle's start, so jobs stay in step and one list read serves all.
+        next_poll = started + timedelta(seconds=self.interval)
+        fetched = [f for f in self.pool.map(lambda c: self._fetch(c, statuses.get(c.provider_job_id)), claimed) if f is not None]
+        for i in range(0, len(fetched), WRITE_BATCH):
+            self._store(fetched[i : i + WRITE_BATCH], next_poll)
+        stats.polled = len(fetched)
+        stats.failed = len(claimed) - len(fetched)
         return stats
 
     def _claim(self) -> list[Claimed]:
@@ -130,7 +146,8 @@ class Poller:
             after = page.jobs[-1].id
         return found, pages
 
-    def _poll_one(self, c: Claimed, pj: ProviderJob | None) -> bool:
+    def _fetch(self, c: Claimed, pj: ProviderJob | None) -> Fetched | None:
+        """Everything new about one job at the provider; None when that failed (and was recorded)."""
         try:
             if pj is None:
                 pj = self.s.provider.get_job(c.provider_job_id)
@@ -140,33 +157,53 @@ class Poller:
                 checkpoints = self.s.provider.list_checkpoints(c.provider_job_id)
         except ProviderError as exc:
             self._failed(c, exc)
-            return False
+            return None
         except Exception as exc:  # noqa: BLE001 - one job's surprise must not stop the cycle
             log.exception("polling %s failed", c.provider_job_id)
             self._failed(c, ProviderError(type(exc).__name__))
-            return False
-        now = utcnow()
+            return None
+        return Fetched(c, pj, events, checkpoints)
+
+    def _store(self, batch: list[Fetched], next_poll: datetime) -> None:
+        """Write a batch of jobs in one transaction: each job's state with the messages it causes.
+
+        One transaction per batch rather than per job spares most commits; if any job of the batch
+        conflicts (another worker wrote it first), the batch is redone one job per transaction.
+        """
         try:
             with self.s.db.session() as s:
-                job = s.get(Job, c.id, with_for_update=True, populate_existing=True)
-                if job is None or job.lease_owner != self.me:
-                    return True  # our lease ran out and another worker has the job: its write wins
-                was_final = job.is_final
-                changed = apply_provider_job(job, pj)
-                applied = apply_events(s, job, events)
-                if checkpoints:
-                    apply_checkpoints(s, job, checkpoints)
-                plan_job_messages(s, job, applied.stored, status_changed=changed, became_final=job.is_final and not was_final, now=now)
-                job.lease_owner = None
-                job.lease_until = None
-                job.poll_failures = 0
-                job.last_poll_error = None
-                job.next_poll_at = now + timedelta(seconds=self.interval)
+                self._apply(s, batch, next_poll)
         except IntegrityError:
-            # Another worker stored the same events first; nothing is lost, nothing doubled.
-            log.info("poll of %s raced another worker; its write stands", c.provider_job_id)
-            self._release(c)
-        return True
+            if len(batch) == 1:
+                # Another worker stored the same events first; nothing is lost, nothing doubled.
+                log.info("poll of %s raced another worker; its write stands", batch[0].claimed.provider_job_id)
+                self._release(batch[0].claimed)
+                return
+            for f in batch:
+                self._store([f], next_poll)
+
+    def _apply(self, s, batch: list[Fetched], next_poll: datetime) -> None:  # noqa: ANN001
+        now = utcnow()
+        ids = [f.claimed.id for f in batch]
+        q = select(Job).where(Job.id.in_(ids)).execution_options(populate_existing=True)
+        if self.s.db.dialect == "postgresql":
+            q = q.with_for_update()
+        rows = {j.id: j for j in s.scalars(q)}
+        for f in batch:
+            job = rows.get(f.claimed.id)
+            if job is None or job.lease_owner != self.me:
+                continue  # our lease ran out and another worker has the job: its write wins
+            was_final = job.is_final
+            changed = apply_provider_job(job, f.job)
+            applied = apply_events(s, job, f.events)
+            if f.checkpoints:
+                apply_checkpoints(s, job, f.checkpoints)
+            plan_job_messages(s, job, applied.stored, status_changed=changed, became_final=job.is_final and not was_final, now=now)
+            job.lease_owner = None
+            job.lease_until = None
+            job.poll_failures = 0
+            job.last_poll_error = None
+            job.next_poll_at = next_poll
 
     def _failed(self, c: Claimed, exc: ProviderError) -> None:
         now = utcnow()
