@@ -28,7 +28,6 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
         listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt"),
         logger=logging.getLogger("ftbot.bolt"),
     )
-    app.services = services  # type: ignore[attr-defined]
 
     @app.error
     def _on_error(error: Exception, respond, logger) -> None:  # noqa: ANN001

@@ -46,7 +46,7 @@ def fresh_postgres_db() -> tuple[str, Callable[[], None]]:
     """A new empty database on the test server, and a function that drops it."""
     admin = _pg_admin_url()
     if admin is None:
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (CI sets it; see README)")
+        pytest.skip(reason=f"PostgreSQL tests need {PG_ENV} (CI sets it; see README)")
     name = f"ftbot_t_{uuid.uuid4().hex[:10]}"
     eng = create_engine(admin, isolation_level="AUTOCOMMIT")
     with eng.connect() as c:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import asdict, fields
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from bot.background_server import BackgroundServer
 from bot.sandbox.state import ApiError, Faults, SandboxState, Timing
 
 ROUTES = Map(
@@ -292,26 +291,11 @@ class SandboxApp:
         return _json({"ok": True, "count": count})
 
 
-class SandboxServer:
+class SandboxServer(BackgroundServer):
     """The sandbox on a background thread; `url` is what OPENAI_BASE_URL should be."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, state: SandboxState | None = None, timing: Timing | None = None, api_key: str | None = None) -> None:
         self.state = state or SandboxState(timing=timing, api_key=api_key)
         self.app = SandboxApp(self.state)
-        self._server = make_server(host, port, self.app, threaded=True)
-        self._server.daemon_threads = True
-        self.port = self._server.server_port
-        self.url = f"http://{host}:{self.port}/v1"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self.app, host, port, "sandbox")
+        self.url = f"{self.base}/v1"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import secrets
 import threading
 import time
@@ -17,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
+from bot.background_server import BackgroundServer
 
 JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files", "user_ids", "channels"}
 
@@ -58,29 +56,14 @@ class StandInState:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-class SlackStandIn:
+class SlackStandIn(BackgroundServer):
     """The stand-in server on a background thread."""
 
     def __init__(self, *, bot_token: str = "xoxb-test-token", host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = StandInState(bot_token=bot_token)
         self._ts = itertools.count(1)
-        self._server = make_server(host, port, self, threaded=True)
-        self._server.daemon_threads = True
-        self.port = self._server.server_port
-        self.base = f"http://{host}:{self.port}"
+        super().__init__(self, host, port, "slack-standin")
         self.api_url = f"{self.base}/api/"
-        self._thread: threading.Thread | None = None
-
-    # ---- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> SlackStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     # ---- what tests use ---------------------------------------------------------------------
 
