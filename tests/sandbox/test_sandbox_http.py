@@ -161,3 +161,17 @@ def test_unknown_routes_and_ids_answer_like_openai(sandbox) -> None:  # noqa: AN
     assert status == 404
     status, err = _req(sandbox, "POST", "/v1/fine_tuning/jobs", raw=b"{not json")
     assert status == 400
+
+
+def test_uploads_and_chat_completion_parse_strictly(sandbox) -> None:  # noqa: ANN001
+    from openai.types import Upload
+    from openai.types.chat import ChatCompletion
+
+    status, up = _req(sandbox, "POST", "/v1/uploads", {"bytes": 5, "filename": "x.jsonl", "mime_type": "text/jsonl", "purpose": "fine-tune"})
+    assert status == 200
+    Upload.model_validate(up)
+    status, _ = _req(sandbox, "POST", f"/v1/uploads/{up['id']}/complete", {"part_ids": ["part_nope"]})
+    assert status == 400
+    status, chat = _req(sandbox, "POST", "/v1/chat/completions", {"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": "hi"}]})
+    assert status == 200
+    ChatCompletion.model_validate(chat)

@@ -44,3 +44,14 @@ def test_upgrade_empty_postgres() -> None:
         _check(url)
     finally:
         drop()
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    db = Database(sqlite_url)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    db.dispose()
