@@ -29,10 +29,6 @@ class UserError(Exception):
         self.usage = usage
 
 
-class Forbidden(UserError):
-    pass
-
-
 def error_text(exc: BaseException) -> str:
     """What the user reads. Provider and Slack failures are said the way a person would say them."""
     if isinstance(exc, UserError):
