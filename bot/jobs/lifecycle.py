@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import UserError
-from bot.jobs.store import apply_provider_job, new_job_row, resolve_job
+from bot.jobs.store import apply_fresh_status, new_job_row, resolve_job
 from bot.jobs.view import JobView, view_of
 from bot.provider.base import JobSpec, JobStatus
 from bot.services import Services
@@ -102,9 +102,7 @@ def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: 
     now = utcnow()
     with services.db.session() as s:
         row = s.scalar(select(Job).where(Job.provider_job_id == job_id))
-        apply_provider_job(row, pj)
-        # The poller makes the final pass (last events, the alert, the chart): leave it to it.
-        row.is_final = False
+        apply_fresh_status(row, pj)
         row.next_poll_at = now
         for sub in s.scalars(select(Subscription).where(Subscription.job_id == row.id)):
             plan_card_update(s, row, sub, now)

@@ -54,6 +54,18 @@ def apply_provider_job(row: Job, pj: ProviderJob) -> bool:
     return changed
 
 
+def apply_fresh_status(row: Job, pj: ProviderJob) -> None:
+    """Apply a status read outside the poller (a command, a button) without closing the job.
+
+    A job that has just become final stays open for the poller, whose final pass fetches the last
+    events and posts the alert and the chart; a job already closed is left as it is.
+    """
+    if row.is_final:
+        return
+    apply_provider_job(row, pj)
+    row.is_final = False
+
+
 def new_job_row(pj: ProviderJob, *, team_id: str | None, started_by: str | None, channel: str | None, idempotency_key: str | None, provider: str = "openai") -> Job:
     row = Job(
         team_id=team_id,

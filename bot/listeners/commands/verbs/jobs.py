@@ -10,7 +10,7 @@ from slack_bolt import Respond
 from bot.commands.parse import Command, StartRequest, one_arg, optional_count, parse_start
 from bot.datasets.resolve import resolve_file
 from bot.jobs.lifecycle import start_job, steer_job
-from bot.jobs.store import apply_provider_job, count_jobs, recent_jobs, resolve_job
+from bot.jobs.store import apply_fresh_status, count_jobs, recent_jobs, resolve_job
 from bot.jobs.view import view_of
 from bot.listeners.commands.ft import handles
 from bot.messages.answers import PAGE, job_list, job_status, started_answer
@@ -80,11 +80,7 @@ def status(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Se
     fresh = services.provider.get_job(job_id)
     with services.db.session() as s:
         row = resolve_job(s, body["team_id"], job_id)
-        if not row.is_final:
-            # Fresher than the last poll; a final status is left for the poller's final pass.
-            was_final = row.is_final
-            apply_provider_job(row, fresh)
-            row.is_final = was_final
+        apply_fresh_status(row, fresh)  # fresher than the last poll
         view = view_of(row)
     respond(response_type="ephemeral", **job_status(view, utcnow()))
 
