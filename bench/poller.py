@@ -34,16 +34,16 @@ from datetime import UTC, datetime
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bot.jobs.lifecycle import start_job  # noqa: E402
+from bot.jobs.notify import subscribe  # noqa: E402
 from bot.jobs.store import new_job_row  # noqa: E402
+from bot.outbox.sender import Sender  # noqa: E402
 from bot.provider import JobSpec  # noqa: E402
 from bot.provider.openai_adapter import OpenAIProvider  # noqa: E402
 from bot.services import build_services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack_standin.server import SlackStandIn  # noqa: E402
-from bot.worker.notify import subscribe  # noqa: E402
 from bot.worker.poller import Poller  # noqa: E402
 from bot.worker.runner import Worker  # noqa: E402
-from bot.worker.sender import Sender  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.types import utcnow  # noqa: E402
 

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import UserError
+from bot.jobs.notify import plan_card_update, subscribe
 from bot.jobs.store import apply_fresh_status, new_job_row, resolve_job
 from bot.jobs.view import JobView, view_of
 from bot.provider.base import JobSpec, JobStatus
 from bot.services import Services
-from bot.worker.leases import hold_lease, release_lease
-from bot.worker.notify import plan_card_update, subscribe
+from storage.leases import hold_lease, release_lease
 from storage.models import AuditLog, Job, Subscription
 from storage.types import utcnow
 

@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.jobs.notify import plan_job_messages, subscribe
 from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, new_job_row
 from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import ProviderError, ProviderRateLimited
 from bot.services import Services
-from bot.worker.leases import hold_lease
-from bot.worker.notify import plan_job_messages, subscribe
+from storage.leases import hold_lease
 from storage.models import Job
 from storage.types import utcnow
 

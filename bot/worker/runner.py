@@ -4,24 +4,17 @@ sender every moment, each never overlapping itself. A failing cycle is logged an
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.outbox.sender import Sender
 from bot.services import Services
-from bot.worker.leases import release_dead_local_claims
 from bot.worker.poller import Poller
-from bot.worker.sender import Sender
+from storage.leases import release_dead_local_claims, worker_id
 
 log = logging.getLogger(__name__)
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Worker:

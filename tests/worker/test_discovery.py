@@ -7,9 +7,9 @@ import json
 from sqlalchemy import select
 
 from bot.jobs.lifecycle import start_job
+from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
-from bot.worker.sender import Sender
 from storage.models import Job
 from tests.helpers import chat_jsonl
 from tests.worker.test_job_notifications import MODEL, _drive

@@ -9,9 +9,9 @@ import time
 from sqlalchemy import func, select
 
 from bot.jobs.lifecycle import start_job, steer_job
+from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
-from bot.worker.sender import Sender
 from storage.models import JobEvent, MetricPoint, OutboxMessage
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl

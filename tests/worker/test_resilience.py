@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 
 from bot.jobs.lifecycle import start_job
+from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
-from bot.worker.sender import Sender
 from tests.conftest import BOT_TOKEN, wait_for
 from tests.helpers import chat_jsonl
 from tests.worker.test_job_notifications import CH, MODEL, _drive, _finished, _thread_lines

@@ -15,9 +15,9 @@ from bot.jobs.view import view_of
 from bot.listeners.commands.ft import handles
 from bot.messages.answers import PAGE, job_list, job_status, started_answer
 from bot.messages.start_modal import start_modal
+from bot.outbox.deliver import deliver_now
 from bot.provider.base import JobSpec
 from bot.services import Services
-from bot.worker.deliver import deliver_now
 from storage.types import utcnow
 
 

@@ -10,13 +10,13 @@ from sqlalchemy import delete, select
 from bot.charts.loss_chart import Point, loss_chart_png
 from bot.commands.parse import USAGE, Command, one_arg, optional_count, parse_channel
 from bot.errors import UserError
+from bot.jobs.notify import subscribe
 from bot.jobs.store import resolve_job, ts
 from bot.listeners.commands.ft import handles
 from bot.messages.answers import CheckpointView, checkpoints_answer, events_answer
 from bot.messages.events import EventView
+from bot.outbox.deliver import deliver_now
 from bot.services import Services
-from bot.worker.deliver import deliver_now
-from bot.worker.notify import subscribe
 from storage.models import Checkpoint, MetricPoint, Subscription
 from storage.types import utcnow
 

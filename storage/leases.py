@@ -1,9 +1,10 @@
-"""Named leases in the database: one worker process at a time does a singleton task."""
+"""Named leases in the database (one process at a time does a singleton task), and who holds them."""
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -12,6 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from storage.db import Database
 from storage.models import Job, Lease, OutboxMessage
 from storage.types import utcnow
+
+
+def worker_id() -> str:
+    """`host:pid:hex`: release_dead_local_claims reads the pid back to free a dead process's claims."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def hold_lease(db: Database, name: str, owner: str, ttl: timedelta) -> bool:

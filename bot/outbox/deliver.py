@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.outbox.sender import Sender
 from bot.services import Services
-from bot.worker.runner import worker_id
-from bot.worker.sender import Sender
+from storage.leases import worker_id
 
 log = logging.getLogger(__name__)
 
