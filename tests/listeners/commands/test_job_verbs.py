@@ -64,7 +64,7 @@ def test_start_delivered_twice_creates_one_job(chat, slack, sandbox) -> None:  #
 def test_start_rejects_bad_arguments_and_creates_nothing(chat, sandbox, args: str, expect: str) -> None:  # noqa: ANN001
     fid = chat.upload()
     answer = chat.ask(f"start {fid} {args}")
-    assert expect in answer["text"] and "Usage: `/ft start <file>" in answer["text"]
+    assert expect in answer["text"] and "Usage: `/ft start FILE" in answer["text"]
     assert answer["response_type"] == "ephemeral"
     assert _jobs_at_provider(sandbox) == 0
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.commands.parse import USAGE, Command
 from bot.errors import UserError
 from bot.jobs.store import ts
-from bot.listeners.commands.ft import handles
+from bot.listeners.commands.registry import handles
 from bot.messages.answers import FileView, ModelView, files_answer, models_answer, try_answer
 from bot.services import Services
 from storage.models import Dataset, Job
