@@ -46,14 +46,15 @@ def error_text(exc: BaseException) -> str:
     return f":x: Something went wrong on our side (ref `{ref}`). The team can find it in the logs."
 
 
-def answer_error(exc: BaseException, respond: Callable[..., Any] | None) -> None:
+def answer_error(exc: BaseException, reply: Callable[[str], Any] | None) -> None:
+    """`reply` shows one mrkdwn text to the user (see bot.replies.reply_for)."""
     text = error_text(exc)
     if isinstance(exc, ProviderError):
         log.warning("provider error: %s (%s)", exc.reason, exc.kind)
-    if respond is None:
+    if reply is None:
         return
     try:
-        respond(text=text, response_type="ephemeral", replace_original=False)
+        reply(text)
     except Exception:  # the answer itself failed: nothing more we can tell the user
         log.exception("could not deliver an error answer")
 
@@ -70,7 +71,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - this is the error boundary
-            answer_error(exc, kwargs.get("respond"))
+            from bot.replies import reply_for  # replies builds views from bot.messages, which import us
+
+            answer_error(exc, reply_for(kwargs.get("body") or {}, kwargs.get("client"), kwargs.get("respond")))
             return None
 
     return wrapper
