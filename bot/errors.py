@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import clip
 from bot.provider import ProviderError
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,10 @@ def error_text(exc: BaseException) -> str:
             text += f"\nUsage: `{exc.usage}`"
         return text
     if isinstance(exc, ProviderError):
-        return f":x: {escape(exc.reason)}"
+        return f":x: {clip(exc.reason, 1500)}"
     if isinstance(exc, SlackApiError):
         code = exc.response.get("error") if exc.response is not None else "unknown"
-        return f":x: Slack refused the request ({escape(str(code))}). Try again in a minute."
+        return f":x: Slack refused the request ({clip(str(code), 100)}). Try again in a minute."
     ref = secrets.token_hex(3)
     log.exception("unexpected error (ref %s)", ref, exc_info=exc)
     return f":x: Something went wrong on our side (ref `{ref}`). The team can find it in the logs."

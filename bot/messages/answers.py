@@ -134,7 +134,7 @@ def files_answer(files: Sequence[FileView]) -> dict[str, Any]:
         return _same("No datasets yet.")
     verdicts = {"ok": ":white_check_mark: valid", "warnings": ":warning: warnings", "errors": ":x: errors", None: "not checked"}
     lines = [
-        f"{code(f.id)} *{escape(f.name)}*  {human_bytes(f.bytes)}"
+        f"{code(f.id)} *{clip(f.name, 200)}*  {human_bytes(f.bytes)}"
         + (f", {f.examples} examples" if f.examples is not None else "")
         + f", {verdicts.get(f.verdict) or clip(f.verdict or '', 40)}"
         for f in files

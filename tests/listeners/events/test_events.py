@@ -31,10 +31,16 @@ def test_manifest_copies_agree_and_subscribe_to_known_events() -> None:
     assert set(_subscribed()) <= set(SAMPLES), _subscribed()
 
 
+# What each sample makes the bot call (None: nothing, the event is only acknowledged).
+EFFECT = {"app_home_opened": "views.publish", "message.im": "chat.postMessage", "file_shared": None}
+
+
 @pytest.mark.parametrize("event_type", sorted(SAMPLES))
-def test_every_subscribed_event_is_acknowledged(start_bot, sqlite_url, event_type: str) -> None:  # noqa: ANN001
+def test_every_subscribed_event_is_acknowledged(start_bot, slack, sqlite_url, event_type: str) -> None:  # noqa: ANN001
     bot = start_bot(sqlite_url)
     assert bot.slack.event(SAMPLES[event_type]).status == 200
+    if EFFECT[event_type]:
+        wait_for(lambda: slack.calls(EFFECT[event_type]))
 
 
 @pytest.mark.parametrize(
