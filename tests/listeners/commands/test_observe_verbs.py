@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 
 from sqlalchemy import select
@@ -155,3 +156,25 @@ def test_try_escapes_hostile_answers_and_cuts_before_escaping(chat, sandbox) -> 
     for shown in _shown(answer):
         assert not re.search(r"&(?!amp;|lt;|gt;)", shown), shown[-40:]  # no entity cut in half
         assert shown.endswith("…")
+
+
+def test_hostile_provider_text_in_status_and_events(chat, sandbox) -> None:  # noqa: ANN001
+    sandbox.state.timing.validating_seconds = 3600
+    job_id = chat.start()
+    hostile = "<!channel> see <@U123> &amp; " + "x" * 2850 + "&" * 20 + "<!here>"
+    with sandbox.state.lock:
+        sim = sandbox.state.jobs[job_id]
+        sim.obj["status"], sim.obj["error"] = "failed", {"code": "boom", "message": hostile, "param": None}
+        sandbox.state._event(sim, time.time(), "<!channel> wake up! &amp; " + "&" * 700, level="error")
+    status = chat.ask(f"status {job_id}")
+    events = chat.ask(f"events {job_id}")
+    for answer in (status, events):
+        shown = [answer["text"]] + [json.dumps(b) for b in answer["blocks"]]
+        for text in shown:
+            assert "<!channel>" not in text and "<@U123>" not in text and "<!here>" not in text
+    card = json.dumps(status["blocks"])
+    assert "&lt;!channel&gt; see &lt;@U123&gt; &amp;amp;" in card
+    error_block = next(b["text"]["text"] for b in status["blocks"] if b.get("text", {}).get("text", "").startswith(":warning: *Error*"))
+    assert len(error_block) <= 3000 and not re.search(r"&(?!amp;|lt;|gt;)", error_block)
+    line = next(b["text"]["text"] for b in events["blocks"] if "wake up" in b["text"]["text"])
+    assert "&lt;!channel&gt; wake up! &amp;amp;" in line and not re.search(r"&(?!amp;|lt;|gt;)", line)
