@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.mrkdwn import clip
 from bot.provider import ProviderError
+from bot.replies import reply_for
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - this is the error boundary
-            from bot.replies import reply_for  # replies builds views from bot.messages, which import us
-
             answer_error(exc, reply_for(kwargs.get("body") or {}, kwargs.get("client"), kwargs.get("respond")))
             return None
 
