@@ -10,6 +10,7 @@ from slack_bolt import App
 from bot import listeners
 from bot.errors import answer_error
 from bot.middleware import register_middleware
+from bot.replies import reply_for
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
     )
 
     @app.error
-    def _on_error(error: Exception, respond, logger) -> None:  # noqa: ANN001
-        answer_error(error, respond)
+    def _on_error(error: Exception, body, client, respond) -> None:  # noqa: ANN001
+        answer_error(error, reply_for(body or {}, client, respond))
 
     register_middleware(app, services)
     listeners.register(app)

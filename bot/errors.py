@@ -14,8 +14,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import clip
 from bot.provider import ProviderError
+from bot.replies import reply_for
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +38,24 @@ def error_text(exc: BaseException) -> str:
             text += f"\nUsage: `{exc.usage}`"
         return text
     if isinstance(exc, ProviderError):
-        return f":x: {escape(exc.reason)}"
+        return f":x: {clip(exc.reason, 1500)}"
     if isinstance(exc, SlackApiError):
         code = exc.response.get("error") if exc.response is not None else "unknown"
-        return f":x: Slack refused the request ({escape(str(code))}). Try again in a minute."
+        return f":x: Slack refused the request ({clip(str(code), 100)}). Try again in a minute."
     ref = secrets.token_hex(3)
     log.exception("unexpected error (ref %s)", ref, exc_info=exc)
     return f":x: Something went wrong on our side (ref `{ref}`). The team can find it in the logs."
 
 
-def answer_error(exc: BaseException, respond: Callable[..., Any] | None) -> None:
+def answer_error(exc: BaseException, reply: Callable[[str], Any] | None) -> None:
+    """`reply` shows one mrkdwn text to the user (see bot.replies.reply_for)."""
     text = error_text(exc)
     if isinstance(exc, ProviderError):
         log.warning("provider error: %s (%s)", exc.reason, exc.kind)
-    if respond is None:
+    if reply is None:
         return
     try:
-        respond(text=text, response_type="ephemeral", replace_original=False)
+        reply(text)
     except Exception:  # the answer itself failed: nothing more we can tell the user
         log.exception("could not deliver an error answer")
 
@@ -70,7 +72,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - this is the error boundary
-            answer_error(exc, kwargs.get("respond"))
+            answer_error(exc, reply_for(kwargs.get("body") or {}, kwargs.get("client"), kwargs.get("respond")))
             return None
 
     return wrapper

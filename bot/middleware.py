@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
 
 from bot.commands.parse import OPERATOR_VERBS, verb_of
-from bot.permissions import Operators
+from bot.permissions import Operators, Verdict
+from bot.replies import reply_for
 from bot.services import Services
 
 # Buttons and forms that change something at the provider.
 OPERATOR_ACTIONS = frozenset({"job_cancel", "job_pause", "job_resume", "open_start_modal"})
 OPERATOR_VIEWS = frozenset({"start_job"})
 DENIED = ":lock: Only operators may do that here. Ask someone listed in FTBOT_OPERATORS."
+REFUSALS = {
+    Verdict.DENIED: DENIED,
+    Verdict.CHECKING: ":hourglass_flowing_sand: Checking with Slack who the operators are. Try again in a few seconds.",
+    Verdict.UNAVAILABLE: ":warning: Slack could not tell me who the operators are right now, so I can't let you do that. Try again in a minute.",
+}
 
 
 def needs_operator(body: dict[str, Any]) -> bool:
@@ -38,9 +46,21 @@ def _json(body: dict[str, Any]) -> BoltResponse:
     return BoltResponse(status=200, body=json.dumps(body), headers={"content-type": "application/json;charset=utf-8"})
 
 
+log = logging.getLogger(__name__)
+
+
+def _tell(reply: Any, text: str) -> None:
+    try:
+        reply(text)
+    except Exception:  # noqa: BLE001 - the refusal stands even if Slack did not show it
+        log.exception("could not tell a user their click was refused")
+
+
 def register_middleware(app: App, services: Services) -> None:
     operators = Operators(services.settings.operators, services.slack)
     services.extras["operators"] = operators
+    # Refusals of clicks are told through Slack's API; that must not delay the HTTP answer.
+    notices = ThreadPoolExecutor(max_workers=2, thread_name_prefix="refusals")
 
     @app.middleware
     def inject_services(context, next):  # noqa: ANN001, A002 - Bolt passes by these names
@@ -48,13 +68,19 @@ def register_middleware(app: App, services: Services) -> None:
         next()
 
     @app.middleware
-    def require_operator(body, respond, next):  # noqa: ANN001, A002
-        if not needs_operator(body) or operators.allows(acting_user(body)):
+    def require_operator(body, client, respond, next):  # noqa: ANN001, A002
+        if not needs_operator(body):
             return next()
+        verdict = operators.check(acting_user(body))
+        if verdict is Verdict.ALLOWED:
+            return next()
+        text = REFUSALS[verdict]
         # A middleware that stops the chain answers the HTTP request itself.
         if body.get("type") == "view_submission":
-            return _json({"response_action": "errors", "errors": {"file": DENIED}})
+            return _json({"response_action": "errors", "errors": {"file": text.split(" ", 1)[1][:150]}})
         if body.get("command"):
-            return _json({"response_type": "ephemeral", "text": DENIED})
-        respond(text=DENIED, response_type="ephemeral", replace_original=False)
+            return _json({"response_type": "ephemeral", "text": text})
+        reply = reply_for(body, client, respond)
+        if reply is not None:
+            notices.submit(_tell, reply, text)
         return BoltResponse(status=200, body="")

@@ -68,7 +68,7 @@ def test_serve_with_the_builtin_sandbox(tmp_path, slack) -> None:  # noqa: ANN00
         assert requester.command("models").status == 200
         answers = wait_for(lambda: len(slack.responses()) >= 3 and slack.responses())
         texts = [json.dumps(a) for a in answers]
-        assert any("/ft start <file>" in t for t in texts)
+        assert any("/ft start FILE" in t for t in texts)
         assert any("No fine-tuned models yet" in t for t in texts)  # answered by the built-in sandbox
     finally:
         proc.send_signal(signal.SIGTERM)

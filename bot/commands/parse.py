@@ -8,28 +8,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import UserError
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape, unescape
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 
+# Placeholders are capitals, not `<file>`: Slack reads `<…>` in mrkdwn as a link or mention.
 USAGE: dict[str, str] = {
     "help": "/ft help",
     "upload": "/ft upload",
     "files": "/ft files",
-    "start": "/ft start <file> [model=M] [validation=<file>] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X]",
+    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X]",
     "list": "/ft list [N]",
-    "status": "/ft status <job>",
-    "events": "/ft events <job> [N]",
-    "checkpoints": "/ft checkpoints <job>",
-    "metrics": "/ft metrics <job>",
-    "cancel": "/ft cancel <job>",
-    "pause": "/ft pause <job>",
-    "resume": "/ft resume <job>",
-    "watch": "/ft watch <job> [#channel]",
-    "unwatch": "/ft unwatch <job>",
+    "status": "/ft status JOB_ID",
+    "events": "/ft events JOB_ID [N]",
+    "checkpoints": "/ft checkpoints JOB_ID",
+    "metrics": "/ft metrics JOB_ID",
+    "cancel": "/ft cancel JOB_ID",
+    "pause": "/ft pause JOB_ID",
+    "resume": "/ft resume JOB_ID",
+    "watch": "/ft watch JOB_ID [#channel]",
+    "unwatch": "/ft unwatch JOB_ID",
     "models": "/ft models",
-    "delete-model": "/ft delete-model <model>",
-    "try": "/ft try <model> <prompt>",
+    "delete-model": "/ft delete-model MODEL",
+    "try": "/ft try MODEL PROMPT",
     "audit": "/ft audit [N]",
 }
 VERBS = tuple(USAGE)
@@ -66,7 +67,8 @@ def verb_of(text: str) -> str:
 
 
 def parse(text: str) -> Command:
-    text = (text or "").strip()
+    """`text` as Slack sends it (&, < and > escaped); the Command holds what the person typed."""
+    text = unescape(text or "").strip()
     if not text:
         return Command("help")
     head, _, rest = text.partition(" ")

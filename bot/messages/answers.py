@@ -13,17 +13,22 @@ from typing import Any
 from bot.jobs.view import JobView
 from bot.messages.events import EventView, chunk_lines, event_line
 from bot.messages.job_card import fmt_num, job_blocks, job_text, status_label
-from bot.mrkdwn import code, escape
+from bot.mrkdwn import clip, code, escape, truncate
 
 PAGE = 10
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:2990]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:2990]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 2000)}]}
+
+
+def _same(text: str) -> dict[str, Any]:
+    """One mrkdwn text as both the fallback and the only block: escaped once, shown twice."""
+    return {"text": truncate(text, 3000), "blocks": [_section(text)]}
 
 
 def job_line(j: JobView) -> str:
@@ -31,12 +36,12 @@ def job_line(j: JobView) -> str:
     model = f" → {code(j.fine_tuned_model)}" if j.fine_tuned_model else ""
     who = f" by <@{j.started_by}>" if j.started_by else ""
     when = f" {j.created_at:%Y-%m-%d %H:%M}" if j.created_at else ""
-    return f"{status_label(j.status)}{progress}  {code(j.id)} {escape(j.base_model)}{model}{who}{when}"
+    return f"{status_label(j.status)}{progress}  {code(j.id)} {clip(j.base_model, 100)}{model}{who}{when}"
 
 
 def job_list(jobs: Sequence[JobView], *, offset: int, total: int, page: int = PAGE) -> dict[str, Any]:
     if not jobs:
-        return {"text": "No fine-tuning jobs yet.", "blocks": [_section("No fine-tuning jobs yet. Start one with `/ft start <file>`.")]}
+        return {"text": "No fine-tuning jobs yet.", "blocks": [_section("No fine-tuning jobs yet. Start one with `/ft start FILE`.")]}
     blocks: list[dict[str, Any]] = [_section(f"*Fine-tuning jobs* ({offset + 1}–{offset + len(jobs)} of {total})")]
     for chunk in chunk_lines([job_line(j) for j in jobs]):
         blocks.append(_section("\n".join(chunk)))
@@ -56,11 +61,11 @@ def job_status(job: JobView, now: datetime) -> dict[str, Any]:
 
 def events_answer(job_id: str, events: Sequence[EventView]) -> dict[str, Any]:
     if not events:
-        return {"text": f"No events for {job_id} yet.", "blocks": [_section(f"No events for {code(job_id)} yet.")]}
+        return _same(f"No events for {code(job_id)} yet.")
     blocks = [_section(f"*Events of {code(job_id)}*, oldest first ({len(events)})")]
     for chunk in chunk_lines([event_line(e) for e in events])[:45]:
         blocks.append(_section("\n".join(chunk)))
-    return {"text": f"{len(events)} events of {job_id}", "blocks": blocks}
+    return {"text": f"{len(events)} events of {code(job_id)}", "blocks": blocks}
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,15 @@ class CheckpointView:
 
 def checkpoints_answer(job_id: str, checkpoints: Sequence[CheckpointView]) -> dict[str, Any]:
     if not checkpoints:
-        return {"text": f"No checkpoints for {job_id} yet.", "blocks": [_section(f"No checkpoints for {code(job_id)} yet (one is made at each epoch's end).")]}
+        return _same(f"No checkpoints for {code(job_id)} yet (one is made at each epoch's end).")
     lines = [
         f"*step {c.step}*  {code(c.model)}\n      train loss {fmt_num(c.train_loss)}, valid loss {fmt_num(c.valid_loss)}, token accuracy {fmt_num(c.train_accuracy, 2)}"
         for c in sorted(checkpoints, key=lambda c: c.step)
     ]
     blocks = [_section(f"*Checkpoints of {code(job_id)}*")] + [_section("\n".join(chunk)) for chunk in chunk_lines(lines)]
-    blocks.append(_context("Each checkpoint is a model you can use with `/ft try <model> <prompt>`."))
-    return {"text": f"{len(checkpoints)} checkpoints of {job_id}", "blocks": blocks}
+    blocks = blocks[:49]
+    blocks.append(_context("Each checkpoint is a model you can use with `/ft try MODEL PROMPT`."))
+    return {"text": f"{len(checkpoints)} checkpoints of {code(job_id)}", "blocks": blocks}
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,12 @@ def human_bytes(n: int) -> str:
 
 def files_answer(files: Sequence[FileView]) -> dict[str, Any]:
     if not files:
-        return {"text": "No datasets yet.", "blocks": [_section("No datasets yet. `/ft upload` or send a `.jsonl` to the bot.")]}
+        return _same("No datasets yet.")
     verdicts = {"ok": ":white_check_mark: valid", "warnings": ":warning: warnings", "errors": ":x: errors", None: "not checked"}
     lines = [
-        f"{code(f.id)} *{escape(f.name)}*  {human_bytes(f.bytes)}"
+        f"{code(f.id)} *{clip(f.name, 200)}*  {human_bytes(f.bytes)}"
         + (f", {f.examples} examples" if f.examples is not None else "")
-        + f", {verdicts.get(f.verdict, escape(f.verdict or ''))}"
+        + f", {verdicts.get(f.verdict) or clip(f.verdict or '', 40)}"
         for f in files
     ]
     return {"text": f"{len(files)} datasets", "blocks": [_section(f"*Datasets* ({len(files)})")] + [_section("\n".join(c)) for c in chunk_lines(lines)[:40]]}
@@ -142,20 +148,37 @@ def started_answer(job: JobView, channel: str, *, duplicate: bool) -> dict[str, 
     else:
         hp = ", ".join(f"{k}={v}" for k, v in sorted(job.hyperparameters.items())) or "auto hyperparameters"
         text = f":rocket: Started {code(job.id)} on {code(job.base_model)} ({escape(hp)}). Updates follow in <#{channel}>."
-    return {"text": text, "blocks": [_section(text)]}
+    return _same(text)
+
+
+def steered_answer(job: JobView, action: str, by: str | None = None) -> dict[str, Any]:
+    """After cancel / pause / resume; `by` names who clicked, for answers under a shared card."""
+    done = {"cancel": "Cancelling", "pause": "Paused", "resume": "Resuming"}[action]
+    who = f"<@{by}>: " if by else ""
+    return _same(f"{who}{done} {code(job.id)}: it is now {escape(job.status.replace('_', ' '))}. The card will follow.")
 
 
 def try_answer(model: str, prompt: str, answer: str) -> dict[str, Any]:
-    text = f"*{escape(model)}* was asked:\n>{escape(prompt)[:1200]}\n*Answer:*\n{escape(answer)[:1700]}"
-    return {"text": f"{model}: {answer[:200]}", "blocks": [_section(text)]}
+    """Posted in the channel: the prompt and the model's answer are someone else's text, never markup."""
+    text = f"*{clip(model, 150)}* was asked:\n>{clip(' '.join(prompt.split()), 1000)}\n*Answer:*\n{clip(answer, 1800)}"
+    return {"text": f"{clip(model, 150)}: {clip(answer, 200)}", "blocks": [_section(text)]}
 
 
-def home_view(jobs: Sequence[JobView], now: datetime) -> dict[str, Any]:
+NOTICE_BLOCK = "ftbot_notice"
+
+
+def _notice(text: str) -> dict[str, Any]:
+    return {"type": "section", "block_id": NOTICE_BLOCK, "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
+
+
+def home_view(jobs: Sequence[JobView], now: datetime, *, notice: str | None = None) -> dict[str, Any]:
+    """The App Home tab; `notice` (mrkdwn) is shown on top, e.g. the answer to a button clicked there."""
     active = [j for j in jobs if not j.final]
     done = [j for j in jobs if j.final]
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Fine-tuning jobs"}}]
+    blocks: list[dict[str, Any]] = [_notice(notice)] if notice else []
+    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Fine-tuning jobs"}})
     if not jobs:
-        blocks.append(_section("No jobs yet. Start one with `/ft start <file>`, or `/ft help`."))
+        blocks.append(_section("No jobs yet. Start one with `/ft start FILE`, or `/ft help`."))
     if active:
         blocks.append(_section(f"*Running now* ({len(active)})"))
         for j in active[:10]:
@@ -165,5 +188,16 @@ def home_view(jobs: Sequence[JobView], now: datetime) -> dict[str, Any]:
         blocks.append(_section("*Recent*"))
         for chunk in chunk_lines([job_line(j) for j in done[:30]]):
             blocks.append(_section("\n".join(chunk)))
-    blocks.append(_context(f"Updated {now:%Y-%m-%d %H:%M} UTC · `/ft help` for commands"))
-    return {"type": "home", "blocks": blocks[:100]}
+    footer = _context(f"Updated {now:%Y-%m-%d %H:%M} UTC · `/ft help` for commands")
+    return {"type": "home", "blocks": blocks[:99] + [footer]}
+
+
+VIEW_KEYS = ("type", "callback_id", "private_metadata", "title", "submit", "close", "clear_on_close", "notify_on_close", "external_id")
+
+
+def view_with_notice(view: dict[str, Any], notice: str) -> dict[str, Any]:
+    """The view a button was clicked in (as Slack sent it), with `notice` on top instead of an older one."""
+    out = {k: view[k] for k in VIEW_KEYS if view.get(k) is not None}
+    kept = [b for b in view.get("blocks") or [] if b.get("block_id") != NOTICE_BLOCK]
+    out["blocks"] = [_notice(notice)] + kept[: 99 if view.get("type") == "home" else 99]
+    return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.mrkdwn import escape
+from bot.mrkdwn import clip
 
 LEVEL_EMOJI = {"info": "", "warn": ":warning: ", "error": ":red_circle: "}
 MAX_LINES = 25
@@ -24,7 +24,7 @@ class EventView:
 def event_line(e: EventView) -> str:
     """One line per event (replies are split by line count, so a message's newlines are folded)."""
     message = " ".join(e.message.split())
-    return f"`{e.created_at:%H:%M:%S}` {LEVEL_EMOJI.get(e.level, '')}{escape(message)[:600]}"
+    return f"`{e.created_at:%H:%M:%S}` {LEVEL_EMOJI.get(e.level, '')}{clip(message, 600)}"
 
 
 def chunk_lines(lines: list[str]) -> list[list[str]]:

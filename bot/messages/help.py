@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from bot.commands.parse import USAGE
+from bot.mrkdwn import truncate
 
 _WHAT = {
     "help": "this help",
@@ -28,31 +30,39 @@ _WHAT = {
 }
 
 EXAMPLES = (
-    "/ft start train.jsonl model=gpt-4o-mini-2024-07-18 epochs=3 suffix=support-bot",
-    "/ft status ftjob-abc1",
-    "/ft watch ftjob-abc1 #ml-runs",
-    '/ft try ft:gpt-4o-mini:acme:support-bot:abc123 "How do I reset my password?"',
+    ("start", "/ft start file-abc123 model=gpt-4o-mini-2024-07-18 epochs=3 suffix=support-bot"),
+    ("status", "/ft status ftjob-abc1"),
+    ("watch", "/ft watch ftjob-abc1 #ml-runs"),
+    ("try", '/ft try ft:gpt-4o-mini:acme:support-bot:abc123 "How do I reset my password?"'),
 )
 
 
-def help_message(operator_only: frozenset[str] = frozenset()) -> dict[str, Any]:
+def help_message(verbs: Iterable[str], operator_only: Iterable[str] = ()) -> dict[str, Any]:
+    """Only `verbs` (the ones with a handler) are listed, in the usual order."""
+    available = set(verbs)
+    locked = set(operator_only)
     lines = []
     for verb, usage in USAGE.items():
-        lock = " :lock:" if verb in operator_only else ""
-        lines.append(f"`{usage}`{lock}\n      {_WHAT[verb]}")
+        if verb not in available:
+            continue
+        lock = " :lock:" if verb in locked else ""
+        lines.append(f"`{usage}`{lock}\n      {_WHAT.get(verb, '')}")
     # Sections hold at most 3,000 characters: split the list in two.
-    half = len(lines) // 2
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "ftbot: fine-tuning from Slack"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines[:half])}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines[half:])}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": "*Examples*\n" + "\n".join(f"`{e}`" for e in EXAMPLES)},
-        },
-    ]
-    note = "`<job>` is a job id; a unique prefix is enough. `<file>` is a file id or a dataset name."
-    if operator_only:
+    half = max(1, len(lines) // 2)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "ftbot: fine-tuning from Slack"}}]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(part), 3000)}} for part in (lines[:half], lines[half:]) if part]
+    examples = [e for verb, e in EXAMPLES if verb in available]
+    if examples:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Examples*\n" + "\n".join(f"`{e}`" for e in examples)}})
+    note = "JOB_ID is a job id; a unique prefix is enough. FILE is a file id or a dataset name."
+    if locked:
         note += " :lock: needs an operator."
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    return {"text": "ftbot help: /ft start, status, list, cancel and more", "blocks": blocks}
+    shown = ", ".join(v for v in USAGE if v in available and v != "help")
+    return {"text": f"ftbot help: /ft {shown}"[:300], "blocks": blocks}
+
+
+def dm_help() -> dict[str, Any]:
+    """The answer to a direct message: ftbot works through `/ft`, not chat."""
+    text = "Hi! I work through the `/ft` command: `/ft help` lists what I can do, `/ft list` shows your team's jobs."
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.jobs.view import JobView
-from bot.mrkdwn import code, escape
+from bot.mrkdwn import clip, code, escape, truncate
 
 STATUS_EMOJI = {
     "validating_files": ":mag:",
@@ -73,7 +73,7 @@ def job_fields(job: JobView, now: datetime) -> list[dict[str, Any]]:
 def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> list[dict[str, Any]]:
     title = f"{status_label(job.status)}  *Fine-tuning {code(job.id)}*"
     if job.method != "supervised":
-        title += f"  ({escape(job.method)})"
+        title += f"  ({clip(job.method, 40)})"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": title}},
         {"type": "section", "text": {"type": "mrkdwn", "text": progress_bar(job.step, job.total_steps)}},
@@ -82,8 +82,8 @@ def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> lis
     if job.fine_tuned_model:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f":robot_face: *Model* {code(job.fine_tuned_model)}"}})
     if job.status == "failed" or job.error_message:
-        reason = escape(job.error_message or "no reason given")
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f":warning: *Error* {reason[:2900]}"}})
+        reason = clip(job.error_message or "no reason given", 2900)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f":warning: *Error* {reason}"}})
     who = f"started by <@{job.started_by}>" if job.started_by else "started outside Slack"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": who}]})
     if with_buttons and not job.final:
@@ -114,7 +114,7 @@ def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> lis
 def job_text(job: JobView) -> str:
     """The plain-text fallback (notifications, screen readers)."""
     pct = f" {job.progress:.0%}" if job.progress is not None and not job.final else ""
-    return f"Fine-tuning {job.id}: {job.status.replace('_', ' ')}{pct}"
+    return f"Fine-tuning {clip(job.id, 100)}: {clip(job.status.replace('_', ' '), 60)}{pct}"
 
 
 def job_card(job: JobView, now: datetime) -> dict[str, Any]:
@@ -125,26 +125,27 @@ def final_alert(job: JobView) -> dict[str, Any]:
     """Posted in the channel (not only the thread) when a job ends."""
     if job.status == "succeeded":
         head = f":white_check_mark: Fine-tuning {code(job.id)} *succeeded*"
-        detail = f"Your model: {code(job.fine_tuned_model or '?')}\nTry it: `/ft try {escape(job.fine_tuned_model or '')} <prompt>`"
+        detail = f"Your model: {code(job.fine_tuned_model or '?')}\nTry it: `/ft try {clip(job.fine_tuned_model or '', 300)} PROMPT`"
     elif job.status == "failed":
         head = f":x: Fine-tuning {code(job.id)} *failed*"
-        detail = f"Error: {escape(job.error_message or 'no reason given')[:2800]}"
+        detail = f"Error: {clip(job.error_message or 'no reason given', 2500)}"
     elif job.status == "cancelled":
         head = f":no_entry_sign: Fine-tuning {code(job.id)} was *cancelled*"
         detail = ""
     else:
-        head = f":grey_question: Fine-tuning {code(job.id)} ended as *{escape(job.status)}*"
+        head = f":grey_question: Fine-tuning {code(job.id)} ended as *{clip(job.status, 60)}*"
         detail = ""
     lines = [head]
     if detail:
         lines.append(detail)
     lines.append(f"Last train loss {fmt_num(job.train_loss)}, valid loss {fmt_num(job.valid_loss)}. Loss chart in the thread.")
     mention = f" <@{job.started_by}>" if job.started_by else ""
-    text = f"Fine-tuning {job.id} {job.status}{': ' + job.fine_tuned_model if job.fine_tuned_model else ''}"
+    model = f": {clip(job.fine_tuned_model, 300)}" if job.fine_tuned_model else ""
+    text = f"Fine-tuning {clip(job.id, 100)} {clip(job.status, 60)}{model}"
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2990]}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{escape(job.base_model)}{mention}"}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{clip(job.base_model, 200)}{mention}"}]},
         ],
     }

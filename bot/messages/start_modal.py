@@ -38,7 +38,7 @@ def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str
         blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file"}, "element": {"type": "static_select", "action_id": "value", "options": file_opts}})
         blocks.append({"type": "input", "block_id": "validation", "optional": True, "label": {"type": "plain_text", "text": "Validation file"}, "element": {"type": "static_select", "action_id": "value", "options": file_opts}})
     else:
-        blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file id"}, "hint": {"type": "plain_text", "text": "No datasets yet: paste a file id (file-…), or /ft upload first."}, "element": {"type": "plain_text_input", "action_id": "value"}})
+        blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file id"}, "hint": {"type": "plain_text", "text": "No datasets yet: paste a file id (file-…)."}, "element": {"type": "plain_text_input", "action_id": "value"}})
     model_opts = [_opt(m, m) for m in dict.fromkeys([*BASE_MODELS, *models])][:100]
     blocks += [
         {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Base model"}, "element": {"type": "static_select", "action_id": "value", "options": model_opts, "initial_option": _opt(DEFAULT_MODEL, DEFAULT_MODEL)}},

@@ -43,6 +43,7 @@ ROUTES = Map(
         Rule("/_sandbox/limits", methods=["POST"], endpoint="ctl_limits"),
         Rule("/_sandbox/stats", methods=["GET", "DELETE"], endpoint="ctl_stats"),
         Rule("/_sandbox/reset", methods=["POST"], endpoint="ctl_reset"),
+        Rule("/_sandbox/chat", methods=["POST", "DELETE"], endpoint="ctl_chat"),
         Rule("/_sandbox/jobs/<jid>/burst", methods=["POST"], endpoint="ctl_burst"),
     ]
 )
@@ -280,6 +281,15 @@ class SandboxApp:
             if request.method == "DELETE":
                 self.state.requests.clear()
         return _json({"requests": stats, "total": sum(stats.values())})
+
+    def ctl_chat(self, request: Request) -> Response:
+        """POST {"reply": "..."}: every chat completion answers that ("{prompt}" is replaced by the
+        prompt, so "{prompt}" alone echoes it); DELETE: back to the usual answer."""
+        reply = None if request.method == "DELETE" else _body(request).get("reply")
+        if reply is not None and not isinstance(reply, str):
+            raise ApiError(400, "reply must be a string")
+        self.state.chat_reply = reply
+        return _json({"reply": reply})
 
     def ctl_reset(self, request: Request) -> Response:
         self.state.reset()

@@ -129,6 +129,9 @@ class SandboxState:
             }
             self.requests: dict[str, int] = {}
             self.faults = Faults()
+            # A canned chat answer ("{prompt}" stands for the prompt), as a model that echoes or
+            # says something hostile would; None: the usual "You asked: …" answer.
+            self.chat_reply: str | None = None
 
     # ---- files ------------------------------------------------------------------------------
 
@@ -598,7 +601,10 @@ class SandboxState:
         prompt = messages[-1].get("content") if isinstance(messages[-1], dict) else ""
         if isinstance(prompt, list):
             prompt = " ".join(p.get("text", "") for p in prompt if isinstance(p, dict))
-        answer = f"(sandbox answer from {model}) You asked: {str(prompt)[:500]}"
+        if self.chat_reply is not None:
+            answer = self.chat_reply.replace("{prompt}", str(prompt))
+        else:
+            answer = f"(sandbox answer from {model}) You asked: {str(prompt)[:500]}"
         pt, ct = len(str(prompt).split()) + 3, len(answer.split())
         return {
             "id": _id("chatcmpl-"),

@@ -52,3 +52,13 @@ def test_escape_and_redact() -> None:
     assert code("a`b") == "`a'b`"
     line = redact("token xoxb-123-456-abcdef and key sk-proj-abcdefghijkl and xapp-1-A1-2")
     assert "abcdef" not in line and "abcdefghijkl" not in line and "xapp-1-A1-2" not in line
+
+
+def test_command_text_is_unescaped_once() -> None:
+    # Slack escapes what a person types; mentions it made itself stay as Slack wrote them
+    cmd = parse("try ft:m a &lt;b&gt; &amp;lt; c &amp;&amp; <@U1|bob>")
+    assert cmd.rest == "ft:m a <b> &lt; c && <@U1|bob>"
+    with pytest.raises(UserError) as err:
+        parse("frob&lt;!here&gt;")
+    assert "<!here>" not in err.value.message and "&lt;!here&gt;" in err.value.message
+    assert parse("start a.jsonl suffix=x&amp;y").args == ("a.jsonl", "suffix=x&y")

@@ -67,12 +67,16 @@ def test_event_replies_keep_order_fold_newlines_and_split_long_runs() -> None:
     assert ":red_circle:" in warn
 
 
-def test_help_lists_every_verb_and_marks_operator_ones() -> None:
-    msg = json.dumps(help_message(frozenset({"start"})))
-    for verb in ("help", "upload", "files", "start", "list", "status", "events", "checkpoints", "metrics", "cancel", "pause", "resume", "watch", "unwatch", "models", "delete-model", "try", "audit"):
+def test_help_lists_the_given_verbs_and_marks_operator_ones() -> None:
+    every = ("help", "upload", "files", "start", "list", "status", "events", "checkpoints", "metrics", "cancel", "pause", "resume", "watch", "unwatch", "models", "delete-model", "try", "audit")
+    msg = json.dumps(help_message(every, {"start"}))
+    for verb in every:
         assert f"/ft {verb}" in msg
-    assert ":lock:" in msg
-    assert all(len(b["text"]["text"]) <= 3000 for b in help_message()["blocks"] if b["type"] == "section")
+    assert msg.count(":lock:") == 2  # the start line and the note
+    assert "<" not in msg and ">" not in msg  # placeholders Slack would not read as links
+    some = json.dumps(help_message({"help", "status"}))
+    assert "/ft status JOB_ID" in some and "/ft start" not in some and "/ft try" not in some and ":lock:" not in some
+    assert all(len(b["text"]["text"]) <= 3000 for b in help_message(every)["blocks"] if b["type"] == "section")
 
 
 def test_job_list_paging_buttons() -> None:
@@ -89,3 +93,57 @@ def test_files_and_home() -> None:
     assert "a&amp;b.jsonl" in text and "4.8 MB" in text and ":x: errors" in text
     home = home_view([_job(), _job(id="ftjob-done", status="succeeded")], NOW)
     assert home["type"] == "home" and "Running now* (1)" in json.dumps(home)
+
+
+HOSTILE = "<!channel> <@U123> &amp; <http://evil|click>"
+
+
+def _no_markup(text: str) -> None:
+    """Nothing Slack would turn into a mention, link or an entity other than the escaped text."""
+    for raw in ("<!channel>", "<@U123>", "<http"):
+        assert raw not in text, (raw, text)
+    assert "&lt;!channel&gt;" in text
+
+
+def test_hostile_provider_text_is_escaped_in_blocks_and_text() -> None:
+    from bot.messages.answers import steered_answer, try_answer
+
+    answer = try_answer("ft:m:o:s:1", HOSTILE, HOSTILE)
+    _no_markup(answer["text"])
+    _no_markup(json.dumps(answer["blocks"]))
+    assert "&amp;amp;" in answer["text"]  # the model's literal "&amp;" shows as typed
+    alert = final_alert(_job(id="ftjob-<!here>", status="failed", error_message=HOSTILE))
+    assert "<!here>" not in alert["text"] and "<!here>" not in json.dumps(alert["blocks"])
+    _no_markup(json.dumps(alert["blocks"]))
+    assert "<!here>" not in job_card(_job(id="ftjob-<!here>"), NOW)["text"]
+    steered = steered_answer(_job(status="<!channel>"), "cancel", by="U0001")
+    _no_markup(steered["text"])
+    assert steered["text"] == steered["blocks"][0]["text"]["text"]
+
+
+def test_long_text_is_cut_before_escaping_and_stays_within_limits() -> None:
+    from bot.messages.answers import try_answer
+    from bot.mrkdwn import clip, truncate
+
+    assert clip("a&b", 10) == "a&amp;b"
+    for n in range(1, 40):
+        cut = clip("x" * 7 + "&" * 40, n)
+        assert len(cut) <= n and not cut.rstrip("…").endswith(("&", "&a", "&am", "&amp"))
+        assert truncate("y&amp;" * 10, n).count("&") == truncate("y&amp;" * 10, n).count("&amp;")
+    assert truncate("see <@U12345>", 10) == "see …"
+    answer = try_answer("m" * 500, "&" * 5000, "<" * 5000)
+    section = answer["blocks"][0]["text"]["text"]
+    assert len(section) <= 3000 and len(answer["text"]) <= 3000
+    assert "&am…" not in section and not section.split("\n")[-1].rstrip("…").endswith(("&", "&l", "&lt"))
+
+
+def test_home_notice_replaces_an_older_one() -> None:
+    from bot.messages.answers import view_with_notice
+
+    home = home_view([_job()], NOW, notice="first")
+    assert home["blocks"][0]["text"]["text"] == "first"
+    again = view_with_notice({**home, "id": "V1", "hash": "h", "team_id": "T1"}, "second")
+    texts = json.dumps(again)
+    assert "second" in texts and "first" not in texts and "hash" not in again and len(again["blocks"]) == len(home["blocks"])
+    many = home_view([_job(id=f"ftjob-{i}") for i in range(10)] + [_job(id=f"ftjob-d{i}", status="succeeded") for i in range(30)], NOW, notice="n")
+    assert len(many["blocks"]) <= 100 and many["blocks"][-1]["type"] == "context"

@@ -1,4 +1,4 @@
-"""Buttons on job cards and lists: Cancel / Pause / Resume, and list paging."""
+"""Buttons on job cards, lists and the App Home tab: Cancel / Pause / Resume, and list paging."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from slack_bolt import Ack, App, Respond
 
 from bot.errors import guarded
 from bot.jobs.lifecycle import steer_job
-from bot.listeners.commands.verbs.jobs import list_page
+from bot.jobs.listing import home_jobs, list_page
+from bot.messages.answers import home_view, job_list, steered_answer
+from bot.replies import reply_for
 from bot.services import Services
+from storage.types import utcnow
 
 ACTIONS = {"job_cancel": "cancel", "job_pause": "pause", "job_resume": "resume"}
 
@@ -23,12 +26,22 @@ def _team(body: dict[str, Any]) -> str:
 
 
 @guarded
-def _steer(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: Any) -> None:
+def _steer(body: dict[str, Any], action: dict[str, Any], respond: Respond | None, client: Any, context: Any) -> None:
     services: Services = context["services"]
     verb = ACTIONS[action["action_id"]]
-    view = steer_job(services, team_id=_team(body), user=body["user"]["id"], ref=action["value"], action=verb)
-    done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[verb]
-    respond(response_type="ephemeral", replace_original=False, text=f"<@{body['user']['id']}> {done} `{view.id}`; the card will follow.")
+    user, team = body["user"]["id"], _team(body)
+    view = steer_job(services, team_id=team, user=user, ref=action.get("value", ""), action=verb)
+    answer = steered_answer(view, verb, by=user)
+    if (body.get("view") or {}).get("type") == "home":
+        # No response_url in the Home tab: show the answer there, with the jobs as they are now.
+        client.views_publish(user_id=user, view=home_view(home_jobs(services, team), utcnow(), notice=answer["text"]))
+        return
+    if respond is not None:
+        respond(response_type="ephemeral", replace_original=False, **answer)
+        return
+    reply = reply_for(body, client, respond)
+    if reply is not None:
+        reply(answer["text"])
 
 
 @guarded
@@ -38,7 +51,8 @@ def _page(body: dict[str, Any], action: dict[str, Any], respond: Respond, contex
         offset = max(0, int(action.get("value", "0")))
     except ValueError:
         offset = 0
-    respond(replace_original=True, **list_page(services, _team(body), offset=offset))
+    page = list_page(services, _team(body), offset=offset)
+    respond(replace_original=True, **job_list(page.jobs, offset=page.offset, total=page.total, page=page.page))
 
 
 def register(app: App) -> None:

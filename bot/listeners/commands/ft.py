@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
 from bot.commands.parse import OPERATOR_VERBS, Command, parse
 from bot.errors import guarded
+from bot.listeners.commands import verbs  # noqa: F401 - each verb module registers its handlers on import
+from bot.listeners.commands.registry import HANDLERS, handles, registered
 from bot.messages.help import help_message
 from bot.services import Services
-
-Handler = Callable[..., None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*verbs: str) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        for v in verbs:
-            HANDLERS[v] = fn
-        return fn
-
-    return deco
 
 
 @handles("help")
 def show_help(cmd: Command, *, respond: Respond, **_: Any) -> None:
-    respond(response_type="ephemeral", **help_message(OPERATOR_VERBS))
+    available = registered()
+    respond(response_type="ephemeral", **help_message(available, OPERATOR_VERBS & available))
 
 
 def _ack(ack: Ack) -> None:
@@ -46,7 +36,4 @@ def _dispatch(body: dict[str, Any], respond: Respond, client: Any, context: Any)
 
 
 def register(app: App) -> None:
-    # Import for their @handles side effect: each module holds one family of verbs.
-    from bot.listeners.commands import verbs  # noqa: F401
-
     app.command("/ft")(ack=_ack, lazy=[_dispatch])

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.events import app_home
+from bot.listeners.events import app_home, files, messages
 
 
 def register(app: App) -> None:
     app_home.register(app)
+    files.register(app)  # before messages: a message with a file is the files listener's
+    messages.register(app)

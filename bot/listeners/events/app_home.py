@@ -6,23 +6,16 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.jobs.store import recent_jobs
-from bot.jobs.view import view_of
+from bot.jobs.listing import home_jobs
 from bot.messages.answers import home_view
-from bot.services import Services
 from storage.types import utcnow
 
 
-def publish_home(services: Services, client: Any, team_id: str, user: str) -> None:
-    with services.db.session() as s:
-        views = [view_of(j) for j in recent_jobs(s, team_id, 40)]
-    client.views_publish(user_id=user, view=home_view(views, utcnow()))
-
-
-def _opened(event: dict[str, Any], body: dict[str, Any], client: Any, context: Any, logger: Any) -> None:
+def _opened(event: dict[str, Any], body: dict[str, Any], client: Any, context: Any) -> None:
     if event.get("tab") not in (None, "home"):
-        return
-    publish_home(context["services"], client, body.get("team_id") or context.team_id, event["user"])
+        return  # the Messages tab: nothing to draw
+    team = body.get("team_id") or context.team_id
+    client.views_publish(user_id=event["user"], view=home_view(home_jobs(context["services"], team), utcnow()))
 
 
 def register(app: App) -> None:

@@ -64,7 +64,7 @@ def test_start_delivered_twice_creates_one_job(chat, slack, sandbox) -> None:  #
 def test_start_rejects_bad_arguments_and_creates_nothing(chat, sandbox, args: str, expect: str) -> None:  # noqa: ANN001
     fid = chat.upload()
     answer = chat.ask(f"start {fid} {args}")
-    assert expect in answer["text"] and "Usage: `/ft start <file>" in answer["text"]
+    assert expect in answer["text"] and "Usage: `/ft start FILE" in answer["text"]
     assert answer["response_type"] == "ephemeral"
     assert _jobs_at_provider(sandbox) == 0
 
@@ -122,20 +122,6 @@ def test_list_status_and_prefix_resolution(chat, sandbox) -> None:  # noqa: ANN0
     assert "Train loss" in done
 
 
-def test_list_pages(chat, slack) -> None:  # noqa: ANN001
-    fid = chat.upload()
-    for i in range(3):
-        chat.ask(f"start {fid} seed={i}")
-    page = chat.ask("list 2")
-    text = json.dumps(page["blocks"], ensure_ascii=False)
-    assert "(1–2 of 3)" in text and "list_page" in text
-    n = len(slack.responses())
-    chat.bot.slack.block_action("list_page", "2")
-    older = wait_for(lambda: slack.responses()[n:])[0]
-    assert older["replace_original"] is True and "(3–3 of 3)" in json.dumps(older["blocks"], ensure_ascii=False)
-    assert "`lots` is not a number from 1 to 100" in chat.ask("list lots")["text"]
-
-
 def test_unknown_and_ambiguous_job_ids(chat, sandbox) -> None:  # noqa: ANN001
     assert "No job matches `ftjob-nope`" in chat.ask("status ftjob-nope")["text"]
     fid = chat.upload()
@@ -151,23 +137,28 @@ def test_jobs_are_scoped_to_the_team(chat) -> None:  # noqa: ANN001
     job_id = chat.start()
     reply = chat.bot.slack.command(f"status {job_id}", team_id="T0OTHER")
     assert reply.status == 200
-    answer = wait_for(lambda: [r for r in chat.slack.responses() if "No job matches" in r.get("text", "")])
-    assert answer
+    wait_for(lambda: [r for r in chat.slack.responses() if f"No job matches `{job_id}`" in r.get("text", "")])
+    assert job_id in json.dumps(chat.ask(f"status {job_id}")["blocks"])  # the job's own team sees it
 
 
 def test_pause_resume_cancel(chat, sandbox, slack) -> None:  # noqa: ANN001
+    # The sandbox holds the job in validation until told otherwise: no race with its timing.
+    sandbox.state.timing.validating_seconds = 3600
     sandbox.state.timing.step_seconds = 0.5
-    fid = chat.upload(40)
     job_id = chat.start(extra="epochs=3 batch=1")
-    assert "only a running job can be paused" in chat.ask(f"pause {job_id}")["text"]
+    assert sandbox.state.get_job(job_id)["status"] == "validating_files"
+    assert "is validating files: only a running job can be paused" in chat.ask(f"pause {job_id}")["text"]
+    assert "only a paused job can be resumed" in chat.ask(f"resume {job_id}")["text"]
+    assert sandbox.state.get_job(job_id)["status"] == "validating_files"
+    sandbox.state.timing.validating_seconds = 0.05
     wait_for(lambda: sandbox.state.get_job(job_id)["status"] == "running")
     assert "Paused" in chat.ask(f"pause {job_id}")["text"]
     assert sandbox.state.get_job(job_id)["status"] == "paused"
     assert "Resuming" in chat.ask(f"resume {job_id}")["text"]
+    assert sandbox.state.get_job(job_id)["status"] != "paused"
     assert "Cancelling" in chat.ask(f"cancel {job_id}")["text"]
     assert sandbox.state.get_job(job_id)["status"] == "cancelled"
     assert "only a queued, running or paused job can be cancelled" in chat.ask(f"cancel {job_id}")["text"]
-    assert fid
 
 
 def test_steering_forbidden_unknown_and_provider_down(make_chat, sandbox, sqlite_url) -> None:  # noqa: ANN001
@@ -183,21 +174,6 @@ def test_steering_forbidden_unknown_and_provider_down(make_chat, sandbox, sqlite
     assert sandbox.state.get_job(job_id)["status"] != "cancelled"
 
 
-def test_card_buttons_cancel_and_are_permission_checked(make_chat, sandbox, slack, sqlite_url) -> None:  # noqa: ANN001
-    sandbox.state.timing.step_seconds = 0.5
-    chat = make_chat(sqlite_url, operators=("U0BOSS",))
-    job_id = chat.start(extra="epochs=3 batch=1", user="U0BOSS")
-    card = wait_for(lambda: slack.channel_messages("C0001"))[0]
-    assert "job_cancel" in json.dumps(card["blocks"])
-    n = len(slack.responses())
-    assert chat.bot.slack.block_action("job_cancel", job_id, user="U0001").status == 200
-    denied = wait_for(lambda: slack.responses()[n:])
-    assert ":lock:" in denied[0]["text"]
-    assert sandbox.state.get_job(job_id)["status"] != "cancelled"
-    chat.bot.slack.block_action("job_cancel", job_id, user="U0BOSS")
-    wait_for(lambda: sandbox.state.get_job(job_id)["status"] == "cancelled")
-
-
 def test_start_without_arguments_opens_the_form(chat, slack) -> None:  # noqa: ANN001
     chat.upload()
     chat.ask("start", expect_answer=False)
@@ -209,28 +185,13 @@ def test_start_without_arguments_opens_the_form(chat, slack) -> None:  # noqa: A
     assert "train.jsonl" in json.dumps(blocks["file"])
 
 
-def _form(file_id: str, **fields: str) -> dict:
-    values = {"file": {"value": {"type": "static_select", "selected_option": {"value": file_id}}}, "model": {"value": {"type": "static_select", "selected_option": {"value": "gpt-4o-mini-2024-07-18"}}}}
-    for k, v in fields.items():
-        values[k] = {"value": {"type": "number_input" if k in {"epochs", "batch", "lr", "beta"} else "plain_text_input", "value": v}}
-    return values
-
-
-def test_form_errors_show_in_the_form_and_double_submit_makes_one_job(chat, sandbox, slack) -> None:  # noqa: ANN001
+def test_list_command_pages(chat) -> None:  # noqa: ANN001
     fid = chat.upload()
-    bad = chat.bot.slack.view_submission("start_job", _form(fid, epochs="99"), private_metadata='{"channel": "C0001"}')
-    assert bad.status == 200 and bad.json == {"response_action": "errors", "errors": {"epochs": "`epochs` must be from 1 to 50, got 99."}}
-    assert len(sandbox.state.jobs) == 0
-    ok = chat.bot.slack.view_submission("start_job", _form(fid, epochs="2", suffix="form"), private_metadata='{"channel": "C0001"}', view_id="VSAME")
-    assert ok.status == 200 and not ok.body.strip()
-    chat.bot.slack.view_submission("start_job", _form(fid, epochs="2", suffix="form"), private_metadata='{"channel": "C0001"}', view_id="VSAME")
-    wait_for(lambda: len(slack.calls("chat.postEphemeral")) >= 2)
-    assert len(sandbox.state.jobs) == 1
-    texts = [c.args["text"] for c in slack.calls("chat.postEphemeral")]
-    assert any("Started" in t for t in texts) and any("Already started" in t for t in texts)
-
-
-def test_jobs_listed_count(chat) -> None:  # noqa: ANN001
-    chat.start()
+    for i in range(3):
+        chat.ask(f"start {fid} seed={i}")
+    page = chat.ask("list 2")
+    text = json.dumps(page["blocks"], ensure_ascii=False)
+    assert "(1–2 of 3)" in text and '"value": "2"' in text
+    assert "`lots` is not a number from 1 to 100" in chat.ask("list lots")["text"]
     with chat.bot.services.db.session() as s:
-        assert s.scalar(select(func.count()).select_from(Job)) == 1
+        assert s.scalar(select(func.count()).select_from(Job)) == 3

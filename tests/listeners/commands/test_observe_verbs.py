@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+import urllib.request
 
 from sqlalchemy import select
 
@@ -77,7 +80,7 @@ def test_models_and_try(make_chat, slack, sqlite_url) -> None:  # noqa: ANN001
     assert "gpt-4o-mini-2024-07-18`" not in listing  # base models are not listed
     answer = chat.ask(f'try {model} "How do I reset my password?"')
     assert answer["response_type"] == "in_channel"
-    assert "You asked: How do I reset my password?" in json.dumps(answer["blocks"])
+    assert "You asked: How do I reset my password?" in json.dumps(answer["blocks"]) and model in answer["text"]
     assert "needs a model and a prompt" in chat.ask(f"try {model}")["text"]
     assert "OpenAI has no such model" in chat.ask("try ft:gpt-4o-mini:nope:x:y hello")["text"]
 
@@ -110,17 +113,68 @@ def test_provider_down_for_observers(chat, sandbox) -> None:  # noqa: ANN001
         assert "OpenAI is having trouble" in chat.ask(text)["text"], text
 
 
+def _sandbox_chat(sandbox, reply: str | None) -> None:  # noqa: ANN001
+    req = urllib.request.Request(f"{sandbox.base}/_sandbox/chat", data=json.dumps({"reply": reply}).encode(), method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        assert json.loads(r.read()) == {"reply": reply}
+
+
+def _shown(answer: dict) -> list[str]:
+    """What the channel shows: the fallback text and every block text."""
+    return [answer["text"], *(b["text"]["text"] for b in answer["blocks"])]
+
+
 def test_user_text_is_escaped(chat) -> None:  # noqa: ANN001
     answer = chat.ask("status <!channel>")
-    assert "<!channel>" not in answer["text"]
-    answer = chat.ask("try <!here> <@U0002> hello")
-    assert "<!here>" not in json.dumps(answer)
+    assert "<!channel>" not in answer["text"] and "&lt;!channel&gt;" in answer["text"]
 
 
-def test_app_home_shows_the_teams_jobs(chat, slack) -> None:  # noqa: ANN001
+def test_try_escapes_an_echoing_model_in_text_and_blocks(chat, sandbox) -> None:  # noqa: ANN001
+    _sandbox_chat(sandbox, "{prompt}")  # the model repeats the prompt word for word
+    # as Slack sends it: what the person typed has &, < and > escaped; real mentions are <…>
+    answer = chat.ask("try gpt-4o-mini-2024-07-18 &lt;!channel&gt; tell <!here> and <@U0002|bob> a &amp; b")
+    assert answer["response_type"] == "in_channel"
+    for shown in _shown(answer):
+        assert "<!channel>" not in shown and "<!here>" not in shown and "<@U0002" not in shown
+    # the model got what the person typed (un-escaped once), and it is shown escaped once
+    assert "&lt;!channel&gt; tell &lt;!here&gt; and &lt;@U0002|bob&gt; a &amp; b" in answer["text"]
+    assert answer["text"].count("&lt;!channel&gt;") == 1 and "&amp;amp;" not in answer["text"]
+    assert "&lt;!here&gt;" in answer["blocks"][0]["text"]["text"]
+
+
+def test_try_escapes_hostile_answers_and_cuts_before_escaping(chat, sandbox) -> None:  # noqa: ANN001
+    _sandbox_chat(sandbox, "<!channel> wake up <@U0BOSS> <https://evil.example|login> &amp;")
+    answer = chat.ask("try gpt-4o-mini-2024-07-18 hello")
+    for shown in _shown(answer):
+        assert "<!channel>" not in shown and "<@U0BOSS>" not in shown and "<https" not in shown
+        assert "&lt;!channel&gt; wake up" in shown and "&amp;amp;" in shown  # the model's literal "&amp;"
+    _sandbox_chat(sandbox, "{prompt}")
+    prompt = "x" * 190 + "&" * 3000
+    answer = chat.ask(f"try gpt-4o-mini-2024-07-18 {prompt.replace('&', '&amp;')}")
+    section = answer["blocks"][0]["text"]["text"]
+    assert len(section) <= 3000 and len(answer["text"]) <= 3000
+    for shown in _shown(answer):
+        assert not re.search(r"&(?!amp;|lt;|gt;)", shown), shown[-40:]  # no entity cut in half
+        assert shown.endswith("…")
+
+
+def test_hostile_provider_text_in_status_and_events(chat, sandbox) -> None:  # noqa: ANN001
+    sandbox.state.timing.validating_seconds = 3600
     job_id = chat.start()
-    reply = chat.bot.slack.event({"type": "app_home_opened", "user": "U0001", "channel": "D0001", "tab": "home"})
-    assert reply.status == 200
-    published = wait_for(lambda: slack.calls("views.publish"))[0].args
-    assert published["user_id"] == "U0001" and published["view"]["type"] == "home"
-    assert job_id in json.dumps(published["view"])
+    hostile = "<!channel> see <@U123> &amp; " + "x" * 2850 + "&" * 20 + "<!here>"
+    with sandbox.state.lock:
+        sim = sandbox.state.jobs[job_id]
+        sim.obj["status"], sim.obj["error"] = "failed", {"code": "boom", "message": hostile, "param": None}
+        sandbox.state._event(sim, time.time(), "<!channel> wake up! &amp; " + "&" * 700, level="error")
+    status = chat.ask(f"status {job_id}")
+    events = chat.ask(f"events {job_id}")
+    for answer in (status, events):
+        shown = [answer["text"]] + [json.dumps(b) for b in answer["blocks"]]
+        for text in shown:
+            assert "<!channel>" not in text and "<@U123>" not in text and "<!here>" not in text
+    card = json.dumps(status["blocks"])
+    assert "&lt;!channel&gt; see &lt;@U123&gt; &amp;amp;" in card
+    error_block = next(b["text"]["text"] for b in status["blocks"] if b.get("text", {}).get("text", "").startswith(":warning: *Error*"))
+    assert len(error_block) <= 3000 and not re.search(r"&(?!amp;|lt;|gt;)", error_block)
+    line = next(b["text"]["text"] for b in events["blocks"] if "wake up" in b["text"]["text"])
+    assert "&lt;!channel&gt; wake up! &amp;amp;" in line and not re.search(r"&(?!amp;|lt;|gt;)", line)

@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from bot.commands.parse import USAGE, Command
 from bot.errors import UserError
-from bot.jobs.store import ts
-from bot.listeners.commands.ft import handles
-from bot.messages.answers import FileView, ModelView, files_answer, models_answer, try_answer
+from bot.jobs.listing import fine_tuned_models
+from bot.listeners.commands.registry import handles
+from bot.messages.answers import FileView, files_answer, models_answer, try_answer
 from bot.services import Services
-from storage.models import Dataset, Job
+from storage.models import Dataset
 
 MAX_PROMPT = 4000
 
@@ -22,15 +22,7 @@ MAX_PROMPT = 4000
 def models(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Services, **_: Any) -> None:
     if cmd.args:
         raise UserError("`models` takes no arguments.", USAGE["models"])
-    tuned = [m for m in services.provider.list_models() if m.is_fine_tuned]
-    with services.db.session() as s:
-        by_model = {j.fine_tuned_model: j for j in s.scalars(select(Job).where(Job.fine_tuned_model.in_([m.id for m in tuned])))}
-        views = []
-        for m in sorted(tuned, key=lambda m: m.created, reverse=True):
-            job = by_model.get(m.id)
-            if job is not None and job.team_id not in (None, body["team_id"]):
-                continue  # another workspace's model
-            views.append(ModelView(m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None))
+    views = fine_tuned_models(services, body["team_id"])
     respond(response_type="ephemeral", **models_answer(views))
 
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Respond
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from bot.charts.loss_chart import Point, loss_chart_png
+from bot.charts.loss_chart import loss_chart_png
 from bot.commands.parse import USAGE, Command, one_arg, optional_count, parse_channel
 from bot.errors import UserError
+from bot.jobs.metrics import chart_points
 from bot.jobs.notify import subscribe
 from bot.jobs.store import resolve_job, ts
-from bot.listeners.commands.ft import handles
+from bot.listeners.commands.registry import handles
 from bot.messages.answers import CheckpointView, checkpoints_answer, events_answer
 from bot.messages.events import EventView
+from bot.mrkdwn import code
 from bot.outbox.deliver import deliver_now
 from bot.services import Services
-from storage.models import Checkpoint, MetricPoint, Subscription
+from storage.models import Subscription
 from storage.types import utcnow
 
 
@@ -47,26 +49,6 @@ def checkpoints(cmd: Command, *, respond: Respond, body: dict[str, Any], service
     respond(response_type="ephemeral", **checkpoints_answer(job_id, views))
 
 
-def chart_points(services: Services, job_row_id: int, provider_job_id: str) -> tuple[list[Point], list[int], int | None]:
-    """Metric points (and total steps) as stored by the poller; for a job not yet polled, from its events."""
-    with services.db.session() as s:
-        points = [
-            Point(p.step, p.train_loss, p.valid_loss, p.train_accuracy, p.valid_accuracy)
-            for p in s.scalars(select(MetricPoint).where(MetricPoint.job_id == job_row_id).order_by(MetricPoint.step))
-        ]
-        ckpts = list(s.scalars(select(Checkpoint.step_number).where(Checkpoint.job_id == job_row_id)))
-        total = s.scalar(select(MetricPoint.total_steps).where(MetricPoint.job_id == job_row_id).order_by(MetricPoint.step.desc()).limit(1))
-    if not points:
-        for e in services.provider.new_events(provider_job_id, None):
-            d = e.data or {}
-            if e.type == "metrics" and isinstance(d.get("step"), int | float):
-                points.append(Point(int(d["step"]), d.get("train_loss"), d.get("valid_loss"), d.get("train_mean_token_accuracy"), d.get("valid_mean_token_accuracy")))
-                total = d.get("total_steps") or total
-    if not ckpts:
-        ckpts = [c.step_number for c in services.provider.list_checkpoints(provider_job_id)]
-    return points, ckpts, total
-
-
 @handles("metrics")
 def metrics(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], services: Services, **_: Any) -> None:
     with services.db.session() as s:
@@ -74,11 +56,11 @@ def metrics(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any]
         row_id, job_id, status = row.id, row.provider_job_id, row.status
     points, ckpts, total = chart_points(services, row_id, job_id)
     if not points:
-        respond(response_type="ephemeral", text=f"No training metrics for `{job_id}` yet: they start when training does.")
+        respond(response_type="ephemeral", text=f"No training metrics for {code(job_id)} yet: they start when training does.")
         return
     png = loss_chart_png(points, title=f"{job_id} ({status})", checkpoints=ckpts)
     last = points[-1]
-    comment = f"Loss chart for `{job_id}`: step {last.step}" + (f"/{total}" if total else "") + (f", train loss {last.train_loss:.3f}" if last.train_loss is not None else "")
+    comment = f"Loss chart for {code(job_id)}: step {last.step}" + (f"/{total}" if total else "") + (f", train loss {last.train_loss:.3f}" if last.train_loss is not None else "")
     client.files_upload_v2(channel=body["channel_id"], content=png, filename=f"loss-{job_id}.png", title=f"Loss chart for {job_id}", initial_comment=comment)
 
 
@@ -93,10 +75,10 @@ def watch(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Ser
         s.flush()
         sub_id, job_id = sub.id, row.provider_job_id
     if not created:
-        respond(response_type="ephemeral", text=f"<#{channel}> already follows `{job_id}`.")
+        respond(response_type="ephemeral", text=f"<#{channel}> already follows {code(job_id)}.")
         return
     deliver_now(services, [sub_id])
-    respond(response_type="ephemeral", text=f":eyes: <#{channel}> now follows `{job_id}`: its card is there, updates go in its thread.")
+    respond(response_type="ephemeral", text=f":eyes: <#{channel}> now follows {code(job_id)}: its card is there, updates go in its thread.")
 
 
 @handles("unwatch")
@@ -107,6 +89,6 @@ def unwatch(cmd: Command, *, respond: Respond, body: dict[str, Any], services: S
         gone = s.execute(delete(Subscription).where(Subscription.job_id == row.id, Subscription.channel_id == channel)).rowcount
         job_id = row.provider_job_id
     if not gone:
-        respond(response_type="ephemeral", text=f"This channel does not follow `{job_id}`.")
+        respond(response_type="ephemeral", text=f"This channel does not follow {code(job_id)}.")
         return
-    respond(response_type="ephemeral", text=f"This channel no longer follows `{job_id}`.")
+    respond(response_type="ephemeral", text=f"This channel no longer follows {code(job_id)}.")

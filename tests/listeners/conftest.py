@@ -1,5 +1,8 @@
+"""A person in Slack for the listener tests: commands, clicks, answers read from the stand-in."""
+
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +26,7 @@ class Chat:
         if reply.body and reply.body.strip():
             return {"ack": reply.json}
         if not expect_answer:
-            time.sleep(0.3)
-            return {}
+            return {}  # the caller waits for what the command does instead
         return wait_for(lambda: self.slack.responses()[before:] and self.slack.responses()[before])
 
     def upload(self, n: int = 12, name: str = "train.jsonl") -> str:
@@ -35,6 +37,22 @@ class Chat:
         answer = self.ask(f"start {fid} {extra}", **kw)
         assert "Started" in answer["text"], answer
         return answer["text"].split("`")[1]
+
+
+    def click(self, action_id: str, value: str, *, user: str = "U0001", view: dict[str, Any] | None = None) -> Any:
+        """A button click: on a message (with a response_url) or, given `view`, in that view (without one)."""
+        if view is None:
+            return self.bot.slack.block_action(action_id, value, user=user)
+        return self.bot.slack.interactive(
+            {
+                "type": "block_actions",
+                "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+                "container": {"type": "view", "view_id": view.get("id", "VHOME")},
+                "view": {"id": "VHOME", "team_id": "T0001", "hash": "h1", **view},
+                "trigger_id": f"{int(time.time())}.{secrets.token_hex(6)}",
+                "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value, "action_ts": str(time.time())}],
+            }
+        )
 
 
 @pytest.fixture
