@@ -8,7 +8,7 @@ import socket
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
@@ -62,8 +62,9 @@ def hold_lease(db: Database, name: str, owner: str, ttl: timedelta) -> bool:
 
 
 def release_lease(db: Database, name: str, owner: str) -> None:
+    """Give the lease up. The row goes: one-off leases (one per Slack delivery) must not pile up."""
     with db.session() as s:
-        s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner))
 
 
 def _alive(pid: int) -> bool:
