@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 
+from storage.migrate import MIGRATION_LOCK
 from storage.models import Base
 
 config = context.config
@@ -28,6 +29,11 @@ def run_migrations_online() -> None:
         # render_as_batch lets later migrations alter columns on SQLite (copy-and-move tables).
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Processes starting together on an empty database would race to create the same
+                # tables: one migrates, the others wait here, then find the schema at head.
+                # Held until this transaction commits; PostgreSQL DDL is transactional.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
     connectable.dispose()
 
