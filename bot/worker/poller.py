@@ -10,7 +10,10 @@ and outbox keys refuse anything a second poller might still try to write.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -84,9 +87,46 @@ class Poller:
         started = utcnow()
         claimed = self._claim()
         stats.claimed = len(claimed)
-        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, timedelta(seconds=max(30.0, 3 * self.interval)))
+        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, self._discovery_ttl)
         if not claimed and not discover:
             return stats
+        # Slow provider answers can stretch a cycle past the lease; renewing it meanwhile keeps
+        # another worker from claiming (and polling, and writing) the same jobs.
+        with self._renewing(discover):
+            return self._poll(claimed, discover, started, stats)
+
+    @property
+    def _discovery_ttl(self) -> timedelta:
+        return timedelta(seconds=max(30.0, 3 * self.interval))
+
+    @contextmanager
+    def _renewing(self, discover: bool) -> Iterator[None]:
+        stop = threading.Event()
+        period = max(0.05, self.lease.total_seconds() / 3)
+
+        def renew() -> None:
+            while not stop.wait(period):
+                try:
+                    self._renew(discover)
+                except Exception:  # noqa: BLE001 - a missed renewal is retried; the owner checks guard the writes
+                    log.warning("renewing the poll lease failed", exc_info=True)
+
+        t = threading.Thread(target=renew, name=f"lease-{self.me}", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+
+    def _renew(self, discover: bool) -> None:
+        with self.s.db.session() as s:
+            # Only rows still ours: a job already written (lease cleared) or taken over stays as it is.
+            s.execute(update(Job).where(Job.lease_owner == self.me).values(lease_until=utcnow() + self.lease))
+        if discover:
+            hold_lease(self.s.db, "discovery", self.me, self._discovery_ttl)
+
+    def _poll(self, claimed: list[Claimed], discover: bool, started: datetime, stats: CycleStats) -> CycleStats:
         try:
             statuses, pages = self._statuses(claimed, discover)
             stats.list_pages = pages
