@@ -44,6 +44,7 @@ ROUTES = Map(
         Rule("/_sandbox/stats", methods=["GET", "DELETE"], endpoint="ctl_stats"),
         Rule("/_sandbox/reset", methods=["POST"], endpoint="ctl_reset"),
         Rule("/_sandbox/jobs/<jid>/burst", methods=["POST"], endpoint="ctl_burst"),
+        Rule("/_sandbox/jobs/<jid>", methods=["DELETE"], endpoint="ctl_forget_job"),
     ]
 )
 
@@ -289,6 +290,10 @@ class SandboxApp:
         count = int(_body(request).get("count", 100))
         self.state.add_events(jid, count)
         return _json({"ok": True, "count": count})
+
+    def ctl_forget_job(self, request: Request, jid: str) -> Response:
+        self.state.forget_job(jid)
+        return _json({"ok": True, "id": jid})
 
 
 class SandboxServer(BackgroundServer):
