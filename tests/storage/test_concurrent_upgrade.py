@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -27,22 +28,27 @@ print("ok")
 """
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("processes", [6])
-def test_processes_upgrading_an_empty_database_at_once_all_succeed(processes: int) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
     url, drop = fresh_postgres_db()
+    yield url
+    drop()
+
+
+def test_processes_upgrading_an_empty_database_at_once_all_succeed(empty_url: str) -> None:
+    url, processes = empty_url, 6
+    at = time.time() + 4.0
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, url, str(at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    results = [p.communicate(timeout=120) for p in procs]
+    failures = [err[-1500:] for (out, err), p in zip(results, procs, strict=True) if p.returncode != 0 or "ok" not in out]
+    assert failures == [], failures[0]
+    engine = create_engine(normalise_url(url))
     try:
-        at = time.time() + 4.0
-        procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, url, str(at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
-        results = [p.communicate(timeout=120) for p in procs]
-        failures = [err[-1500:] for (out, err), p in zip(results, procs, strict=True) if p.returncode != 0 or "ok" not in out]
-        assert failures == [], failures[0]
-        engine = create_engine(normalise_url(url))
-        try:
-            with engine.connect() as conn:
-                assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [current_head()]
-                assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        finally:
-            engine.dispose()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [current_head()]
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     finally:
-        drop()
+        engine.dispose()
