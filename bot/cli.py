@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from bot.logs import setup_logging
+from bot.logs import parse_level, setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("ftbot")
@@ -171,7 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.log_level.upper())
+    try:
+        level = parse_level(args.log_level)
+    except ValueError as exc:
+        print(f"ftbot: --log-level / FTBOT_LOG_LEVEL: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(level)
     try:
         return args.func(args)
     except SettingsError as exc:

@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
 from storage.models import Job, Lease, OutboxMessage
 from storage.types import utcnow
 
+# Owner columns are String(64). `:pid:hex` takes at most 1 + 10 + 1 + 6 characters.
+OWNER_MAX = 64
+HOST_MAX = OWNER_MAX - 18
+
+
+def host_tag(hostname: str | None = None) -> str:
+    """This host as it appears in owner ids, at most HOST_MAX characters and without ':'.
+
+    A long name (a Kubernetes pod name is up to 63 characters) keeps its head and gets a hash of the
+    whole name: pods of one deployment share the head and differ only at the end, so cutting the
+    name alone would let one pod take another's claims for its own.
+    """
+    host = (hostname if hostname is not None else socket.gethostname()).replace(":", "_") or "host"
+    if len(host) <= HOST_MAX:
+        return host
+    digest = hashlib.sha256(host.encode()).hexdigest()[:12]
+    return f"{host[: HOST_MAX - 13]}~{digest}"
+
 
 def worker_id() -> str:
-    """`host:pid:hex`: release_dead_local_claims reads the pid back to free a dead process's claims."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """`host:pid:hex`, bounded to OWNER_MAX: release_dead_local_claims reads the host and pid back."""
+    return f"{host_tag()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def hold_lease(db: Database, name: str, owner: str, ttl: timedelta) -> bool:
@@ -43,8 +62,9 @@ def hold_lease(db: Database, name: str, owner: str, ttl: timedelta) -> bool:
 
 
 def release_lease(db: Database, name: str, owner: str) -> None:
+    """Give the lease up. The row goes: one-off leases (one per Slack delivery) must not pile up."""
     with db.session() as s:
-        s.execute(update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner))
 
 
 def _alive(pid: int) -> bool:
@@ -63,8 +83,7 @@ def release_dead_local_claims(db: Database) -> int:
     Claims of other hosts expire on their own; this only spares a restarted worker from waiting for
     its predecessor's claims to run out. Owner ids are `host:pid:…`.
     """
-    host = socket.gethostname()
-    prefix = f"{host}:"
+    prefix = f"{host_tag()}:"
     with db.session() as s:
         owners = set(s.scalars(select(Job.lease_owner).where(Job.lease_owner.startswith(prefix)).distinct()))
         owners |= set(s.scalars(select(OutboxMessage.claimed_by).where(OutboxMessage.claimed_by.startswith(prefix)).distinct()))

@@ -10,6 +10,8 @@ from alembic.config import Config
 from storage.db import normalise_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock every `upgrade` takes (an arbitrary 64-bit number, ftbot's own).
+MIGRATION_LOCK = 0x66746274_6D696772  # "ftbtmigr"
 
 
 def alembic_config(url: str) -> Config:
@@ -21,6 +23,8 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate to `revision`. Safe to run from several processes at once on PostgreSQL (they take
+    turns on an advisory lock, see migrations/env.py), so every process can upgrade at start."""
     command.upgrade(alembic_config(url), revision)
 
 

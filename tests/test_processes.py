@@ -10,6 +10,8 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
+
 from bot.slack_standin.requests import SlackRequester
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, wait_for
 
@@ -75,3 +77,47 @@ def test_serve_with_the_builtin_sandbox(tmp_path, slack) -> None:  # noqa: ANN00
         output = proc.communicate(timeout=20)[0]
     assert "FTBOT_SANDBOX=1: simulated provider" in output
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+@pytest.mark.postgres
+def test_web_and_workers_start_together_on_an_empty_postgres(slack, sandbox) -> None:  # noqa: ANN001
+    # No `release` step ran: both processes migrate at start, at the same moment, and both come up.
+    from tests.conftest import fresh_postgres_db
+
+    url, drop = fresh_postgres_db()
+    port = _free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": "sk-test-key-123456",
+        "OPENAI_BASE_URL": sandbox.url,
+        "DATABASE_URL": url,
+        "PORT": str(port),
+        "FTBOT_POLL_INTERVAL": "0.5",
+        "FTBOT_NOTIFY_CHANNEL": "C0NOTIFY",  # the worker then asks auth.test: a sign it is polling
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", cmd, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for cmd, extra in (("serve", ["--no-worker"]), ("worker", []), ("worker", []), ("worker", []))
+    ]
+    try:
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_for(lambda: healthy() or any(p.poll() is not None for p in procs), timeout=60, interval=0.2)
+        wait_for(lambda: len(slack.calls("auth.test")) >= 3 or any(p.poll() is not None for p in procs), timeout=60, interval=0.2)
+        assert [p.poll() for p in procs] == [None] * len(procs)
+        assert healthy()
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=20)[0] for p in procs]
+        drop()
+    for out in outputs:
+        assert "Traceback" not in out, out[-3000:]

@@ -52,6 +52,11 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
             time.sleep(0.1)
         raise UserError("That request is still being handled; `/ft list` will show the job in a moment.")
     try:
+        # The request may have been handled completely between the look-up above and taking the
+        # lease (the other delivery committed and let go in that gap): it is a duplicate then.
+        found = _existing(services, idempotency_key)
+        if found is not None:
+            return Started(view_of(found), False, ())
         # A crash after the provider made the job but before we stored it leaves the job at the
         # provider, tagged with our key: find it rather than make a second one.
         pj = services.provider.find_job_by_key(idempotency_key) or services.provider.create_job(spec, idempotency_key=idempotency_key)
@@ -74,6 +79,8 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
                 row = s.scalar(select(Job).where(Job.provider_job_id == pj.id))
                 if row is None:
                     raise
+                if row.idempotency_key == idempotency_key:
+                    return Started(view_of(row), False, ())  # stored by a duplicate of this request
                 row.team_id, row.started_by, row.idempotency_key = team_id, user, idempotency_key
                 row.origin_channel = row.origin_channel or channel
                 subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]

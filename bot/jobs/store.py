@@ -66,6 +66,25 @@ def apply_fresh_status(row: Job, pj: ProviderJob) -> None:
     row.is_final = False
 
 
+NOT_FOUND = "not_found"
+NOT_FOUND_MESSAGE = (
+    "The provider has no such job any more (it answered 404): it was deleted there, or the API key now "
+    "belongs to another organisation or project. ftbot has stopped following it."
+)
+
+
+def close_not_found(row: Job, now: datetime) -> bool:
+    """Close a job the provider no longer knows, so it is not polled forever. True when it closed now."""
+    if row.is_final:
+        return False
+    row.status = NOT_FOUND
+    row.is_final = True
+    row.error = {"code": NOT_FOUND, "message": NOT_FOUND_MESSAGE, "param": None}
+    row.finished_at = row.finished_at or now
+    row.estimated_finish = None
+    return True
+
+
 def new_job_row(pj: ProviderJob, *, team_id: str | None, started_by: str | None, channel: str | None, idempotency_key: str | None, provider: str = "openai") -> Job:
     row = Job(
         team_id=team_id,

@@ -16,6 +16,7 @@ STATUS_EMOJI = {
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
     "cancelled": ":no_entry_sign:",
+    "not_found": ":ghost:",
 }
 BAR_WIDTH = 20
 
@@ -132,6 +133,9 @@ def final_alert(job: JobView) -> dict[str, Any]:
     elif job.status == "cancelled":
         head = f":no_entry_sign: Fine-tuning {code(job.id)} was *cancelled*"
         detail = ""
+    elif job.status == "not_found":
+        head = f":ghost: Fine-tuning {code(job.id)} is *no longer found at the provider*"
+        detail = escape(job.error_message or "")[:2800]
     else:
         head = f":grey_question: Fine-tuning {code(job.id)} ended as *{clip(job.status, 60)}*"
         detail = ""

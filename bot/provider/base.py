@@ -33,7 +33,7 @@ def is_final(status: str) -> bool:
     ending would be far worse. Statuses that look final by name ("expired", "deleted") count too.
     """
     s = (status or "").lower()
-    return s in JobStatus.FINAL or s in {"expired", "deleted", "cancelled_by_user", "error"}
+    return s in JobStatus.FINAL or s in {"expired", "deleted", "cancelled_by_user", "error", "not_found"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ ROUTES = Map(
         Rule("/_sandbox/reset", methods=["POST"], endpoint="ctl_reset"),
         Rule("/_sandbox/chat", methods=["POST", "DELETE"], endpoint="ctl_chat"),
         Rule("/_sandbox/jobs/<jid>/burst", methods=["POST"], endpoint="ctl_burst"),
+        Rule("/_sandbox/jobs/<jid>", methods=["DELETE"], endpoint="ctl_forget_job"),
     ]
 )
 
@@ -299,6 +300,10 @@ class SandboxApp:
         count = int(_body(request).get("count", 100))
         self.state.add_events(jid, count)
         return _json({"ok": True, "count": count})
+
+    def ctl_forget_job(self, request: Request, jid: str) -> Response:
+        self.state.forget_job(jid)
+        return _json({"ok": True, "id": jid})
 
 
 class SandboxServer(BackgroundServer):

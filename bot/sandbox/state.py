@@ -564,6 +564,12 @@ class SandboxState:
             newest_first = list(reversed(job.checkpoints))
         return _page(newest_first, after, limit)
 
+    def forget_job(self, jid: str) -> None:
+        """Test hook: the job disappears, as one deleted at the provider or owned by another project."""
+        with self.lock:
+            self._job(jid)
+            del self.jobs[jid]
+
     def add_events(self, jid: str, count: int) -> None:
         """Test hook: a burst of message events, as a busy job produces between two polls."""
         with self.lock:

@@ -10,7 +10,10 @@ and outbox keys refuse anything a second poller might still try to write.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,11 +21,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.jobs.notify import plan_job_messages, subscribe
-from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, new_job_row
+from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, close_not_found, new_job_row
 from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
-from bot.provider.base import ProviderError, ProviderRateLimited
+from bot.provider.base import ProviderError, ProviderNotFound, ProviderRateLimited
 from bot.services import Services
 from storage.leases import hold_lease
 from storage.models import Job
@@ -46,7 +49,7 @@ class Claimed:
 @dataclass
 class Fetched:
     claimed: Claimed
-    job: ProviderJob
+    job: ProviderJob | None  # None: the provider answered 404 for this job
     events: list[ProviderEvent]
     checkpoints: list[ProviderCheckpoint] | None
 
@@ -84,9 +87,46 @@ class Poller:
         started = utcnow()
         claimed = self._claim()
         stats.claimed = len(claimed)
-        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, timedelta(seconds=max(30.0, 3 * self.interval)))
+        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, self._discovery_ttl)
         if not claimed and not discover:
             return stats
+        # Slow provider answers can stretch a cycle past the lease; renewing it meanwhile keeps
+        # another worker from claiming (and polling, and writing) the same jobs.
+        with self._renewing(discover):
+            return self._poll(claimed, discover, started, stats)
+
+    @property
+    def _discovery_ttl(self) -> timedelta:
+        return timedelta(seconds=max(30.0, 3 * self.interval))
+
+    @contextmanager
+    def _renewing(self, discover: bool) -> Iterator[None]:
+        stop = threading.Event()
+        period = max(0.05, self.lease.total_seconds() / 3)
+
+        def renew() -> None:
+            while not stop.wait(period):
+                try:
+                    self._renew(discover)
+                except Exception:  # noqa: BLE001 - a missed renewal is retried; the owner checks guard the writes
+                    log.warning("renewing the poll lease failed", exc_info=True)
+
+        t = threading.Thread(target=renew, name=f"lease-{self.me}", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+
+    def _renew(self, discover: bool) -> None:
+        with self.s.db.session() as s:
+            # Only rows still ours: a job already written (lease cleared) or taken over stays as it is.
+            s.execute(update(Job).where(Job.lease_owner == self.me).values(lease_until=utcnow() + self.lease))
+        if discover:
+            hold_lease(self.s.db, "discovery", self.me, self._discovery_ttl)
+
+    def _poll(self, claimed: list[Claimed], discover: bool, started: datetime, stats: CycleStats) -> CycleStats:
         try:
             statuses, pages = self._statuses(claimed, discover)
             stats.list_pages = pages
@@ -150,7 +190,13 @@ class Poller:
         """Everything new about one job at the provider; None when that failed (and was recorded)."""
         try:
             if pj is None:
-                pj = self.s.provider.get_job(c.provider_job_id)
+                try:
+                    pj = self.s.provider.get_job(c.provider_job_id)
+                except ProviderNotFound:
+                    # The job list answered (so the provider and our key work), yet this one job is
+                    # unknown: it is gone for good, not failing for a while.
+                    log.warning("%s is not found at the provider; closing it", c.provider_job_id)
+                    return Fetched(c, None, [], None)
             events = self.s.provider.new_events(c.provider_job_id, c.last_event_id)
             checkpoints = None
             if pj.is_final or any("checkpoint" in e.message.lower() for e in events if e.type != "metrics"):
@@ -194,11 +240,15 @@ class Poller:
             if job is None or job.lease_owner != self.me:
                 continue  # our lease ran out and another worker has the job: its write wins
             was_final = job.is_final
-            changed = apply_provider_job(job, f.job)
-            applied = apply_events(s, job, f.events)
-            if f.checkpoints:
-                apply_checkpoints(s, job, f.checkpoints)
-            plan_job_messages(s, job, applied.stored, status_changed=changed, became_final=job.is_final and not was_final, now=now)
+            if f.job is None:
+                changed = close_not_found(job, now)
+                stored = []
+            else:
+                changed = apply_provider_job(job, f.job)
+                stored = apply_events(s, job, f.events).stored
+                if f.checkpoints:
+                    apply_checkpoints(s, job, f.checkpoints)
+            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now)
             job.lease_owner = None
             job.lease_until = None
             job.poll_failures = 0
