@@ -268,6 +268,10 @@ class Validator:
                 if lineno == 1 and line.startswith(BOM):
                     line = line[3:]
                 if len(line) > self.max_line_bytes and not line.endswith(b"\n"):
+                    if not self.parsed_any and b"\x00" in line[:4096]:
+                        self.errors.add("binary", lineno)
+                        stopped = "stopped at line 1's NUL bytes: a binary file" if lineno == 1 else f"stopped at line {lineno:,}: binary data"
+                        continue
                     while True:  # skip the rest of the line without holding it
                         chunk = f.readline(1 << 20)
                         size += len(chunk)
@@ -319,7 +323,7 @@ class Validator:
                 return
             if b"\x00" in stripped:
                 self.errors.add("binary", lineno)
-            elif "recursion" in str(exc).lower():
+            elif "recursion" in str(exc).lower() or "depth" in str(exc).lower():
                 self.errors.add("too_deep", lineno)
             else:
                 self.errors.add("not_json", lineno, str(exc)[:200])
