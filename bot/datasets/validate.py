@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import random
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bot.datasets.models import CHAT, CHAT_FORMATS, COMPLETION, PREFERENCE, TOOLS, model_facts
+from bot.datasets.models import CHAT, COMPLETION, PREFERENCE, TOOLS, model_facts
 from bot.datasets.pricing import price_for
 from bot.datasets.tokens import get_encoding
 
@@ -32,7 +33,7 @@ MAX_DEPTH = 64  # a real example nests about 6 deep; a tool's JSON schema a doze
 MAX_TRACKED = 200_000
 LINES_SHOWN = 5  # line numbers listed per kind of problem
 GIVE_UP_AFTER = 1000  # lines read with not one JSON object among them: not a JSONL file
-BATCH = 512
+BATCH = 2048
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "refusal"})
 PART_TYPES = {"text": "text", "image_url": "image_url", "input_audio": "input_audio", "file": "file"}
@@ -211,7 +212,7 @@ class Validator:
         token_limit: int | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
         max_tracked: int = MAX_TRACKED,
-        threads: int = 2,
+        threads: int = 1,
         price_overrides: dict[str, float] | None = None,
     ) -> None:
         self.facts = model_facts(model)
@@ -222,15 +223,23 @@ class Validator:
         self.threads = threads
         self.price_overrides = price_overrides
         self.enc = get_encoding(self.facts.encoding)
+        # Roles are half the strings of a chat file and always the same few: counted once.
+        self.role_tokens = {r: len(self.enc.encode_ordinary(r)) for r in ROLES}
+        self._pool: ThreadPoolExecutor | None = None
 
     # ---- public --------------------------------------------------------------------------------
 
     def validate(self, path: str | Path, validation: str | Path | None = None) -> Report:
         seen: dict[int, int] = {}
-        report = self._run(Path(path), seen=seen, against=None)
-        if validation is not None:
-            report.validation = self._run(Path(validation), seen={}, against=seen)
-        return report
+        try:
+            report = self._run(Path(path), seen=seen, against=None)
+            if validation is not None:
+                report.validation = self._run(Path(validation), seen={}, against=seen)
+            return report
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
 
     # ---- one file ------------------------------------------------------------------------------
 
@@ -344,6 +353,14 @@ class Validator:
             self.seen[key] = lineno
         if self.against is not None and key in self.against:
             self.warnings.add("shared_with_validation", lineno, f"line {lineno} is line {self.against[key]} of the training file")
+        # The family is decided by the keys, so a broken first example still sets it.
+        family = _family(obj)
+        if family is not None:
+            if self.family is None:
+                self.family = family
+            elif family != self.family:
+                self.errors.add("mixed_formats", lineno, f"{family}, not {self.family}")
+                return
         ex = _Example(lineno, key)
         ex.first = len(self.strings)
         fmt = self._example(obj, lineno, ex)
@@ -351,15 +368,8 @@ class Validator:
         if fmt is None:
             del self.strings[ex.first :]
             return
-        family = "chat" if fmt in CHAT_FORMATS else fmt
-        if self.family is None:
-            self.family, self.format = family, fmt
-        elif family != self.family:
-            self.errors.add("mixed_formats", lineno, f"{fmt}, not {self.format}")
-            del self.strings[ex.first :]
-            return
-        elif fmt == TOOLS:
-            self.format = TOOLS
+        if self.format is None or fmt == TOOLS:
+            self.format = fmt
         self.batch.append(ex)
 
     # ---- formats -------------------------------------------------------------------------------
@@ -458,7 +468,12 @@ class Validator:
             for key in ("tool_calls", "function_call", "tool_call_id"):
                 if m.get(key) is not None:
                     self.strings.append(_json_text(m[key]))
-            self.strings.append(role if isinstance(role, str) else "")
+            if isinstance(role, str):
+                known = self.role_tokens.get(role)
+                if known is None:
+                    self.strings.append(role)
+                else:
+                    ex.fixed += known
             name = m.get("name")
             if name is not None:
                 if isinstance(name, str):
@@ -568,15 +583,31 @@ class Validator:
         if not self.batch:
             return
         strings = self.strings
-        if len(strings) > 64 and self.threads > 1:
-            lengths = [len(t) for t in self.enc.encode_ordinary_batch(strings, num_threads=self.threads)]
+        if len(strings) > 256 and self.threads > 1:
+            # A few large slices, not one task per string: tiktoken encodes without the GIL, the
+            # per-task overhead of a thread pool would cost more than it saves.
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ftbot-tokens")
+            step = -(-len(strings) // self.threads)
+            parts = [self._pool.submit(self._lengths, strings[i : i + step]) for i in range(0, len(strings), step)]
+            lengths = [n for p in parts for n in p.result()]
         else:
-            lengths = [len(self.enc.encode_ordinary(s)) for s in strings]
+            lengths = self._lengths(strings)
         for ex in self.batch:
             n = ex.fixed + sum(lengths[ex.first : ex.end])
             asst = sum(lengths[i] for i in ex.assistant)
             self._record(n, asst, ex)
         self.batch, self.strings = [], []
+
+    def _lengths(self, strings: list[str]) -> list[int]:
+        core, enc = self.enc._core_bpe, self.enc
+        out = []
+        for s in strings:
+            try:
+                out.append(len(core.encode_ordinary(s)))
+            except UnicodeEncodeError:  # lone surrogates: tiktoken's public method repairs them
+                out.append(len(enc.encode_ordinary(s)))
+        return out
 
     def _record(self, n: int, asst: int, ex: _Example) -> None:
         if not self.recorded:
@@ -634,6 +665,16 @@ class Validator:
             s.usd_per_million, s.price_source = price.usd_per_million, price.source
             s.estimated_usd = round(s.billed_total * price.usd_per_million / 1_000_000, 2)
         return s
+
+
+def _family(obj: dict[str, Any]) -> str | None:
+    if "messages" in obj:
+        return CHAT
+    if "input" in obj or "preferred_output" in obj or "non_preferred_output" in obj:
+        return PREFERENCE
+    if "prompt" in obj or "completion" in obj:
+        return COMPLETION
+    return None
 
 
 def epochs_for(n: int) -> int:

@@ -81,8 +81,7 @@ def test_a_clean_file_is_clean(tmp_path: Path) -> None:
         ({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]}, "no_assistant"),
         ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x", "weight": 0}]}, "no_assistant"),
         ({"prompt": "p", "completion": "c"}, "mixed_formats"),
-        ({"prompt": 3, "completion": "c"}, "bad_completion"),
-        ({"input": {"messages": [{"role": "user", "content": "q"}]}, "preferred_output": []}, "bad_preference"),
+        ({"input": {"messages": [{"role": "user", "content": "q"}]}, "preferred_output": []}, "mixed_formats"),
     ],
 )
 def test_each_error_on_its_line(tmp_path: Path, bad: Any, kind: str) -> None:
@@ -218,3 +217,17 @@ def test_price_override_wins(tmp_path: Path) -> None:
     r = run(tmp_path, [ok_chat(i) for i in range(10)], price_overrides={"gpt-4o-mini": 100.0})
     assert r.tokens.usd_per_million == 100.0 and r.tokens.price_source == "FTBOT_PRICE_TABLE"
     assert r.tokens.estimated_usd == round(r.tokens.billed_total * 100 / 1e6, 2)
+
+
+def test_broken_completion_and_preference_examples(tmp_path: Path) -> None:
+    legacy = [{"prompt": f"p{i}", "completion": " c"} for i in range(10)]
+    legacy[2:2] = [{"prompt": 3, "completion": "c"}, {"prompt": "p", "completion": ""}]
+    assert kinds(run(tmp_path, legacy, model="davinci-002").errors) == {"bad_completion": [3, 4]}
+    pref = {
+        "input": {"messages": [{"role": "user", "content": "q"}]},
+        "preferred_output": [{"role": "assistant", "content": "good"}],
+        "non_preferred_output": [{"role": "assistant", "content": "bad"}],
+    }
+    broken = [dict(pref, preferred_output=[]), dict(pref, non_preferred_output=[{"role": "user", "content": "x"}]), dict(pref, input={"messages": []})]
+    r = run(tmp_path, [pref] * 5 + broken + [pref] * 5)
+    assert kinds(r.errors) == {"bad_preference": [6, 7], "missing_messages_list": [8]}
