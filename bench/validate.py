@@ -198,6 +198,7 @@ def main() -> int:
     p.add_argument("--mb", type=float, default=200)
     p.add_argument("--model", default="gpt-3.5-turbo-0125")
     p.add_argument("--keep", default=None, help="write the dataset here and keep it")
+    p.add_argument("--only", choices=["baseline", "ftbot"], help="run one side (e.g. ftbot alone on a 1 GB file)")
     p.add_argument("--child", choices=["baseline", "ftbot"], help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -218,9 +219,12 @@ def main() -> int:
         print(f"dataset: {size / 1e6:,.1f} MB, {n:,} chat examples, generated in {time.perf_counter() - t0:.1f} s")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f} at start")
         results = {}
-        for which in ("baseline", "ftbot"):
+        for which in [args.only] if args.only else ["baseline", "ftbot"]:
             results[which] = r = run(which, path, args.model)
             print(f"{which:>8}: {r['seconds']:7.1f} s  {size / 1e6 / r['seconds']:7.1f} MB/s  peak {r['peak_mb']:7.0f} MB")
+        if args.only:
+            print(json.dumps(results[args.only]["result"]))
+            return 0
         b, f = results["baseline"], results["ftbot"]
         print(f"   ratio: ftbot is {b['seconds'] / f['seconds']:.2f}x the baseline's throughput, with {f['peak_mb'] / b['peak_mb']:.2f}x its peak memory")
         print(f"load average {os.getloadavg()[0]:.2f} at the end")

@@ -107,7 +107,7 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
         fields = [
             f"*Tokens per example* ({t.encoding})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
             f"*Median / p90*{sample}\n{t.median:,} / {t.p90:,}",
-            f"*Over the {t.limit:,} limit*\n{t.over_limit:,} (truncated)",
+            f"*Over the {t.limit:,} limit*\n" + (f"{t.over_limit:,} (truncated)" if t.over_limit else "none"),
             f"*Billed tokens*\n{t.epochs} epochs × {t.billed_per_epoch:,} = {t.billed_total:,}",
             f"*Estimated cost*\n{escape(cost)}",
         ]
