@@ -231,3 +231,17 @@ def test_broken_completion_and_preference_examples(tmp_path: Path) -> None:
     broken = [dict(pref, preferred_output=[]), dict(pref, non_preferred_output=[{"role": "user", "content": "x"}]), dict(pref, input={"messages": []})]
     r = run(tmp_path, [pref] * 5 + broken + [pref] * 5)
     assert kinds(r.errors) == {"bad_preference": [6, 7], "missing_messages_list": [8]}
+
+
+def test_memory_stays_bounded_past_max_tracked(tmp_path: Path) -> None:
+    from bot.datasets.validate import Validator
+
+    lines = [ok_chat(i) for i in range(300)] + [ok_chat(7)]
+    path = write(tmp_path, lines)
+    v = Validator(MODEL, max_tracked=100)
+    r = v.validate(path)
+    # Still checked against the tracked examples, never more than 100 kept; percentiles sampled.
+    assert kinds(r.warnings)["duplicate"] == [301]
+    assert len(v.counts) == 100 and r.tokens.exact_percentiles is False
+    exact = validate_file(path, model=MODEL).tokens
+    assert (r.tokens.min, r.tokens.max, r.tokens.total, r.tokens.mean) == (exact.min, exact.max, exact.total, exact.mean)

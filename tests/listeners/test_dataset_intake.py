@@ -188,3 +188,14 @@ def test_other_files_and_the_bots_own_are_ignored(bot, slack, sandbox) -> None: 
     wait_for(lambda: slack.calls("files.info"))
     time.sleep(0.5)  # what must NOT happen: an answer about either file
     assert posts(slack, "C0006") == [] and sandbox_files(sandbox) == []
+
+
+def test_only_operators_may_upload(start_bot, sqlite_url, slack, sandbox) -> None:  # noqa: ANN001
+    bot = start_bot(sqlite_url, operators=("U0OPS",))
+    f = slack.add_user_file("team.jsonl", chat_lines(12))
+    bot.slack.event({"type": "file_shared", "file_id": f["id"], "user_id": "U0001", "channel_id": "C0007"})
+    denied = wait_for(lambda: slack.calls("chat.postEphemeral"))[0].args
+    assert denied["user"] == "U0001" and "Only operators" in denied["text"]
+    assert posts(slack, "C0007") == [] and sandbox_files(sandbox) == []
+    reply = bot.slack.view_submission("upload_dataset", file_values(f["id"], "team.jsonl"))
+    assert "Only operators" in json.dumps(reply.json)

@@ -30,13 +30,13 @@ def _hand_on(services: Services, context: Any, *, team: str, file_id: str, user:
         return  # the bot's own uploads (loss charts)
     arrival = Arrival(team_id=team, slack_file_id=file_id, user_id=user, channel_id=channel, thread_ts=thread_ts)
     if not _allowed(services, user):
-        if take_in_denied(services, arrival):
+        if _is_jsonl(services, arrival):
             services.slack.chat_postEphemeral(channel=channel or user, user=user, text=DENIED)
         return
     take_in(services, arrival)
 
 
-def take_in_denied(services: Services, arrival: Arrival) -> bool:
+def _is_jsonl(services: Services, arrival: Arrival) -> bool:
     from bot.datasets.download import DownloadError, file_info
 
     try:
