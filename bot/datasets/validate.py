@@ -490,7 +490,7 @@ class Validator:
                 self.strings.append(_json_text(weight))
             if role == "tool":
                 tid = m.get("tool_call_id")
-                if tid not in pending:
+                if not isinstance(tid, str) or tid not in pending:
                     errors.add("unmatched_tool_reply", lineno)
                     bad = True
                 else:
@@ -551,7 +551,7 @@ class Validator:
             if not isinstance(p, dict):
                 return False
             kind = p.get("type")
-            if kind not in PART_TYPES or p.get(PART_TYPES[kind]) is None:
+            if not isinstance(kind, str) or kind not in PART_TYPES or p.get(PART_TYPES[kind]) is None:
                 return False
             if kind == "text" and not isinstance(p["text"], str):
                 return False

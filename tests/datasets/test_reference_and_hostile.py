@@ -104,3 +104,41 @@ def test_a_1gb_binary_file_stops_early(tmp_path: Path) -> None:
         f.truncate(1 << 30)  # sparse: takes no disk
     r = validate_file(p, model="gpt-4o-mini-2024-07-18")
     assert kinds(r) == {"binary"} and r.stopped_early and r.bytes == 1 << 30
+
+
+def test_random_structures_never_crash(tmp_path: Path) -> None:
+    """Every key of every format filled with random JSON of the wrong types: a report, never an exception."""
+    import random
+
+    rng = random.Random(1)
+    keys = ["role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call", "messages", "tools", "functions", "input", "type", "function", "id"]
+
+    def val(d: int = 0):  # noqa: ANN202
+        opts = [lambda: None, lambda: True, lambda: 0, lambda: 1.5, lambda: "x", lambda: "assistant"]
+        if d < 4:
+            opts += [
+                lambda: [val(d + 1) for _ in range(rng.randrange(3))],
+                lambda: {k: val(d + 1) for k in rng.sample(keys, rng.randrange(4))},
+                lambda: [{"type": rng.choice(["text", "image_url", [1]]), "text": val(d + 1), "image_url": val(d + 1)}],
+                lambda: [{"id": val(d + 1), "type": "function", "function": {"name": val(d + 1), "arguments": val(d + 1)}}],
+            ]
+        return rng.choice(opts)()
+
+    roles = ["system", "user", "assistant", "tool", "developer", [1], None, {}]
+    for trial in range(60):
+        lines = []
+        for _ in range(12):
+            kind = rng.randrange(4)
+            if kind == 0:
+                msgs = [{k: (rng.choice(roles) if k == "role" else val()) for k in rng.sample(keys[:7], rng.randrange(1, 7))} for _ in range(rng.randrange(1, 4))]
+                ex = {"messages": msgs, "tools": val(), "functions": val()}
+            elif kind == 1:
+                ex = {"input": {"messages": [{"role": rng.choice(roles), "content": val()}], "tools": val()}, "preferred_output": val(), "non_preferred_output": [{"role": "assistant", "content": val()}]}
+            elif kind == 2:
+                ex = {"prompt": val(), "completion": val()}
+            else:
+                ex = val()
+            lines.append(json.dumps(ex))
+        p = tmp_path / f"fuzz{trial}.jsonl"
+        p.write_text("\n".join(lines))
+        json.dumps(validate_file(p, model=rng.choice(["gpt-4o-mini-2024-07-18", "babbage-002", "unknown-model"])).to_dict())
