@@ -128,6 +128,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out_dir=args.out, steps=args.steps)
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.datasets.models import DEFAULT_MODEL
+    from bot.datasets.pricing import PriceTableError, load_overrides
+    from bot.datasets.report_text import render
+    from bot.datasets.validate import validate_file
+
+    overrides = None
+    if os.environ.get("FTBOT_PRICE_TABLE"):
+        try:
+            overrides = load_overrides(os.environ["FTBOT_PRICE_TABLE"])
+        except PriceTableError as exc:
+            print(f"ftbot: FTBOT_PRICE_TABLE: {exc}", file=sys.stderr)
+            return 2
+    for path in filter(None, (args.file, args.validation)):
+        if not os.path.isfile(path):
+            print(f"ftbot validate: no such file: {path}", file=sys.stderr)
+            return 2
+    report = validate_file(args.file, model=args.model or DEFAULT_MODEL, validation=args.validation, price_overrides=overrides)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(render(report))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ftbot", description="Run a team's model fine-tuning from Slack.")
     p.add_argument("--log-level", default=os.environ.get("FTBOT_LOG_LEVEL", "INFO"))
@@ -160,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="ftbot-demo", help="where the demo database and chart go")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("validate", help="check a JSONL fine-tuning dataset: errors, warnings, tokens and cost")
+    s.add_argument("file", help="the training file (.jsonl)")
+    s.add_argument("--model", default=None, help="the base model to check against (default: gpt-4o-mini-2024-07-18)")
+    s.add_argument("--validation", default=None, metavar="FILE", help="a validation file, checked too and against the training file")
+    s.add_argument("--json", action="store_true", help="print the report as JSON for scripts")
+    s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("db", help="database schema")
     dbsub = s.add_subparsers(dest="db_command", required=True, metavar="ACTION")

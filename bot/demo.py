@@ -1,7 +1,8 @@
 """`ftbot demo`: the whole lifecycle on this machine with no accounts.
 
 Starts the OpenAI sandbox, the Slack stand-in and the bot (HTTP app + worker) on free local ports,
-sends `/ft start …` as a signed request, and prints what the channel sees as it happens.
+shares two datasets in a channel (one broken, one clean: checked, costed, uploaded), sends
+`/ft start <dataset name> …` as a signed request, and prints what the channel sees as it happens.
 """
 
 from __future__ import annotations
@@ -100,17 +101,37 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
     say(f"  ftbot            {http.url}/slack/events   (database {db_file})")
     say()
     examples = max(10, steps // 3)
-    f = services.provider.upload_file(_training_file(examples), "acme-support.jsonl")
+
+    def share(name: str, content: bytes) -> None:
+        """@alice drops a file into #ml-runs; the bot checks it and answers there."""
+        before = len([c for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL])
+        meta = slack.add_user_file(name, content)
+        say(f"@alice shares {name} ({len(content):,} bytes) in #ml-runs")
+        requester.event({"type": "file_shared", "file_id": meta["id"], "user_id": "U0ALICE", "channel_id": CHANNEL})
+        until = time.monotonic() + 30
+        while time.monotonic() < until:
+            posted = [c.args for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL]
+            if len(posted) > before:
+                say("[channel]")
+                say(_indent(_plain(posted[-1].get("blocks"), posted[-1].get("text", ""))))
+                say()
+                return
+            time.sleep(0.05)
+        say("  (no answer from the bot)")
+
+    draft = _training_file(5).replace(b'"role": "assistant"', b'"role": "bot"', 1) + b"\n\n"
+    share("acme-draft.jsonl", draft)
+    share("acme-support.jsonl", _training_file(examples))
     v = services.provider.upload_file(_training_file(10), "acme-support-valid.jsonl")
-    say(f"A teammate has uploaded acme-support.jsonl ({examples} examples) as {f.id}, and a validation set as {v.id}.")
-    command = f"start {f.id} validation={v.id} epochs=3 batch=1 suffix=acme-support"
+    say(f"A validation set is already at the provider as {v.id}.")
+    command = f"start acme-support validation={v.id} epochs=3 batch=1 suffix=acme-support"
     say(f"@alice types in #ml-runs:  /ft {command}")
     started = time.monotonic()
     reply = requester.command(command, user="U0ALICE", channel=CHANNEL)
     say(f"  Slack got HTTP {reply.status} after {reply.elapsed * 1000:.0f} ms (the ack)")
     say()
 
-    seen_calls = 0
+    seen_calls = len(slack.calls())
     seen_responses = 0
     chart_saved: Path | None = None
     deadline = started + 120

@@ -41,6 +41,8 @@ class Settings:
     approval_ttl_hours: float = 24.0
     job_budget_usd: float | None = None
     sandbox: bool = False
+    # FTBOT_PRICE_TABLE, read at start-up: (model, USD per 1M training tokens) merged over the shipped table
+    price_table: tuple[tuple[str, float], ...] = ()
 
     # ---- what each process needs ----------------------------------------------------------
 
@@ -79,6 +81,7 @@ _ENV_NAME = {
     "approval_ttl_hours": "FTBOT_APPROVAL_TTL_HOURS",
     "job_budget_usd": "FTBOT_JOB_BUDGET_USD",
     "sandbox": "FTBOT_SANDBOX",
+    "price_table": "FTBOT_PRICE_TABLE",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -156,6 +159,18 @@ def _token(env: Mapping[str, str], name: str, prefix: str) -> str | None:
     return raw
 
 
+def _price_table(env: Mapping[str, str], name: str) -> tuple[tuple[str, float], ...]:
+    from bot.datasets.pricing import PriceTableError, load_overrides
+
+    path = _str(env, name)
+    if path is None:
+        return ()
+    try:
+        return tuple(sorted(load_overrides(path).items()))
+    except PriceTableError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings. The process environment wins over `.env`."""
     if env is None:
@@ -189,4 +204,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         approval_ttl_hours=_number(env, "FTBOT_APPROVAL_TTL_HOURS", float, 24.0, minimum=0.01),
         job_budget_usd=_number(env, "FTBOT_JOB_BUDGET_USD", float, None, minimum=0.0),
         sandbox=_bool(env, "FTBOT_SANDBOX"),
+        price_table=_price_table(env, "FTBOT_PRICE_TABLE"),
     )

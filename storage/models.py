@@ -37,7 +37,11 @@ class Dataset(Base):
     """A training or validation file uploaded through the bot, with its validation report."""
 
     __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("team_id", "provider_file_id", name="uq_datasets_team_file"),)
+    # The same bytes registered under two names are two rows sharing one provider file.
+    __table_args__ = (
+        UniqueConstraint("team_id", "name", "provider_file_id", name="uq_datasets_team_name_file"),
+        Index("ix_datasets_team_sha256", "team_id", "sha256"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -48,6 +52,26 @@ class Dataset(Base):
     example_count: Mapped[int] = mapped_column(Integer, default=0)
     validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     uploaded_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider: Mapped[str] = mapped_column(String(32), default="openai")
+    verdict: Mapped[str | None] = mapped_column(String(16))  # clean | warnings | errors (uploaded anyway)
+    format: Mapped[str | None] = mapped_column(String(32))
+    tokens: Mapped[int | None] = mapped_column(BigInteger)  # tokens in one epoch, as counted for the model
+
+
+class DatasetIntake(Base):
+    """A Slack file the bot took in: one row per file (and per "upload anyway"), so each is handled once
+    however often Slack delivers it (a `message` and a `file_shared` event, retries)."""
+
+    __tablename__ = "dataset_intakes"
+    __table_args__ = (UniqueConstraint("team_id", "slack_file_id", "kind", name="uq_dataset_intakes_file_kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    slack_file_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # validate | force
+    user_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
+import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -37,3 +38,22 @@ def test_bad_token_and_injected_failures(slack) -> None:  # noqa: ANN001
         assert exc.response.status_code == 503
     assert good.chat_postMessage(channel="C1", text="x")["ok"]
     assert [c.status for c in slack.calls("chat.postMessage")] == [200, 503, 200]
+
+
+def test_views_open_checks_file_inputs(slack) -> None:  # noqa: ANN001
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=slack.state.bot_token, base_url=slack.api_url)
+
+    def view(element: dict, block_type: str = "input") -> dict:
+        block = {"type": block_type, "block_id": "f", "label": {"type": "plain_text", "text": "File"}, "element": element}
+        return {"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": [block]}
+
+    ok = {"type": "file_input", "action_id": "file", "filetypes": ["jsonl"], "max_files": 1}
+    assert client.views_open(trigger_id="1.2", view=view(ok))["ok"]
+    for bad in ({**ok, "max_files": 11}, {**ok, "filetypes": "jsonl"}, {"type": "file_input"}):
+        with pytest.raises(SlackApiError):
+            client.views_open(trigger_id="1.2", view=view(bad))
+    with pytest.raises(SlackApiError):
+        client.views_open(trigger_id="1.2", view=view(ok, block_type="section"))

@@ -13,9 +13,13 @@ from storage.models import Dataset
 
 def resolve_file(services: Services, team_id: str, ref: str, *, what: str) -> str:
     ref = ref.strip()
+    # `train` and `train.jsonl` name the same dataset; a name used twice means the newest upload.
+    names = [ref] if ref.lower().endswith(".jsonl") else [ref, ref + ".jsonl"]
     with services.db.session() as s:
         named = s.scalars(
-            select(Dataset).where(Dataset.team_id == team_id, Dataset.name == ref).order_by(Dataset.created_at.desc())
+            select(Dataset)
+            .where(Dataset.team_id == team_id, Dataset.name.in_(names))
+            .order_by(Dataset.created_at.desc(), Dataset.id.desc())
         ).first()
         if named is not None:
             return named.provider_file_id

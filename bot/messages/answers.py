@@ -111,37 +111,6 @@ def models_answer(models: Sequence[ModelView]) -> dict[str, Any]:
     return {"text": f"{len(models)} fine-tuned models", "blocks": blocks}
 
 
-@dataclass(frozen=True)
-class FileView:
-    id: str
-    name: str
-    bytes: int
-    examples: int | None
-    verdict: str | None  # "ok", "warnings", "errors" or None when not checked by ftbot
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def files_answer(files: Sequence[FileView]) -> dict[str, Any]:
-    if not files:
-        return _same("No datasets yet.")
-    verdicts = {"ok": ":white_check_mark: valid", "warnings": ":warning: warnings", "errors": ":x: errors", None: "not checked"}
-    lines = [
-        f"{code(f.id)} *{clip(f.name, 200)}*  {human_bytes(f.bytes)}"
-        + (f", {f.examples} examples" if f.examples is not None else "")
-        + f", {verdicts.get(f.verdict) or clip(f.verdict or '', 40)}"
-        for f in files
-    ]
-    return {"text": f"{len(files)} datasets", "blocks": [_section(f"*Datasets* ({len(files)})")] + [_section("\n".join(c)) for c in chunk_lines(lines)[:40]]}
-
-
 def started_answer(job: JobView, channel: str, *, duplicate: bool) -> dict[str, Any]:
     if duplicate:
         text = f"Already started: {code(job.id)} ({escape(job.status)}). Nothing new was created."

@@ -218,8 +218,11 @@ class OpenAIProvider:
                 if upload.file is None:
                     raise ProviderError(f"OpenAI accepted the upload but made no file (status {upload.status})")
                 return _file(upload.file)
-            content = data.read_bytes() if isinstance(data, Path) else data
-            return _file(self.client.files.create(file=(filename, content), purpose=purpose))
+            if isinstance(data, Path):
+                # A file handle, not its bytes: the client streams it into the request.
+                with data.open("rb") as fh:
+                    return _file(self.client.files.create(file=(filename, fh), purpose=purpose))
+            return _file(self.client.files.create(file=(filename, data), purpose=purpose))
 
     def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[ProviderFile]:
         with translate_errors("file"):

@@ -53,6 +53,7 @@ class StandInState:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    downloads_withheld: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -113,6 +114,11 @@ class SlackStandIn(BackgroundServer):
             self.state.files[fid] = meta
             self.state.file_bytes[fid] = content
         return meta
+
+    def withhold_downloads(self, withheld: bool = True) -> None:
+        """Act like an app without the `files:read` scope: downloads get the sign-in page."""
+        with self.state.lock:
+            self.state.downloads_withheld = withheld
 
     def uploaded_file(self, file_id: str) -> bytes | None:
         with self.state.lock:
@@ -241,6 +247,9 @@ class SlackStandIn(BackgroundServer):
     def _m_views_open(self, args: dict[str, Any]) -> Response:
         if not args.get("trigger_id"):
             return _ok_false("invalid_trigger_id")
+        problem = _file_input_problem(args.get("view") or {})
+        if problem:
+            return _ok_false_detail("invalid_arguments", problem)
         return _ok(view={"id": "V" + secrets.token_hex(4).upper(), **(args.get("view") or {})})
 
     def _m_views_update(self, args: dict[str, Any]) -> Response:
@@ -307,7 +316,7 @@ class SlackStandIn(BackgroundServer):
         auth = request.headers.get("Authorization", "")
         with self.state.lock:
             data = self.state.file_bytes.get(fid)
-        if auth != f"Bearer {self.state.bot_token}":
+        if auth != f"Bearer {self.state.bot_token}" or self.state.downloads_withheld:
             # Slack answers an unauthenticated download with its login page, status 200.
             return Response("<!DOCTYPE html><html><body>Sign in to Slack</body></html>", mimetype="text/html")
         if data is None:
@@ -331,3 +340,26 @@ def _ok(**kw: Any) -> Response:
 
 def _ok_false(error: str) -> Response:
     return Response(json.dumps({"ok": False, "error": error}), mimetype="application/json")
+
+
+def _ok_false_detail(error: str, detail: str) -> Response:
+    return Response(json.dumps({"ok": False, "error": error, "response_metadata": {"messages": [detail]}}), mimetype="application/json")
+
+
+def _file_input_problem(view: dict[str, Any]) -> str | None:
+    """Slack's rules for `file_input`: only in an input block of a modal, 1-10 files, file types as a list."""
+    for block in view.get("blocks") or []:
+        for el in [block.get("element") or {}] + list(block.get("elements") or []):
+            if not isinstance(el, dict) or el.get("type") != "file_input":
+                continue
+            if block.get("type") != "input" or view.get("type") != "modal":
+                return "[ERROR] file_input is only allowed in an input block of a modal"
+            max_files = el.get("max_files", 10)
+            if not isinstance(max_files, int) or not 1 <= max_files <= 10:
+                return "[ERROR] max_files must be between 1 and 10"
+            types = el.get("filetypes", [])
+            if not isinstance(types, list) or not all(isinstance(t, str) and t for t in types):
+                return "[ERROR] filetypes must be a list of file type strings"
+            if not el.get("action_id"):
+                return "[ERROR] file_input needs an action_id"
+    return None

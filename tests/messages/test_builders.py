@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from bot.jobs.view import JobView
-from bot.messages.answers import FileView, files_answer, home_view, job_list
+from bot.messages.answers import home_view, job_list
 from bot.messages.events import EventView, event_replies
 from bot.messages.help import help_message
 from bot.messages.job_card import final_alert, job_card, progress_bar, status_label
@@ -88,9 +88,7 @@ def test_job_list_paging_buttons() -> None:
     assert "No fine-tuning jobs yet" in job_list([], offset=0, total=0)["text"]
 
 
-def test_files_and_home() -> None:
-    text = json.dumps(files_answer([FileView("file-1", "a&b.jsonl", 5_000_000, 120, "errors")]))
-    assert "a&amp;b.jsonl" in text and "4.8 MB" in text and ":x: errors" in text
+def test_home() -> None:
     home = home_view([_job(), _job(id="ftjob-done", status="succeeded")], NOW)
     assert home["type"] == "home" and "Running now* (1)" in json.dumps(home)
 

@@ -1,17 +1,64 @@
-"""Files shared with the bot: acknowledged (Slack switches off an app's events after failed deliveries)
-and otherwise left alone until dataset uploads through Slack land."""
+"""`.jsonl` files shared with the bot (a DM, or a channel it is in).
+
+Slack may announce one file twice (a `message` with subtype `file_share` and a `file_shared` event)
+and retries deliveries; the domain claims each file once in the database, so both simply hand it on.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
+
+from bot.datasets.intake import Arrival, take_in
+from bot.services import Services
+
+DENIED = ":lock: Only operators may upload datasets here. Ask someone listed in FTBOT_OPERATORS."
 
 
-def _ignore(event: dict[str, Any]) -> None:
-    return None
+def _ack(ack: Ack) -> None:
+    ack()
+
+
+def _allowed(services: Services, user: str) -> bool:
+    operators = services.extras.get("operators")
+    return operators is None or operators.allows(user)
+
+
+def _hand_on(services: Services, context: Any, *, team: str, file_id: str, user: str, channel: str | None, thread_ts: str | None) -> None:
+    if not file_id or not user or user == context.get("bot_user_id"):
+        return  # the bot's own uploads (loss charts)
+    arrival = Arrival(team_id=team, slack_file_id=file_id, user_id=user, channel_id=channel, thread_ts=thread_ts)
+    if not _allowed(services, user):
+        if _is_jsonl(services, arrival):
+            services.slack.chat_postEphemeral(channel=channel or user, user=user, text=DENIED)
+        return
+    take_in(services, arrival)
+
+
+def _is_jsonl(services: Services, arrival: Arrival) -> bool:
+    from bot.datasets.download import DownloadError, file_info
+
+    try:
+        return file_info(services.slack, arrival.slack_file_id).name.lower().endswith(".jsonl")
+    except DownloadError:
+        return False
+
+
+def _file_shared(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+    services: Services = context["services"]
+    team = body.get("team_id") or context.get("team_id")
+    channel = event.get("channel_id")
+    _hand_on(services, context, team=team, file_id=event.get("file_id") or (event.get("file") or {}).get("id"), user=event.get("user_id"), channel=channel, thread_ts=None)
+
+
+def _message_file_share(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+    services: Services = context["services"]
+    team = body.get("team_id") or context.get("team_id")
+    for f in (event.get("files") or [])[:5]:
+        _hand_on(services, context, team=team, file_id=f.get("id"), user=event.get("user"), channel=event.get("channel"), thread_ts=event.get("thread_ts") or event.get("ts"))
 
 
 def register(app: App) -> None:
-    app.event("file_shared")(_ignore)
-    app.event({"type": "message", "subtype": "file_share"})(_ignore)
+    app.event("file_shared")(ack=_ack, lazy=[_file_shared])
+    app.event({"type": "message", "subtype": "file_share"})(ack=_ack, lazy=[_message_file_share])

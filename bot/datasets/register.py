@@ -1,0 +1,75 @@
+"""Put a checked dataset at the provider (or reuse identical bytes already there) and remember it by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.datasets.validate import Report
+from bot.provider.base import ProviderNotFound
+from bot.services import Services
+from storage.models import Dataset
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    provider_file_id: str
+    reused: bool
+
+
+def _reusable(services: Services, team_id: str, sha256: str) -> str | None:
+    with services.db.session() as s:
+        ids = list(dict.fromkeys(s.scalars(select(Dataset.provider_file_id).where(Dataset.team_id == team_id, Dataset.sha256 == sha256).order_by(Dataset.created_at.desc()))))
+    for fid in ids:
+        try:
+            services.provider.get_file(fid)
+            return fid
+        except ProviderNotFound:
+            continue  # deleted at the provider since: upload again
+    return None
+
+
+def register(
+    services: Services, *, team_id: str, name: str, path: Path, size: int, sha256: str, report: Report, user_id: str | None
+) -> Registered:
+    fid = _reusable(services, team_id, sha256)
+    reused = fid is not None
+    if fid is None:
+        fid = services.provider.upload_file(path, name).id
+    row = Dataset(
+        team_id=team_id,
+        provider_file_id=fid,
+        name=name,
+        bytes=size,
+        sha256=sha256,
+        example_count=report.examples,
+        validation=_summary(report),
+        uploaded_by=user_id,
+        provider=getattr(services.provider, "name", "openai"),
+        verdict=report.verdict,
+        format=report.format,
+        tokens=report.tokens.total if report.tokens else None,
+    )
+    try:
+        with services.db.session() as s:
+            s.add(row)
+    except IntegrityError:
+        pass  # the same name for the same file is already registered
+    return Registered(name, fid, reused)
+
+
+def _summary(report: Report) -> dict:
+    t = report.tokens
+    return {
+        "verdict": report.verdict,
+        "model": report.model,
+        "errors": sum(i.count for i in report.errors),
+        "warnings": sum(i.count for i in report.warnings),
+        "billed_tokens": t.billed_total if t else None,
+        "epochs": t.epochs if t else None,
+        "estimated_usd": t.estimated_usd if t else None,
+    }

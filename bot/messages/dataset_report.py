@@ -1,0 +1,195 @@
+"""Block Kit for datasets: the validation report, a problem taking a file in, the `/ft files` list.
+
+Pure functions, within Slack's limits however many errors a file has: a few kinds of problem are
+listed with their first lines, the rest counted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.mrkdwn import code, escape
+
+MAX_KINDS = 8  # kinds of error / warning listed; the others are counted
+SECTION = 2900  # under the 3,000-character section limit
+FORCE_ACTION = "dataset_upload_anyway"
+ICON = {"clean": ":white_check_mark:", "warnings": ":warning:", "errors": ":x:"}
+
+
+@dataclass
+class ReportContext:
+    name: str
+    user_id: str
+    slack_file_id: str
+    model: str
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    provider_file_id: str | None = None
+    reused: bool = False
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _issue_line(issue: Any) -> str:
+    where = ""
+    if issue.lines:
+        more = f" +{issue.count - len(issue.lines):,} more" if issue.count > len(issue.lines) else ""
+        where = f" — line{'s' if len(issue.lines) > 1 else ''} {', '.join(map(str, issue.lines))}{more}"
+    elif issue.count > 1:
+        where = f" — {issue.count:,} times"
+    detail = f" ({_clip(issue.detail, 120)})" if issue.detail else ""
+    return f"• {escape(_clip(issue.message, 200))}{escape(where)}{escape(detail)}"
+
+
+def _issues_text(title: str, issues: list[Any]) -> str:
+    total = sum(i.count for i in issues)
+    lines = [f"*{title}* ({total:,})"]
+    for issue in issues[:MAX_KINDS]:
+        candidate = _issue_line(issue)
+        if sum(len(x) + 1 for x in lines) + len(candidate) > SECTION - 80:
+            break
+        lines.append(candidate)
+    shown = len(lines) - 1
+    if shown < len(issues):
+        lines.append(f"…and {len(issues) - shown} more kind{'s' if len(issues) - shown > 1 else ''}: run `ftbot validate` on the file for all of them")
+    return "\n".join(lines)
+
+
+def _all(report: Any) -> tuple[list[Any], list[Any]]:
+    errors, warnings = list(report.errors), list(report.warnings)
+    v = getattr(report, "validation", None)
+    if v is not None:
+        for i in v.errors:
+            errors.append(_relabel(i))
+        for i in v.warnings:
+            warnings.append(_relabel(i))
+    return errors, warnings
+
+
+def _relabel(issue: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(issue, message=f"validation file: {issue.message}")
+
+
+def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
+    """`report` is a bot.datasets.validate.Report (plain data)."""
+    verdict = report.verdict
+    name = _clip(ctx.name, 120)
+    errors, warnings = _all(report)
+    head = f"{ICON[verdict]} <@{ctx.user_id}> {code(name)}: " + {
+        "clean": "clean",
+        "warnings": "no errors, some warnings",
+        "errors": f"{sum(i.count for i in errors):,} error{'s' if sum(i.count for i in errors) != 1 else ''}",
+    }[verdict]
+    facts = f"{escape(report.format or 'unknown format')} · {report.examples:,} examples · {report.bytes:,} bytes · checked for {code(_clip(ctx.model, 60))}"
+    if report.stopped_early:
+        facts += f" · {escape(_clip(report.stopped_early, 120))}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(facts, 2900)}]},
+    ]
+    if errors:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _issues_text("Errors", errors)}})
+    if warnings:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _issues_text("Warnings", warnings)}})
+    t = report.tokens
+    cost = "unknown (no price for this model: set FTBOT_PRICE_TABLE)"
+    if t is not None:
+        if t.estimated_usd is not None:
+            cost = f"${t.estimated_usd:,.2f} at ${t.usd_per_million:g}/1M"
+        sample = "" if t.exact_percentiles else " (sampled)"
+        fields = [
+            f"*Tokens per example* ({t.encoding})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
+            f"*Median / p90*{sample}\n{t.median:,} / {t.p90:,}",
+            f"*Over the {t.limit:,} limit*\n" + (f"{t.over_limit:,} (truncated)" if t.over_limit else "none"),
+            f"*Billed tokens*\n{t.epochs} epochs × {t.billed_per_epoch:,} = {t.billed_total:,}",
+            f"*Estimated cost*\n{escape(cost)}",
+        ]
+        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": _clip(f, 1900)} for f in fields]})
+    if ctx.provider_file_id:
+        again = "identical bytes were already uploaded, reusing " if ctx.reused else "uploaded as "
+        start = _clip(ctx.name[:-6] if ctx.name.lower().endswith(".jsonl") else ctx.name, 100)
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{again.capitalize()}{code(ctx.provider_file_id)}. Start a job on it: `/ft start {escape(start).replace('`', '')}`"},
+            }
+        )
+    elif verdict == "errors":
+        value = json.dumps({"f": ctx.slack_file_id, "c": ctx.channel_id, "t": ctx.thread_ts, "m": ctx.model})[:2000]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "Not uploaded: a job on it would fail or train on bad data."}})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": FORCE_ACTION,
+                        "text": {"type": "plain_text", "text": "Upload anyway"},
+                        "style": "danger",
+                        "value": value,
+                        "confirm": {
+                            "title": {"type": "plain_text", "text": "Upload with errors?"},
+                            "text": {"type": "mrkdwn", "text": "The provider may reject the file or train on broken examples."},
+                            "confirm": {"type": "plain_text", "text": "Upload anyway"},
+                            "deny": {"type": "plain_text", "text": "Cancel"},
+                        },
+                    }
+                ],
+            }
+        )
+    text = f"{name}: {verdict}, {report.examples:,} examples"
+    if t is not None:
+        text += f", {t.billed_total:,} billed tokens, estimated cost {cost}"
+    if ctx.provider_file_id:
+        text += f", file {ctx.provider_file_id}"
+    return {"text": escape(_clip(text, 2900)), "blocks": blocks}
+
+
+def intake_problem(user_id: str, name: str, reason: str) -> dict[str, Any]:
+    text = f":x: <@{user_id}> {code(_clip(name, 120))}: {escape(_clip(reason, 600))}"
+    return {"text": f"{escape(_clip(name, 120))}: {escape(_clip(reason, 600))}", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    name: str
+    provider_file_id: str
+    bytes: int
+    examples: int | None
+    verdict: str | None
+    tokens: int | None
+    uploaded_by: str | None
+    created_at: datetime | None
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def datasets_list(rows: list[DatasetRow], *, limit: int = 40) -> dict[str, Any]:
+    if not rows:
+        return {"text": "No datasets yet: `/ft upload`, or share a .jsonl file with the bot.", "blocks": []}
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Datasets* ({len(rows):,})"}}]
+    for r in rows[:limit]:
+        who = f"<@{r.uploaded_by}>" if r.uploaded_by else "outside Slack"
+        when = r.created_at.strftime("%Y-%m-%d %H:%M UTC") if r.created_at else "?"
+        verdict = f"{ICON.get(r.verdict or '', '')} {r.verdict}" if r.verdict else "not checked"
+        examples = f"{r.examples:,} examples" if r.examples is not None else "? examples"
+        tokens = f"{r.tokens:,} tokens" if r.tokens is not None else "? tokens"
+        line = f"{code(_clip(r.name, 80))} {code(r.provider_file_id)} · {_size(r.bytes)} · {examples} · {verdict} · {tokens} · {who}, {when}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(line, 2900)}})
+    if len(rows) > limit:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {len(rows) - limit:,} older ones"}]})
+    text = f"{len(rows)} datasets: " + ", ".join(escape(_clip(r.name, 40)) for r in rows[:20])
+    return {"text": _clip(text, 2900), "blocks": blocks[:50]}

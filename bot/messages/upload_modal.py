@@ -1,0 +1,57 @@
+"""The `/ft upload` form: one `.jsonl` file and the model to check it for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.datasets.models import DEFAULT_MODEL
+
+MODELS = (
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4o-2024-08-06",
+    "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini-2025-04-14",
+    "gpt-3.5-turbo-0125",
+)
+CALLBACK = "upload_dataset"
+
+
+def upload_modal(channel: str | None) -> dict[str, Any]:
+    def opt(m: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": m}, "value": m}
+
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK,
+        "title": {"type": "plain_text", "text": "Upload a dataset"},
+        "submit": {"type": "plain_text", "text": "Check and upload"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps({"channel": channel}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "file",
+                "label": {"type": "plain_text", "text": "Training data (.jsonl)"},
+                "element": {"type": "file_input", "action_id": "file", "filetypes": ["jsonl"], "max_files": 1},
+            },
+            {
+                "type": "input",
+                "block_id": "model",
+                "label": {"type": "plain_text", "text": "Check it for"},
+                "element": {"type": "static_select", "action_id": "model", "initial_option": opt(DEFAULT_MODEL), "options": [opt(m) for m in MODELS]},
+            },
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": "Checked before anything is uploaded: errors with line numbers, tokens and the cost of a job."}],
+            },
+        ],
+    }
+
+
+def submitted(view: dict[str, Any]) -> tuple[list[str], str]:
+    """The chosen file ids and model from a submission."""
+    values = (view.get("state") or {}).get("values") or {}
+    files = ((values.get("file") or {}).get("file") or {}).get("files") or []
+    model = (((values.get("model") or {}).get("model") or {}).get("selected_option") or {}).get("value") or DEFAULT_MODEL
+    return [f["id"] for f in files if isinstance(f, dict) and f.get("id")], model
