@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.actions import job_buttons
+from bot.listeners.actions import approval_buttons, job_buttons
 
 
 def register(app: App) -> None:
     job_buttons.register(app)
+    approval_buttons.register(app)

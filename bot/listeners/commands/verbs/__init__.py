@@ -1,3 +1,3 @@
 """One module per family of `/ft` verbs; each registers its handlers with @handles."""
 
-from bot.listeners.commands.verbs import jobs, models, observe  # noqa: F401
+from bot.listeners.commands.verbs import approvals, jobs, models, observe  # noqa: F401
