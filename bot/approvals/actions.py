@@ -25,9 +25,13 @@ from bot.services import Services
 
 
 class ActionFailed(Exception):
-    def __init__(self, reason: str) -> None:
+    """`recheck`: the failure was judged after an unknown outcome, and the action may still land
+    (a slow provider finishing after our timeout); the worker looks again for a while."""
+
+    def __init__(self, reason: str, *, recheck: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.recheck = recheck
 
 
 class OutcomeUnknown(Exception):
@@ -85,7 +89,7 @@ class DeleteModel:
         except ProviderError:
             return None
         if present:
-            raise ActionFailed(f"{why}; the model is still there, nothing was deleted")
+            raise ActionFailed(f"{why}; the model is still there, nothing was deleted", recheck=True)
         return {"deleted": True, "confirmed": "read back after: " + why}
 
     def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None:

@@ -61,19 +61,19 @@ def resolve(services: Services, pending: Pending, why: str) -> str:
     try:
         result = executor.resolve(services, pending, why)
     except ActionFailed as exc:
-        return finish(services, pending, "failed", error=exc.reason)
+        return finish(services, pending, "failed", error=exc.reason, result={"recheck": True} if exc.recheck else None)
     if result is None:
         log.warning("approval request %s: outcome still unknown (%s); the worker will look again", pending.id, why)
         return "executing"
     return finish(services, pending, "done", result=result)
 
 
-def finish(services: Services, pending: Pending, status: str, *, error: str | None = None, result: dict[str, Any] | None = None) -> str:
+def finish(services: Services, pending: Pending, status: str, *, error: str | None = None, result: dict[str, Any] | None = None, was: str = "executing") -> str:
     now = utcnow()
     with services.db.session() as s:
         changed = s.execute(
             update(ApprovalRequest)
-            .where(ApprovalRequest.id == pending.id, ApprovalRequest.status == "executing")
+            .where(ApprovalRequest.id == pending.id, ApprovalRequest.status == was)
             .values(status=status, error=error, result=result, decided_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -106,4 +106,31 @@ def resolve_stuck(services: Services) -> int:
             if pending is not None and pending.kind in EXECUTORS:
                 resolve(services, pending, "the process running it stopped before it answered")
                 n += 1
+    return n
+
+
+# How long a failure judged after a timeout is looked at again (the provider may finish late).
+RECHECK_FOR = timedelta(hours=1)
+
+
+def recheck_late(services: Services) -> int:
+    """Worker: a request failed after an unknown outcome whose action landed late becomes done."""
+    now = utcnow()
+    with services.db.session() as s:
+        rows = s.execute(select(ApprovalRequest.id, ApprovalRequest.result).where(ApprovalRequest.status == "failed", ApprovalRequest.decided_at > now - RECHECK_FOR)).all()
+    n = 0
+    for rid, result in rows:
+        if not (result or {}).get("recheck"):
+            continue
+        pending = snapshot(services, rid)
+        executor = EXECUTORS.get(pending.kind) if pending else None
+        if executor is None:
+            continue
+        try:
+            found = executor.resolve(services, pending, "late")
+        except ActionFailed:
+            continue  # still not done: the failure stands
+        if found is not None:
+            found = {**found, "confirmed": "it happened after the provider's late answer"}
+            n += finish(services, pending, "done", result=found, was="failed") == "done"
     return n

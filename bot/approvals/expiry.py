@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 
 from bot.approvals import audit
-from bot.approvals.execution import resolve_stuck
+from bot.approvals.execution import recheck_late, resolve_stuck
 from bot.approvals.messages import deliver, plan_edit
 from bot.services import Services
 from storage.models import ApprovalRequest
@@ -41,5 +41,6 @@ def sweep(services: Services) -> None:
     try:
         expire_due(services)
         resolve_stuck(services)
+        recheck_late(services)
     except Exception:  # noqa: BLE001 - the worker keeps running
         log.exception("approvals sweep failed")

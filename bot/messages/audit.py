@@ -11,7 +11,6 @@ from bot.mrkdwn import code, escape
 
 SECTION_CHARS = 2900
 MAX_BLOCKS = 48
-MAX_LINE = 400
 
 LABELS = {
     "request": "asked for approval",
@@ -39,23 +38,22 @@ def _trim(text: str, n: int) -> str:
 
 
 def audit_line(e: AuditEntry) -> str:
+    """One entry. Each piece is trimmed before it is escaped, so a line stays well under a section's size."""
     who = f"<@{e.actor}>" if e.actor else "ftbot"
     what = LABELS.get(e.action, e.action)
-    req = e.detail.get("request")
-    kind = e.detail.get("kind")
-    parts = [f"`{e.at:%Y-%m-%d %H:%M:%S}`", who, escape(what)]
-    if kind == "delete_model":
-        parts.append("deleting")
-    elif kind == "job_budget":
-        parts.append("a job on")
+    line = f"`{e.at:%Y-%m-%d %H:%M:%S}` {who} {escape(_trim(what, 60))}"
+    req, kind = e.detail.get("request"), e.detail.get("kind")
+    subject = {"delete_model": "delete", "job_budget": "job on"}.get(str(kind), "")
     if e.target:
-        parts.append(code(_trim(e.target, 120)))
+        subject = f"{subject} {code(_trim(e.target, 120))}".strip()
     if req is not None:
-        parts.append(f"(#{escape(req)})")
+        subject = f"{subject}, #{escape(_trim(str(req), 20))}" if subject else f"#{escape(_trim(str(req), 20))}"
+    if subject:
+        line += f" ({subject})"
     why = e.detail.get("why") or e.detail.get("error") or e.detail.get("reason")
     if why:
-        parts.append("— " + escape(_trim(str(why), 200)))
-    return " ".join(parts)
+        line += " — " + escape(_trim(str(why), 200))
+    return line
 
 
 def audit_answer(entries: Sequence[AuditEntry], asked: int) -> dict[str, Any]:
@@ -67,7 +65,7 @@ def audit_answer(entries: Sequence[AuditEntry], asked: int) -> dict[str, Any]:
     size = 0
     shown = 0
     for e in entries:
-        line = _trim(audit_line(e), MAX_LINE)
+        line = audit_line(e)
         if chunk and size + len(line) + 1 > SECTION_CHARS:
             if len(blocks) >= MAX_BLOCKS:
                 break

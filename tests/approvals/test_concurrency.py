@@ -33,7 +33,8 @@ def test_simultaneous_final_approvals_on_two_apps_delete_once(start_bot, slack, 
         upgrade(url)
         watcher = create_engine(normalise_url(url))
         a = Team(start_bot(url, approvals_required=2), slack, sandbox)
-        b = Team(start_bot(url, approvals_required=2), slack, sandbox)
+        # As in production, a worker delivers what an app's immediate send left (another app held the claim).
+        b = Team(start_bot(url, approvals_required=2, worker=True), slack, sandbox)
         for i in range(ROUNDS):
             model = add_model(sandbox, f"ft:gpt-4o-mini-2024-07-18:org-sandbox:race{i}:{i:08d}")
             a.ask(f"delete-model {model} round {i}")
