@@ -107,7 +107,7 @@ _job_starter: list[JobStarter] = []
 
 
 def set_job_starter(fn: JobStarter | None) -> None:
-    """The start path registers how an approved job is created (kept out of here: arrows point down)."""
+    """Replace how an approved job is created (default: bot.approvals.job_start.start_from_request)."""
     _job_starter.clear()
     if fn is not None:
         _job_starter.append(fn)
@@ -115,9 +115,11 @@ def set_job_starter(fn: JobStarter | None) -> None:
 
 class StartJob:
     def _starter(self) -> JobStarter:
-        if not _job_starter:
-            raise ActionFailed("starting approved jobs is not set up in this process")
-        return _job_starter[0]
+        if _job_starter:
+            return _job_starter[0]
+        from bot.approvals.job_start import start_from_request
+
+        return start_from_request
 
     def run(self, services: Services, req: Pending) -> dict[str, Any]:
         try:
