@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from storage.models import ApprovalVote, AuditLog
 from tests.approvals.conftest import APPROVAL_CHANNEL, add_model, buttons, deletes
+from tests.conftest import wait_for
 
 APPROVERS = ("U0002", "U0003", "U0004")
 
@@ -170,3 +171,31 @@ def test_timeout_is_resolved_by_reading_back_and_a_late_delete_is_noticed(sqlite
     msg = team.wait_message(req.id, "Deleted")
     r = team.request()
     assert r.status == "done" and deletes(sandbox) == 1 and model not in sandbox.state.models
+
+
+def test_deleting_a_model_made_by_a_job_notes_it_on_the_job_card(sqlite_url, make_team, sandbox, slack) -> None:  # noqa: ANN001
+    from tests.helpers import chat_jsonl
+
+    team = make_team(sqlite_url, approvals_required=1, worker=True)
+    fid = sandbox.state.add_file("train.jsonl", chat_jsonl(12), "fine-tune")["id"]
+    started = team.ask(f"start {fid} epochs=1 batch=4")
+    job_id = started["text"].split("`")[1]
+    model = wait_for(lambda: sandbox.state.jobs[job_id].obj.get("fine_tuned_model"), timeout=20)
+    card = wait_for(lambda: next((m for m in slack.channel_messages("C0001") if job_id in m["text"]), None))
+    wait_for(lambda: _job_model(team, job_id) == model, timeout=20)
+
+    team.ask(f"delete-model {model} superseded")
+    req = team.request()
+    msg = team.wait_message(req.id, job_id)  # the request names the job that made the model
+    assert "Made by job" in str(msg["blocks"])
+    team.click(req.id, "U0002")
+    team.wait_message(req.id, "Deleted")
+    note = wait_for(lambda: [m for m in slack.channel_messages("C0001") if m.get("thread_ts") == card["ts"] and "was deleted" in m["text"]])
+    assert len(note) == 1 and model in note[0]["text"] and "<@U0002>" in note[0]["text"]
+
+
+def _job_model(team, job_id: str) -> str | None:  # noqa: ANN001
+    from storage.models import Job
+
+    with team.bot.services.db.session() as s:
+        return s.scalar(select(Job.fine_tuned_model).where(Job.provider_job_id == job_id))
