@@ -199,3 +199,44 @@ def _job_model(team, job_id: str) -> str | None:  # noqa: ANN001
 
     with team.bot.services.db.session() as s:
         return s.scalar(select(Job.fine_tuned_model).where(Job.provider_job_id == job_id))
+
+
+def test_model_deleted_elsewhere_meanwhile_fails_with_404_reason(sqlite_url, make_team, sandbox) -> None:  # noqa: ANN001
+    team = make_team(sqlite_url, approvals_required=1)
+    model = add_model(sandbox)
+    team.ask(f"delete-model {model}")
+    req = team.request()
+    with sandbox.state.lock:
+        del sandbox.state.models[model]  # someone deleted it in the provider's dashboard
+    team.click(req.id, "U0002")
+    msg = team.wait_message(req.id, "Failed")
+    assert "deleted already?" in str(msg["blocks"]) and "Deleted" not in str(msg["blocks"])
+    assert team.request().status == "failed"
+
+
+def test_worker_resolves_requests_a_dead_process_left_running(db_url, make_team, sandbox) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from storage.models import ApprovalRequest
+    from storage.types import utcnow
+
+    team = make_team(db_url, approvals_required=1)
+    gone, kept = add_model(sandbox, "ft:gpt-4o-mini-2024-07-18:org-sandbox:gone:00000001"), add_model(sandbox, "ft:gpt-4o-mini-2024-07-18:org-sandbox:kept:00000002")
+    ids = []
+    for model in (gone, kept):
+        team.ask(f"delete-model {model}")
+        ids.append(team.request().id)
+    # A process moved both to `executing` and died: one after the provider deleted the model, one before.
+    with team.bot.services.db.session() as s:
+        s.execute(update(ApprovalRequest).values(status="executing", executing_since=utcnow() - timedelta(minutes=10)))
+    with sandbox.state.lock:
+        del sandbox.state.models[gone]
+    from bot.approvals.expiry import sweep
+
+    sweep(team.bot.services)
+    team.wait_message(ids[0], "Deleted")
+    msg = team.wait_message(ids[1], "Failed")
+    assert "stopped before it answered" in str(msg["blocks"]) and "still there" in str(msg["blocks"])
+    assert kept in sandbox.state.models and deletes(sandbox) == 0
