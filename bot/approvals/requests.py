@@ -14,7 +14,6 @@ from bot.approvals.messages import deliver, plan_post, view
 from bot.errors import UserError
 from bot.messages.approval import ApprovalView
 from bot.mrkdwn import code
-from bot.provider.base import ProviderError
 from bot.services import Services
 from storage.models import ApprovalRequest, Job
 from storage.types import utcnow
@@ -66,6 +65,8 @@ def open_request(
             audit.record(session, req, "request", requested_by, reason=detail.get("reason"), estimate_usd=detail.get("estimate_usd"))
             opened = Opened(view(session, req), where, True)
     except IntegrityError:
+        if not request_key:
+            raise
         # The same delivery raced itself on another process: the other one opened it.
         with services.db.session() as session:
             old = session.scalar(select(ApprovalRequest).where(ApprovalRequest.request_key == request_key))
@@ -76,11 +77,7 @@ def open_request(
 
 def request_model_deletion(services: Services, *, team_id: str, user: str, channel: str, model: str, reason: str | None, request_key: str | None) -> Opened:
     """Check the model exists at the provider, then open the request. Unknown names post nothing."""
-    try:
-        models = services.provider.list_models()
-    except ProviderError:
-        raise
-    found = next((m for m in models if m.id == model), None)
+    found = next((m for m in services.provider.list_models() if m.id == model), None)
     if found is None:
         raise UserError(f"There is no model {code(model[:200])} at the provider. `/ft models` lists the fine-tuned ones.")
     if not found.is_fine_tuned:
