@@ -134,6 +134,7 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
     seen_calls = len(slack.calls())
     seen_responses = 0
     chart_saved: Path | None = None
+    deleted_ok = False
     deadline = started + 120
     try:
         while time.monotonic() < deadline and chart_saved is None:
@@ -161,6 +162,8 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
                     chart_saved.write_bytes(data)
                     say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
+        if chart_saved is not None:
+            deleted_ok = demo_model_deletion(services, requester, slack, say)
     finally:
         worker.stop()
         http.stop()
@@ -173,5 +176,65 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
         say(f"The job did not finish within {deadline - started:.0f} s; something is wrong.")
         return 1
     n_calls = sum(1 for c in slack.calls() if c.method not in {"auth.test", "upload"})
-    say(f"Done in {took:.0f} s: {n_calls} Slack API calls for the whole job. Chart: {chart_saved}")
-    return 0
+    say(f"Done in {took:.0f} s: {n_calls} Slack API calls for the whole job and the model's deletion. Chart: {chart_saved}")
+    return 0 if deleted_ok else 1
+
+
+def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, timeout: float = 30.0) -> bool:  # noqa: ANN401
+    """The fine-tuned model is deleted through a team approval: asked, refused to its asker, approved twice."""
+    from sqlalchemy import select
+
+    from storage.models import ApprovalRequest, Job
+
+    with services.db.session() as s:
+        model = s.scalar(select(Job.fine_tuned_model).where(Job.fine_tuned_model.is_not(None)))
+    if not model:
+        say("No fine-tuned model to delete; skipping the approval step.")
+        return False
+    calls, answers = len(slack.calls()), len(slack.responses())
+
+    def show(until: Any) -> bool:  # noqa: ANN401
+        nonlocal calls, answers
+        deadline = time.monotonic() + timeout
+        while True:
+            for r in slack.responses()[answers:]:
+                answers += 1
+                say(f"[only the clicker sees] {_plain(r.get('blocks'), r.get('text', ''))}")
+            for c in slack.calls()[calls:]:
+                calls += 1
+                if c.status != 200 or c.method not in {"chat.postMessage", "chat.update"}:
+                    continue
+                a = c.args
+                key = json.dumps(a.get("metadata") or {})
+                label = "thread reply" if a.get("thread_ts") else ("approval request" if "approval:" in key else "approval request edited" if c.method == "chat.update" else "channel")
+                say(f"[{label}]")
+                say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
+            if until():
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
+    def status() -> str | None:
+        with services.db.session() as s:
+            return s.scalar(select(ApprovalRequest.status).order_by(ApprovalRequest.id.desc()))
+
+    say()
+    say(f"@alice wants the model gone:  /ft delete-model {model} superseded by v2")
+    requester.command(f"delete-model {model} superseded by v2", user="U0ALICE", channel=CHANNEL)
+    show(lambda: status() == "pending" and len(slack.responses()) > answers)
+    with services.db.session() as s:
+        rid = s.scalar(select(ApprovalRequest.id).order_by(ApprovalRequest.id.desc()))
+    for user, name in (("U0ALICE", "@alice"), ("U0BOB", "@bob"), ("U0CAROL", "@carol")):
+        say(f"{name} clicks Approve")
+        before = len(slack.responses())
+        requester.block_action("approval_approve", str(rid), user=user, channel=CHANNEL)
+        show(lambda before=before: len(slack.responses()) > before)
+    ok = show(lambda: status() in {"done", "failed"} and model not in {m.id for m in services.provider.list_models()})
+    time.sleep(0.5)
+    show(lambda: True)
+    say("@alice types:  /ft audit 8")
+    before = len(slack.responses())
+    requester.command("audit 8", user="U0ALICE", channel=CHANNEL)
+    show(lambda: len(slack.responses()) > before)
+    return ok and status() == "done"

@@ -225,9 +225,16 @@ class OutboxMessage(Base):
 
 
 class ApprovalRequest(Base):
+    """A decision the team takes together. `status` moves pending -> executing -> done | failed, or
+    pending -> rejected | expired; only the conditional update pending -> executing starts the action,
+    so it runs once however many processes see the quorum."""
+
     __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_status_expires", "status", "expires_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The Slack delivery that asked (trigger id): a redelivered command opens no second request.
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     team_id: Mapped[str] = mapped_column(String(32), index=True)
     # delete_model | job_budget
     kind: Mapped[str] = mapped_column(String(32))
@@ -236,12 +243,20 @@ class ApprovalRequest(Base):
     requested_by: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
-    # pending | approved | rejected | expired | done | failed
+    # pending | executing | done | failed | rejected | expired
     status: Mapped[str] = mapped_column(String(16), default="pending")
     required_approvals: Mapped[int] = mapped_column(Integer, default=2)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    # When the action started (status executing): a worker resolves one left there by a crash.
+    executing_since: Mapped[datetime | None]
+    # Why it failed, as the message shows it; `result` is what the action reported.
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Outbox key of the request's message; its edits point at it.
+    message_key: Mapped[str | None] = mapped_column(String(255))
 
     votes: Mapped[list[ApprovalVote]] = relationship(back_populates="request", cascade="all, delete-orphan")
 
@@ -262,6 +277,7 @@ class ApprovalVote(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_team_created", "team_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     team_id: Mapped[str | None] = mapped_column(String(32), index=True)

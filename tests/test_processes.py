@@ -32,6 +32,9 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     for seen in ("acme-draft.jsonl`: 4 errors", "[Upload anyway]", "Uploaded as `file-", "/ft start acme-support validation=file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]"):
         assert seen in text, seen
     assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    # the model's deletion through a team approval
+    for seen in ("/ft delete-model ft:", "[approval request]", "cannot approve it yourself", "2 of 2", "*Deleted*", "was deleted", "vote refused"):
+        assert seen in text, seen
 
 
 def test_db_upgrade_command(tmp_path) -> None:  # noqa: ANN001

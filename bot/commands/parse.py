@@ -29,7 +29,7 @@ USAGE: dict[str, str] = {
     "watch": "/ft watch JOB_ID [#channel]",
     "unwatch": "/ft unwatch JOB_ID",
     "models": "/ft models",
-    "delete-model": "/ft delete-model MODEL",
+    "delete-model": "/ft delete-model MODEL [REASON]",
     "try": "/ft try MODEL PROMPT",
     "audit": "/ft audit [N]",
 }
@@ -76,7 +76,8 @@ def parse(text: str) -> Command:
     if verb not in USAGE:
         raise UserError(f"I don't know `{_clip(head)}`. Try `/ft help` for what I can do.")
     rest = rest.strip()
-    if verb == "try":
+    if verb in {"try", "delete-model"}:
+        # Free text after the first word (a prompt, a reason): quotes and apostrophes are not syntax.
         return Command(verb, tuple(rest.split(None, 1)[:1]), rest)
     try:
         args = tuple(shlex.split(rest))

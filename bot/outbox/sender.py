@@ -71,7 +71,7 @@ class Sender:
 
     # ---- selection --------------------------------------------------------------------------
 
-    def pending_groups(self, limit: int = 1000, subscription_ids: list[int] | None = None) -> list[list[int]]:
+    def pending_groups(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None) -> list[list[int]]:
         """Due message ids grouped by subscription, each group cut at the first one that must wait."""
         now = utcnow()
         with self.s.db.session() as s:
@@ -80,6 +80,9 @@ class Sender:
             )
             if subscription_ids is not None:
                 q = q.where(OutboxMessage.subscription_id.in_(subscription_ids))
+            if channels is not None:
+                # Messages outside any job thread (approval requests and their edits), by channel.
+                q = q.where(OutboxMessage.subscription_id.is_(None), OutboxMessage.channel_id.in_(channels))
             rows = s.execute(q.order_by(OutboxMessage.id).limit(limit)).all()
         groups: dict[Any, list[int]] = defaultdict(list)
         blocked: set[Any] = set()
@@ -93,8 +96,8 @@ class Sender:
             groups[key].append(mid)
         return list(groups.values())
 
-    def send_pending(self, limit: int = 1000, subscription_ids: list[int] | None = None) -> SendStats:
-        groups = self.pending_groups(limit, subscription_ids)
+    def send_pending(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None) -> SendStats:
+        groups = self.pending_groups(limit, subscription_ids, channels)
         stats = SendStats()
         if not groups:
             return stats
@@ -155,6 +158,8 @@ class Sender:
         try:
             if c.kind in {"card_update", "reply", "chart"} and c.card_ts is None:
                 raise _Wait("the job card is not posted yet")
+            if c.kind == "edit":
+                c.card_ts = self._edited_ts(c)
             found = self._already_posted(c) if c.attempts > 1 else None
             ts = found or self._deliver(c)
         except _Wait as exc:
@@ -178,6 +183,10 @@ class Sender:
             msg = self._render_card(c)
             self.client.chat_update(channel=c.channel, ts=c.card_ts, text=msg["text"], blocks=msg["blocks"])
             return c.card_ts or ""
+        if c.kind == "edit":
+            # An edit of a message this outbox posted (payload["edit_of"] is its key): drawn when queued.
+            self.client.chat_update(channel=c.channel, ts=c.card_ts, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"))
+            return c.card_ts or ""
         if c.kind in {"reply", "alert", "post"}:
             thread = c.card_ts if c.kind == "reply" else c.payload.get("thread_ts")
             resp = self.client.chat_postMessage(
@@ -195,7 +204,7 @@ class Sender:
 
     def _already_posted(self, c: Claim) -> str | None:
         """After an interrupted attempt: is the message in Slack already? Its ts if so."""
-        if c.kind == "card_update":
+        if c.kind in {"card_update", "edit"}:
             return None  # an edit is harmless to repeat
         if c.kind == "chart":
             name = self._chart_name(c)
@@ -223,6 +232,13 @@ class Sender:
             if job is None:
                 raise _Wait("job row missing")
             return job_card(view_of(job), utcnow())
+
+    def _edited_ts(self, c: Claim) -> str:
+        with self.s.db.session() as s:
+            ts = s.scalar(select(OutboxMessage.delivered_ts).where(OutboxMessage.idempotency_key == c.payload.get("edit_of")))
+        if not ts:
+            raise _Wait("the message to edit is not posted yet")
+        return ts
 
     def _chart_name(self, c: Claim) -> str:
         with self.s.db.session() as s:

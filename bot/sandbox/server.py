@@ -128,6 +128,8 @@ class SandboxApp:
             time.sleep(f.latency)
         if f.rate <= 0 or (f.path_contains and f.path_contains not in request.path):
             return None
+        if f.method and f.method.upper() != request.method:
+            return None
         with self.state.lock:
             if f.remaining is not None and f.remaining <= 0:
                 return None
@@ -147,6 +149,9 @@ class SandboxApp:
                 429,
                 {"Retry-After": str(f.retry_after)},
             )
+        if kind == "403":
+            # What a key without the owner role hears when it deletes a model.
+            return _json({"error": {"message": "You have insufficient permissions for this operation. Missing scopes: api.delete.", "type": "invalid_request_error", "param": None, "code": "insufficient_permissions"}}, 403)
         return _json(_SERVER_ERROR, int(kind))
 
     # ---- files ------------------------------------------------------------------------------

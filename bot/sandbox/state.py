@@ -76,6 +76,7 @@ class Faults:
     slow_seconds: float = 2.0
     remaining: int | None = None  # stop after this many injected faults
     latency: float = 0.0  # added to every request (benchmarks)
+    method: str | None = None  # only requests with this HTTP method (e.g. DELETE of a model, not its GET)
 
 
 def _id(prefix: str) -> str:

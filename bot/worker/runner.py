@@ -9,6 +9,7 @@ from datetime import datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.approvals.expiry import sweep as approvals_sweep
 from bot.outbox.sender import Sender
 from bot.services import Services
 from bot.worker.poller import Poller
@@ -47,6 +48,7 @@ class Worker:
                 log.debug("poll: %s", stats)
         except Exception:  # noqa: BLE001 - the scheduler must keep running
             log.exception("poll cycle failed")
+        approvals_sweep(self.services)  # expire approval requests, resolve ones a dead process left
         self.send()
 
     def send(self) -> None:

@@ -1,0 +1,71 @@
+"""Expiry by the worker, and `/ft audit`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from bot.messages.audit import AuditEntry, audit_answer
+from storage.models import ApprovalRequest
+from storage.types import utcnow
+from tests.approvals.conftest import add_model, buttons, deletes
+
+
+def test_worker_expires_request_and_later_clicks_do_nothing(db_url, make_team, sandbox) -> None:  # noqa: ANN001
+    team = make_team(db_url, approvals_required=2, approval_ttl_hours=0.0005, worker=True)  # 1.8 s
+    model = add_model(sandbox)
+    team.ask(f"delete-model {model}")
+    req = team.request()
+    assert (req.expires_at - req.created_at).total_seconds() == 1.8
+    team.click(req.id, "U0002")
+    msg = team.wait_message(req.id, "Expired")
+    assert buttons(msg) == []
+    late = team.click(req.id, "U0003")
+    assert "has expired" in late["text"]
+    assert team.request().status == "expired" and model in sandbox.state.models and deletes(sandbox) == 0
+
+
+def test_a_click_after_the_deadline_expires_it_even_before_the_worker(sqlite_url, make_team, sandbox) -> None:  # noqa: ANN001
+    team = make_team(sqlite_url, approvals_required=1)
+    model = add_model(sandbox)
+    team.ask(f"delete-model {model}")
+    req = team.request()
+    with team.bot.services.db.session() as s:
+        s.execute(update(ApprovalRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
+    answer = team.click(req.id, "U0002")
+    assert "has expired" in answer["text"]
+    team.wait_message(req.id, "Expired")
+    assert deletes(sandbox) == 0
+
+
+def test_audit_lists_latest_newest_first(sqlite_url, make_team, sandbox) -> None:  # noqa: ANN001
+    team = make_team(sqlite_url, approvals_required=2, approvers=("U0002", "U0003"))
+    model = add_model(sandbox)
+    team.ask(f"delete-model {model} <!channel> cleanup")
+    req = team.request()
+    team.click(req.id, "U0009")  # not an approver
+    team.click(req.id, "U0002")
+    team.click(req.id, "U0003", reject=True)
+    answer = team.ask("audit 3")
+    text = "\n".join(b["text"]["text"] for b in answer["blocks"] if b["type"] == "section")
+    lines = text.splitlines()[1:]
+    assert len(lines) == 3
+    assert "<@U0003> rejected (delete `ft:" in lines[0] and "<@U0002> approved" in lines[1] and "<@U0009> vote refused" in lines[2] and "not an approver" in lines[2]
+    full = team.ask("audit")
+    assert "asked for approval" in str(full["blocks"]) and "&lt;!channel&gt;" in str(full["blocks"]) and "<!channel>" not in str(full["blocks"])
+    bad = team.ask("audit lots")
+    assert "not a number" in bad["text"]
+
+
+def test_audit_answer_stays_within_block_limits() -> None:
+    now = utcnow()
+    # Ampersands grow fivefold when escaped: the worst case for size.
+    entries = [AuditEntry(now, "U0001", "refused", "ft:" + "&" * 250, {"request": i, "kind": "delete_model", "why": "&" * 500}) for i in range(200)]
+    msg = audit_answer(entries, 200)
+    assert len(msg["blocks"]) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in msg["blocks"] if b["type"] == "section")
+    assert "older entries did not fit" in str(msg["blocks"][-1])
+    assert "&amp;" in msg["blocks"][1]["text"]["text"] and "& " not in msg["blocks"][1]["text"]["text"]
+    small = audit_answer(entries[:30], 30)
+    assert sum(b["text"]["text"].count("\n") + 1 for b in small["blocks"][1:]) == 30
