@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from sqlalchemy.engine import make_url
 
 from storage.db import normalise_url
 
@@ -22,9 +27,32 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextmanager
+def _sqlite_file_lock(url: str) -> Iterator[None]:
+    """SQLite: processes of one host take turns on a lock file beside the database.
+
+    SQLite's own write lock does not span a whole upgrade (batch migrations copy tables and the
+    driver ends transactions around DDL), so a second process could apply a migration again."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate to `revision`. Safe to run from several processes at once on PostgreSQL (they take
-    turns on an advisory lock, see migrations/env.py), so every process can upgrade at start."""
+    """Migrate to `revision`. Safe to run from several processes at once (PostgreSQL: an advisory
+    lock, see migrations/env.py; SQLite: a lock file), so every process can upgrade at start."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        with _sqlite_file_lock(url):
+            command.upgrade(alembic_config(url), revision)
+        return
     command.upgrade(alembic_config(url), revision)
 
 

@@ -4,10 +4,13 @@ delivered. Returns what happened; the listener decides how to say it."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
 
+from bot.approvals.requests import Opened, needs_job_approval, request_job_approval
 from bot.commands.parse import StartRequest
+from bot.datasets.estimate import Estimate, estimate_job_cost
 from bot.datasets.resolve import resolve_file
 from bot.jobs.lifecycle import Started, start_job
 from bot.outbox.deliver import deliver_now
@@ -21,8 +24,17 @@ def idempotency_key(*parts: str) -> str:
     return "sl-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
-def launch(services: Services, req: StartRequest, *, team_id: str, user: str, channel: str, key: str) -> Started:
-    """Check the files, start the job once, post its card."""
+@dataclass(frozen=True)
+class Held:
+    """Over FTBOT_JOB_BUDGET_USD (or not estimable with a budget set): waiting for approvals."""
+
+    request: Opened
+    estimate: Estimate
+    budget_usd: float
+
+
+def launch(services: Services, req: StartRequest, *, team_id: str, user: str, channel: str, key: str) -> Started | Held:
+    """Check the files, then start the job once and post its card, or hold it for approvals."""
     training = resolve_file(services, team_id, req.file, what="training file")
     validation = resolve_file(services, team_id, req.validation, what="validation file") if req.validation else None
     spec = JobSpec(
@@ -34,6 +46,14 @@ def launch(services: Services, req: StartRequest, *, team_id: str, user: str, ch
         suffix=req.suffix,
         seed=req.seed,
     )
+    budget = services.settings.job_budget_usd
+    if budget is not None:
+        estimate = estimate_job_cost(services, team_id, spec)
+        if needs_job_approval(services, estimate.usd):
+            opened = request_job_approval(
+                services, team_id=team_id, user=user, channel=channel, spec=asdict(spec), estimate_usd=estimate.usd, estimate_note=estimate.note, request_key=key
+            )
+            return Held(opened, estimate, budget)
     started = start_job(services, spec, team_id=team_id, user=user, channel=channel, idempotency_key=key)
     deliver_now(services, started.subscription_ids)
     return started

@@ -120,6 +120,24 @@ def started_answer(job: JobView, channel: str, *, duplicate: bool) -> dict[str, 
     return _same(text)
 
 
+def held_answer(*, estimate_usd: float | None, note: str, budget_usd: float, approval_channel: str, request_id: int, duplicate: bool) -> dict[str, Any]:
+    """A start over FTBOT_JOB_BUDGET_USD: nothing was created, teammates are asked first."""
+    cost = f"estimated at *${estimate_usd:,.2f}*, over the ${budget_usd:,.2f} budget" if estimate_usd is not None else f"not estimable ({clip(note, 300)}) while a ${budget_usd:,.2f} budget is set"
+    if duplicate:
+        return _same(f":moneybag: Already waiting for approval (request #{request_id}). Nothing new was created.")
+    return _same(f":moneybag: This job is {cost}. Nothing was started: I asked <#{approval_channel}> for approval (request #{request_id}); it starts once approved, with its card here.")
+
+
+def launch_answer(result: Any, channel: str) -> dict[str, Any]:
+    """The answer to a start: bot.jobs.launch's Started (a job, maybe a duplicate) or Held (approvals asked)."""
+    if hasattr(result, "request"):
+        r = result.request
+        return held_answer(
+            estimate_usd=result.estimate.usd, note=result.estimate.note, budget_usd=result.budget_usd, approval_channel=r.channel, request_id=r.view.id, duplicate=not r.created
+        )
+    return started_answer(result.job, channel, duplicate=not result.created)
+
+
 def steered_answer(job: JobView, action: str, by: str | None = None) -> dict[str, Any]:
     """After cancel / pause / resume; `by` names who clicked, for answers under a shared card."""
     done = {"cancel": "Cancelling", "pause": "Paused", "resume": "Resuming"}[action]

@@ -36,10 +36,7 @@ def run_migrations_online() -> None:
                 # tables: one migrates, the others wait here, then find the schema at head.
                 # Held until this transaction commits; PostgreSQL DDL is transactional.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-            elif connection.dialect.name == "sqlite":
-                # pysqlite runs DDL outside any transaction: take the database's write lock up
-                # front instead, so a second process waits and then sees the finished schema.
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # SQLite: storage.migrate.upgrade holds a lock file around the whole upgrade.
             context.run_migrations()
     connectable.dispose()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.approvals import actions
 from bot.approvals.requests import needs_job_approval, request_job_approval
 from bot.provider.base import JobSpec
-from storage.models import Job, Subscription
+from storage.models import ApprovalRequest, Dataset, Job, Subscription
 from tests.approvals.conftest import APPROVAL_CHANNEL, buttons
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl
@@ -92,3 +92,43 @@ def test_no_budget_no_gate() -> None:
     assert not needs_job_approval(free, 1000.0) and not needs_job_approval(free, None)
     gated = SimpleNamespace(settings=Settings(job_budget_usd=10.0))
     assert not needs_job_approval(gated, 9.99) and needs_job_approval(gated, 10.01) and needs_job_approval(gated, None)
+
+
+def test_slash_start_over_budget_is_held_then_started_once_and_under_budget_starts(db_url, make_team, sandbox, slack) -> None:  # noqa: ANN001
+    """Through `/ft start`: the estimate comes from counting the provider file (no checked dataset)."""
+    team = make_team(db_url, job_budget_usd=0.01, approvals_required=2, approval_channel=APPROVAL_CHANNEL)
+    big = team.sandbox.state.add_file("big.jsonl", chat_jsonl(2000), "fine-tune")["id"]
+    answer = team.ask(f"start {big} epochs=3", trigger_id="trig-big")
+    assert "over the $0.01 budget" in answer["text"] and "Nothing was started" in answer["text"], answer
+    assert sandbox.state.jobs == {}
+    with team.bot.services.db.session() as s:
+        rid = s.scalar(select(ApprovalRequest.id).where(ApprovalRequest.kind == "job_budget"))
+    msg = team.wait_message(rid, "$0.01", channel=APPROVAL_CHANNEL)
+    assert buttons(msg) == ["approval_approve", "approval_reject"]
+    # The same delivery again opens nothing new.
+    assert "Already waiting for approval" in team.ask(f"start {big} epochs=3", trigger_id="trig-big")["text"]
+    team.click(rid, "U0002", channel=APPROVAL_CHANNEL)
+    team.click(rid, "U0003", channel=APPROVAL_CHANNEL)
+    team.wait_message(rid, "Started job", channel=APPROVAL_CHANNEL)
+    assert len(sandbox.state.jobs) == 1
+    job = next(iter(sandbox.state.jobs.values())).obj
+    assert job["training_file"] == big and job["method"]["supervised"]["hyperparameters"]["n_epochs"] == 3
+
+    small = team.sandbox.state.add_file("small.jsonl", chat_jsonl(12), "fine-tune")["id"]
+    team.bot.services.settings = replace(team.bot.services.settings, job_budget_usd=5.0)
+    answer = team.ask(f"start {small} epochs=1", trigger_id="trig-small")
+    assert "Started" in answer["text"] and len(sandbox.state.jobs) == 2
+
+
+def test_estimate_uses_the_checked_dataset_and_the_price_table(sqlite_url, make_team) -> None:  # noqa: ANN001
+    from bot.datasets.estimate import estimate_job_cost
+
+    team = make_team(sqlite_url, job_budget_usd=1.0, price_table=(("gpt-4o-mini", 10.0),))
+    services = team.bot.services
+    fid = team.sandbox.state.add_file("t.jsonl", chat_jsonl(12), "fine-tune")["id"]
+    with services.db.session() as s:
+        s.add(Dataset(team_id="T0001", provider_file_id=fid, name="t.jsonl", bytes=1, sha256="0" * 64, example_count=12, validation={"model": "gpt-4o-mini-2024-07-18", "billed_tokens": 800_000, "epochs": 8}))
+    est = estimate_job_cost(services, "T0001", JobSpec(model="gpt-4o-mini-2024-07-18", training_file=fid, hyperparameters={"n_epochs": 2}))
+    assert est.billed_tokens == 200_000 and est.usd == pytest.approx(2.0) and "FTBOT_PRICE_TABLE" in est.note
+    unknown = estimate_job_cost(services, "T0001", JobSpec(model="my-own-base", training_file=fid))
+    assert unknown.usd is None and "no training price" in unknown.note

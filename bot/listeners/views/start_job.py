@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from bot.commands.parse import StartRequest, parse_start
 from bot.errors import UserError, answer_error
 from bot.jobs.launch import idempotency_key, launch
-from bot.messages.answers import started_answer
+from bot.messages.answers import launch_answer
 from bot.messages.start_modal import field_for_error, form_to_args, form_values
 from bot.mrkdwn import unescape
 from bot.services import Services
@@ -48,11 +48,11 @@ def _start(body: dict[str, Any], view: dict[str, Any], client: Any, context: Any
 
     # A form submitted twice carries the same view id: one job.
     try:
-        started = launch(services, req, team_id=team, user=user, channel=channel, key=idempotency_key(team, user, view["id"]))
+        result = launch(services, req, team_id=team, user=user, channel=channel, key=idempotency_key(team, user, view["id"]))
     except Exception as exc:  # noqa: BLE001 - no response_url here: answered as an ephemeral message
         answer_error(exc, reply)
         return
-    reply(**started_answer(started.job, channel, duplicate=not started.created))
+    reply(**launch_answer(result, channel))
 
 
 def register(app: App) -> None:

@@ -46,13 +46,12 @@ def test_every_subscribed_event_is_acknowledged(start_bot, slack, sqlite_url, ev
 @pytest.mark.parametrize(
     "event",
     [
-        {"type": "message", "subtype": "file_share", "channel": "D0001", "channel_type": "im", "user": "U0001", "text": "", "files": [{"id": "F1"}], "ts": "1.3"},
         {"type": "message", "subtype": "message_changed", "channel": "D0001", "channel_type": "im", "message": {"text": "x"}, "ts": "1.4"},
         {"type": "message", "subtype": "message_deleted", "channel": "D0001", "channel_type": "im", "deleted_ts": "1.1", "ts": "1.5"},
         {"type": "message", "channel": "D0001", "channel_type": "im", "user": "UBOT", "bot_id": "B0001", "text": "my own help", "ts": "1.6"},
         {"type": "message", "subtype": "bot_message", "channel": "D0001", "channel_type": "im", "bot_id": "B0002", "text": "another bot", "ts": "1.7"},
     ],
-    ids=["file_share", "edited", "deleted", "own-post", "other-bot"],
+    ids=["edited", "deleted", "own-post", "other-bot"],  # a file_share is a dataset: tests/datasets
 )
 def test_other_dm_events_are_acknowledged_without_an_answer(start_bot, slack, sqlite_url, event: dict) -> None:  # noqa: ANN001
     bot = start_bot(sqlite_url)

@@ -13,7 +13,7 @@ from bot.jobs.listing import PAGE, list_page
 from bot.jobs.store import apply_fresh_status, resolve_job
 from bot.jobs.view import view_of
 from bot.listeners.commands.registry import handles
-from bot.messages.answers import job_list, job_status, started_answer, steered_answer
+from bot.messages.answers import job_list, job_status, launch_answer, steered_answer
 from bot.messages.start_modal import start_modal
 from bot.services import Services
 from storage.types import utcnow
@@ -28,8 +28,8 @@ def start(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], 
         return
     req = parse_start(cmd.args)
     key = idempotency_key(team, user, channel, body.get("trigger_id", ""), cmd.rest)
-    started = launch(services, req, team_id=team, user=user, channel=channel, key=key)
-    respond(response_type="ephemeral", **started_answer(started.job, channel, duplicate=not started.created))
+    result = launch(services, req, team_id=team, user=user, channel=channel, key=key)
+    respond(response_type="ephemeral", **launch_answer(result, channel))
 
 
 @handles("list")
