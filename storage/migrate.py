@@ -9,7 +9,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-
 from sqlalchemy.engine import make_url
 
 from storage.db import normalise_url
