@@ -41,6 +41,7 @@ class Settings:
     approval_ttl_hours: float = 24.0
     job_budget_usd: float | None = None
     sandbox: bool = False
+    retirements_file: str | None = None
 
     # ---- what each process needs ----------------------------------------------------------
 
@@ -79,6 +80,7 @@ _ENV_NAME = {
     "approval_ttl_hours": "FTBOT_APPROVAL_TTL_HOURS",
     "job_budget_usd": "FTBOT_JOB_BUDGET_USD",
     "sandbox": "FTBOT_SANDBOX",
+    "retirements_file": "FTBOT_RETIREMENTS",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -156,6 +158,19 @@ def _token(env: Mapping[str, str], name: str, prefix: str) -> str | None:
     return raw
 
 
+def _retirements(env: Mapping[str, str], name: str) -> str | None:
+    from bot.retirements.table import RetirementTable, RetirementTableError
+
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    try:
+        RetirementTable.load(raw)  # read once now so a bad file stops start-up, not the worker at night
+    except RetirementTableError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings. The process environment wins over `.env`."""
     if env is None:
@@ -189,4 +204,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         approval_ttl_hours=_number(env, "FTBOT_APPROVAL_TTL_HOURS", float, 24.0, minimum=0.01),
         job_budget_usd=_number(env, "FTBOT_JOB_BUDGET_USD", float, None, minimum=0.0),
         sandbox=_bool(env, "FTBOT_SANDBOX"),
+        retirements_file=_retirements(env, "FTBOT_RETIREMENTS"),
     )

@@ -12,6 +12,7 @@ from bot.errors import UserError
 from bot.jobs.store import ts
 from bot.listeners.commands.ft import handles
 from bot.messages.answers import FileView, ModelView, files_answer, models_answer, try_answer
+from bot.retirements.table import base_model_of, table_for
 from bot.services import Services
 from storage.models import Dataset, Job
 
@@ -23,6 +24,7 @@ def models(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Se
     if cmd.args:
         raise UserError("`models` takes no arguments.", USAGE["models"])
     tuned = [m for m in services.provider.list_models() if m.is_fine_tuned]
+    table = table_for(services.settings.retirements_file)
     with services.db.session() as s:
         by_model = {j.fine_tuned_model: j for j in s.scalars(select(Job).where(Job.fine_tuned_model.in_([m.id for m in tuned])))}
         views = []
@@ -30,7 +32,8 @@ def models(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Se
             job = by_model.get(m.id)
             if job is not None and job.team_id not in (None, body["team_id"]):
                 continue  # another workspace's model
-            views.append(ModelView(m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None))
+            ends = table.lookup(job.provider if job else services.provider.name, base_model_of(m.id, known_base=job.base_model if job else None))
+            views.append(ModelView(m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None, ends.serving_ends if ends else None))
     respond(response_type="ephemeral", **models_answer(views))
 
 
