@@ -43,6 +43,7 @@ class Settings:
     sandbox: bool = False
     # FTBOT_PRICE_TABLE, read at start-up: (model, USD per 1M training tokens) merged over the shipped table
     price_table: tuple[tuple[str, float], ...] = ()
+    retirements_file: str | None = None
 
     # ---- what each process needs ----------------------------------------------------------
 
@@ -82,6 +83,7 @@ _ENV_NAME = {
     "job_budget_usd": "FTBOT_JOB_BUDGET_USD",
     "sandbox": "FTBOT_SANDBOX",
     "price_table": "FTBOT_PRICE_TABLE",
+    "retirements_file": "FTBOT_RETIREMENTS",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -171,6 +173,19 @@ def _price_table(env: Mapping[str, str], name: str) -> tuple[tuple[str, float], 
         raise SettingsError(f"{name}: {exc}") from None
 
 
+def _retirements(env: Mapping[str, str], name: str) -> str | None:
+    from bot.retirements.table import RetirementTable, RetirementTableError
+
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    try:
+        RetirementTable.load(raw)  # read once now so a bad file stops start-up, not the worker at night
+    except RetirementTableError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings. The process environment wins over `.env`."""
     if env is None:
@@ -205,4 +220,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         job_budget_usd=_number(env, "FTBOT_JOB_BUDGET_USD", float, None, minimum=0.0),
         sandbox=_bool(env, "FTBOT_SANDBOX"),
         price_table=_price_table(env, "FTBOT_PRICE_TABLE"),
+        retirements_file=_retirements(env, "FTBOT_RETIREMENTS"),
     )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.jobs.store import count_jobs, recent_jobs, ts
 from bot.jobs.view import JobView, view_of
 from bot.messages.answers import ModelView
+from bot.retirements.table import base_model_of, table_for
 from bot.services import Services
 from storage.models import Job
 
@@ -42,6 +43,7 @@ def fine_tuned_models(services: Services, team_id: str) -> list[ModelView]:
     """The provider's fine-tuned models, newest first, with the job that made each; another
     workspace's models are left out."""
     tuned = [m for m in services.provider.list_models() if m.is_fine_tuned]
+    table = table_for(services.settings.retirements_file)
     with services.db.session() as s:
         by_model = {j.fine_tuned_model: j for j in s.scalars(select(Job).where(Job.fine_tuned_model.in_([m.id for m in tuned])))}
         views = []
@@ -49,5 +51,6 @@ def fine_tuned_models(services: Services, team_id: str) -> list[ModelView]:
             job = by_model.get(m.id)
             if job is not None and job.team_id not in (None, team_id):
                 continue
-            views.append(ModelView(m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None))
+            ends = table.lookup(job.provider if job else services.provider.name, base_model_of(m.id, known_base=job.base_model if job else None))
+            views.append(ModelView(m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None, ends.serving_ends if ends else None))
         return views

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.jobs.view import JobView
@@ -97,6 +97,7 @@ class ModelView:
     created: datetime | None
     job_id: str | None
     started_by: str | None
+    serving_ends: date | None = None  # None: no end announced (or unknown base model)
 
 
 def models_answer(models: Sequence[ModelView]) -> dict[str, Any]:
@@ -106,7 +107,8 @@ def models_answer(models: Sequence[ModelView]) -> dict[str, Any]:
     for m in models:
         origin = f"from {code(m.job_id)}" if m.job_id else "made outside ftbot"
         who = f" by <@{m.started_by}>" if m.started_by else ""
-        lines.append(f":robot_face: {code(m.id)}\n      {origin}{who}")
+        ends = f"; serves until {m.serving_ends:%Y-%m-%d}" if m.serving_ends else "; no end of serving announced"
+        lines.append(f":robot_face: {code(m.id)}\n      {origin}{who}{ends}")
     blocks = [_section(f"*Fine-tuned models* ({len(models)})")] + [_section("\n".join(c)) for c in chunk_lines(lines)[:40]]
     return {"text": f"{len(models)} fine-tuned models", "blocks": blocks}
 

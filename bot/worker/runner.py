@@ -11,15 +11,26 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.approvals.expiry import sweep as approvals_sweep
 from bot.outbox.sender import Sender
+from bot.retirements.table import table_for
+from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
 from bot.worker.poller import Poller
 from storage.leases import release_dead_local_claims, worker_id
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, services: Services, *, lease_seconds: float | None = None, send_interval: float | None = None, team_id: str | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        lease_seconds: float | None = None,
+        send_interval: float | None = None,
+        team_id: str | None = None,
+        retirement_interval: float = 3600.0,
+    ) -> None:
         self.services = services
         self.id = worker_id()
         interval = services.settings.poll_interval
@@ -28,6 +39,7 @@ class Worker:
         self.poller = Poller(services, self.id, lease_seconds=lease, team_id=team_id)
         self.sender = Sender(services, self.id, claim_seconds=max(30.0, lease))
         self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
+        self.retirement_interval = retirement_interval
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
 
     def _team(self) -> str | None:
@@ -51,6 +63,13 @@ class Worker:
         approvals_sweep(self.services)  # expire approval requests, resolve ones a dead process left
         self.send()
 
+    def warn_retirements(self) -> None:
+        try:
+            table = table_for(self.services.settings.retirements_file)
+            plan_retirement_warnings(self.services.db, table, today=utcnow().date(), notify_channel=self.services.settings.notify_channel)
+        except Exception:  # noqa: BLE001 - tried again at the next interval
+            log.exception("retirement check failed")
+
     def send(self) -> None:
         try:
             self.sender.send_pending()
@@ -63,6 +82,7 @@ class Worker:
             log.info("released %d claims left by a stopped worker on this host", freed)
         now = datetime.now().astimezone()
         self.scheduler.add_job(self.poll, "interval", seconds=self.services.settings.poll_interval, id="poll", max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.add_job(self.warn_retirements, "interval", seconds=self.retirement_interval, id="retirements", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.start()
         log.info("worker %s polling every %ss", self.id, self.services.settings.poll_interval)

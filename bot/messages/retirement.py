@@ -1,0 +1,50 @@
+"""The warning that a fine-tuned model is about to stop serving. Pure: plain data in, a message out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from bot.mrkdwn import code, escape
+
+
+@dataclass(frozen=True)
+class RetiringModel:
+    model: str
+    provider: str
+    base_model: str
+    serving_ends: date
+    days_left: int
+    job_id: str | None
+    started_by: str | None
+    training_ends: date | None
+
+
+def _when(days_left: int) -> str:
+    if days_left <= 0:
+        return "today"
+    return "tomorrow" if days_left == 1 else f"in {days_left} days"
+
+
+def retirement_warning(m: RetiringModel, today: date) -> dict[str, Any]:
+    when = _when(m.days_left)
+    head = f":hourglass_flowing_sand: {code(m.model[:200])} stops serving {when}, on {m.serving_ends:%Y-%m-%d}"
+    why = f"Its base model {code(m.base_model[:120])} retires at {escape(m.provider)}, and its fine-tunes stop answering with it."
+    if m.training_ends is not None and m.training_ends > today:
+        retrain = f"You can still train on {code(m.base_model[:120])} until {m.training_ends:%Y-%m-%d}, but a new fine-tune ends with it too."
+    else:
+        retrain = "It can no longer be trained on."
+    todo = (
+        "*What to do:* retrain on a base model that keeps serving, on another provider if needed: "
+        "the datasets in `/ft files` work unchanged, then `/ft start FILE model=MODEL`, and move your callers to the new model."
+    )
+    origin = f"Made by {code(m.job_id)}" + (f", started by <@{m.started_by}>" if m.started_by else "") + "." if m.job_id else ""
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{head}*\n{why} {retrain}"[:2990]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": todo}},
+    ]
+    if origin:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": origin[:2990]}]})
+    text = f"{escape(m.model[:200])} stops serving {when} ({m.serving_ends:%Y-%m-%d}): retrain it elsewhere."
+    return {"text": text, "blocks": blocks}

@@ -1,0 +1,100 @@
+"""Training-health analysis on crafted metric streams (the end-to-end path is in tests/worker)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from bot.jobs.health import CheckpointSample, HealthSettings, MetricSample, assess
+from bot.messages.health import health_message
+
+T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def stream(train, valid=None, *, every: float = 10.0, eval_every: int = 5):  # noqa: ANN001, ANN201
+    out = []
+    for i, tl in enumerate(train, start=1):
+        vl = valid[(i // eval_every) - 1] if valid and i % eval_every == 0 and (i // eval_every) - 1 < len(valid) else None
+        out.append(MetricSample(i, tl, vl, None, T0 + timedelta(seconds=every * i)))
+    return out
+
+
+def kinds(findings) -> list[str]:  # noqa: ANN001
+    return [f.kind for f in findings]
+
+
+def test_a_healthy_run_says_nothing() -> None:
+    train = [2.0 * 0.97**i for i in range(100)]
+    valid = [2.0 * 0.95**i for i in range(20)]
+    pts = stream(train, valid)
+    assert assess(pts, status="running", total_steps=100, now=pts[-1].created_at + timedelta(seconds=5)) == []
+
+
+def test_overfitting_names_the_best_step_and_its_checkpoint() -> None:
+    train = [2.0 * 0.97**i for i in range(100)]  # keeps falling
+    valid = [1.5 - 0.1 * i for i in range(8)] + [0.8 + 0.08 * i for i in range(12)]  # best at eval 8, then rises
+    pts = stream(train, valid)
+    ckpts = [CheckpointSample(25, "ft:m:o::j:ckpt-step-25"), CheckpointSample(50, "ft:m:o::j:ckpt-step-50"), CheckpointSample(75, "ft:m:o::j:ckpt-step-75")]
+    found = assess(pts, status="running", total_steps=100, checkpoints=ckpts, now=pts[-1].created_at)
+    assert kinds(found) == ["overfitting"]
+    f = found[0]
+    # The smoothed validation loss is best a little after the raw minimum (eval 8 = step 40).
+    assert 40 <= f.step <= 60 and f.model in {"ft:m:o::j:ckpt-step-25", "ft:m:o::j:ckpt-step-50"}
+    assert "has not improved" in f.detail and not f.severe
+
+
+def test_full_validation_loss_is_preferred_when_reported() -> None:
+    pts = [MetricSample(s, 1.0 / s, None, fv, T0 + timedelta(seconds=s)) for s, fv in [(10, 0.9), (20, 0.7), (30, 0.75), (40, 0.8), (50, 0.85)]]
+    found = assess(pts, status="running", total_steps=50, now=T0 + timedelta(seconds=51), cfg=HealthSettings(patience=3))
+    assert kinds(found) == ["overfitting"] and found[0].step == 20
+
+
+def test_a_plateau_is_not_overfitting() -> None:
+    train = [1.0] * 100
+    valid = [1.0] * 20
+    pts = stream(train, valid)
+    assert "overfitting" not in kinds(assess(pts, status="running", total_steps=100, now=pts[-1].created_at))
+
+
+def test_nan_loss_is_severe_divergence_at_once() -> None:
+    pts = stream([1.0, 0.9, float("nan"), 0.8])
+    found = assess(pts, status="running", total_steps=100, now=pts[-1].created_at)
+    assert kinds(found) == ["divergence"] and found[0].severe and found[0].step == 3
+    assert math.isnan(pts[2].train_loss)
+
+
+def test_loss_climbing_past_a_fifth_of_the_steps_is_divergence_but_not_before() -> None:
+    train = [1.0] * 10 + [1.0 + 0.1 * i for i in range(20)]  # climbs to ~2.9
+    early = stream(train[:15])
+    assert assess(early, status="running", total_steps=100, now=early[-1].created_at) == []  # 15 % done: warm-up
+    pts = stream(train)
+    found = assess(pts, status="running", total_steps=100, now=pts[-1].created_at)
+    assert kinds(found) == ["divergence"] and "early level" in found[0].detail
+
+
+def test_stalled_running_job_and_long_queue() -> None:
+    pts = stream([1.0 - 0.01 * i for i in range(20)], every=10)
+    last = pts[-1].created_at
+    assert assess(pts, status="running", total_steps=100, now=last + timedelta(minutes=4)) == []  # under the 5-minute floor
+    found = assess(pts, status="running", total_steps=100, now=last + timedelta(minutes=6))
+    assert kinds(found) == ["stalled"] and found[0].severe
+    q = assess([], status="queued", total_steps=None, status_since=T0, now=T0 + timedelta(hours=3))
+    assert kinds(q) == ["queued_long"] and "3.0 hours" in q[0].detail
+    assert assess([], status="queued", total_steps=None, status_since=T0, now=T0 + timedelta(hours=1)) == []
+
+
+def test_on_success_the_best_checkpoint_and_billed_tokens() -> None:
+    ckpts = [CheckpointSample(10, "ft:a:ckpt-step-10", 0.50), CheckpointSample(20, "ft:a:ckpt-step-20", 0.42), CheckpointSample(30, "ft:a:ckpt-step-30", 0.61)]
+    found = assess([], status="succeeded", total_steps=30, checkpoints=ckpts, now=T0, final_model="ft:a", trained_tokens=120_000, estimated_tokens=100_000)
+    assert kinds(found) == ["best_checkpoint", "billed_tokens"]
+    assert found[0].model == "ft:a:ckpt-step-20" and "+20%" in found[1].detail
+    same = assess([], status="succeeded", total_steps=30, checkpoints=ckpts[:2], now=T0, final_model="ft:a", trained_tokens=105_000, estimated_tokens=100_000)
+    assert same == []  # the final checkpoint is the best; tokens within 10 %
+
+
+def test_message_escapes_and_stays_within_limits() -> None:
+    pts = stream([1.0, float("inf")])
+    f = assess(pts, status="running", total_steps=10, now=pts[-1].created_at)[0]
+    msg = health_message("ftjob-<!channel>", f, in_channel=True)
+    assert "<!channel>" not in msg["text"] and "<!channel>" not in msg["blocks"][0]["text"]["text"]
+    assert len(msg["blocks"][0]["text"]["text"]) <= 3000
