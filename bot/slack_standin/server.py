@@ -8,7 +8,7 @@ It refuses what Slack refuses, so tests catch what production would: Block Kit l
 (`invalid_blocks`), text over 40,000 characters (`msg_too_long`), posts to archived channels
 (`is_archived`), deleted or invisible channels (`channel_not_found`), reading a channel the bot is
 not a member of (`not_in_channel`; public channels stay postable through `chat:write.public`, file
-uploads need membership), a revoked token (`token_revoked`). Channels whose id starts with C are
+uploads need membership), a refused token (`refuse_token`). Channels whose id starts with C are
 public and have the bot as a member until a test says otherwise (`set_channel`).
 """
 
@@ -83,7 +83,7 @@ class StandInState:
     faults: list[Fault] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     channels: dict[str, Channel] = field(default_factory=dict)
-    revoked: bool = False
+    revoked: str | None = None  # the error every call answers while the token is refused
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -108,7 +108,7 @@ class SlackStandIn(BackgroundServer):
             self.state.files.clear()
             self.state.file_bytes.clear()
             self.state.channels.clear()
-            self.state.revoked = False
+            self.state.revoked = None
             self._holds.clear()
 
     def calls(self, method: str | None = None) -> list[Call]:
@@ -135,10 +135,11 @@ class SlackStandIn(BackgroundServer):
                     setattr(ch, name, value)
             return ch
 
-    def revoke_token(self, revoked: bool = True) -> None:
-        """Every call answers `token_revoked` until called again with False."""
+    def refuse_token(self, error: str | None = "token_revoked") -> None:
+        """Every call with the bot token answers `error` (token_revoked, invalid_auth, account_inactive,
+        ...) until called again with None."""
         with self.state.lock:
-            self.state.revoked = revoked
+            self.state.revoked = error
 
     def post_as_user(self, channel: str, text: str, *, user: str = "U0HUMAN", thread_ts: str | None = None) -> str:
         """A message someone else wrote (fills a busy channel). Its ts."""
@@ -245,7 +246,7 @@ class SlackStandIn(BackgroundServer):
         if token != self.state.bot_token:
             return _ok_false("invalid_auth")
         if revoked:
-            return _ok_false("token_revoked")
+            return _ok_false(revoked)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _ok_false("unknown_method")
