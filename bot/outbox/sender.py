@@ -35,7 +35,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from bot.charts.loss_chart import Point, loss_chart_png
 from bot.jobs.view import view_of
@@ -56,6 +55,7 @@ MAX_BACKOFF = 300.0
 # Slack's clock and ours may differ; the read-back looks this much earlier than the first attempt.
 RECOVERY_MARGIN = timedelta(minutes=10)
 RECOVERY_PAGE = 200
+PER_THREAD = 100  # messages of one thread per send cycle
 
 # The token or the app is refused: no message can go out until a person fixes it.
 ACCOUNT_ERRORS = frozenset(
@@ -152,28 +152,36 @@ class Sender:
 
     def pending_groups(self, limit: int = 1000, subscription_ids: list[int] | None = None) -> list[list[int]]:
         """Due message ids grouped by thread (subscription, or channel for messages without one),
-        oldest first. A thread whose earlier message waits out a backoff or is being sent is left out,
-        in the query itself, so any number of waiting rows never hides a due one."""
+        oldest first. Only threads whose oldest undelivered message is due are read, so any number of
+        messages waiting out a backoff never hides a due one. Three plain queries rather than one
+        correlated query: their plans stay good whatever the planner's statistics say."""
         now = utcnow()
-        o, e = OutboxMessage, aliased(OutboxMessage)
-        due = [o.delivered_at.is_(None), o.gave_up_at.is_(None), o.next_attempt_at <= now, or_(o.claimed_until.is_(None), o.claimed_until < now)]
-        waiting = [e.id < o.id, e.delivered_at.is_(None), e.gave_up_at.is_(None), or_(e.next_attempt_at > now, e.claimed_until >= now)]
-        by_sub = select(o.id, o.subscription_id, o.channel_id).where(
-            *due, o.subscription_id.is_not(None), ~select(e.id).where(*waiting, e.subscription_id == o.subscription_id).exists()
-        )
-        if subscription_ids is not None:
-            by_sub = by_sub.where(o.subscription_id.in_(subscription_ids))
-        queries = [by_sub]
-        if subscription_ids is None:
-            queries.append(
-                select(o.id, o.subscription_id, o.channel_id).where(
-                    *due, o.subscription_id.is_(None), ~select(e.id).where(*waiting, e.subscription_id.is_(None), e.channel_id == o.channel_id).exists()
-                )
-            )
+        o = OutboxMessage
+        pending = [o.delivered_at.is_(None), o.gave_up_at.is_(None)]
+        due = [*pending, o.next_attempt_at <= now, or_(o.claimed_until.is_(None), o.claimed_until < now)]
+        cols = (o.id, o.subscription_id, o.channel_id)
         with self.s.db.session() as s:
-            rows = sorted((r for q in queries for r in s.execute(q.order_by(o.id).limit(limit)).all()), key=lambda r: r[0])[:limit]
+            # 1. each thread's oldest undelivered message (one row per thread, aggregated in the database)
+            q = select(func.min(o.id)).where(*pending, o.subscription_id.is_not(None)).group_by(o.subscription_id)
+            if subscription_ids is not None:
+                q = q.where(o.subscription_id.in_(subscription_ids))
+            heads = list(s.scalars(q))
+            if subscription_ids is None:
+                heads += s.scalars(select(func.min(o.id)).where(*pending, o.subscription_id.is_(None)).group_by(o.channel_id))
+            # 2. the threads whose oldest message is due
+            subs: set[int] = set()
+            channels: set[str] = set()
+            for chunk in _chunks(heads):
+                for _, sub_id, channel in s.execute(select(*cols).where(o.id.in_(chunk), *due)):
+                    (subs.add(sub_id) if sub_id is not None else channels.add(channel))
+            # 3. their due messages, oldest first, a few per thread so one long backlog does not fill the cycle
+            rows: list[Any] = []
+            for chunk in _chunks(sorted(subs)):
+                rows += _first_per_thread(s, select(*cols).where(*due, o.subscription_id.in_(chunk)), o.subscription_id, PER_THREAD, limit)
+            for chunk in _chunks(sorted(channels)):
+                rows += _first_per_thread(s, select(*cols).where(*due, o.subscription_id.is_(None), o.channel_id.in_(chunk)), o.channel_id, PER_THREAD, limit)
         groups: dict[Any, list[int]] = {}
-        for mid, sub_id, channel in rows:
+        for mid, sub_id, channel in sorted(rows, key=lambda r: r[0])[:limit]:
             groups.setdefault(sub_id if sub_id is not None else ("channel", channel), []).append(mid)
         return list(groups.values())
 
@@ -523,6 +531,16 @@ class Sender:
             len(ended),
             ", ".join(targets) or "nobody (no origin or notify channel)",
         )
+
+
+def _first_per_thread(s: Any, q: Any, thread: Any, per_thread: int, limit: int) -> list[Any]:
+    ranked = q.add_columns(func.row_number().over(partition_by=thread, order_by=OutboxMessage.id).label("n")).subquery()
+    return [r[:3] for r in s.execute(select(ranked).where(ranked.c.n <= per_thread).order_by(ranked.c.id).limit(limit))]
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 class _Wait(Exception):
