@@ -444,12 +444,15 @@ class Sender:
         return provider_id, loss_chart_png(points, title=f"{provider_id} ({status})", checkpoints=ckpts)
 
     def _card_given_up(self, c: Claim) -> str | None:
+        """The error of the subscription's latest card if it was given up (nothing can go in its thread)."""
         with self.s.db.session() as s:
-            return s.scalar(
-                select(OutboxMessage.last_error).where(
-                    OutboxMessage.subscription_id == c.subscription_id, OutboxMessage.kind == "card", OutboxMessage.gave_up_at.is_not(None)
-                )
-            )
+            card = s.execute(
+                select(OutboxMessage.gave_up_at, OutboxMessage.last_error)
+                .where(OutboxMessage.subscription_id == c.subscription_id, OutboxMessage.kind == "card")
+                .order_by(OutboxMessage.id.desc())
+                .limit(1)
+            ).first()
+            return (card.last_error or "given up") if card is not None and card.gave_up_at is not None else None
 
     # ---- bookkeeping ------------------------------------------------------------------------
 

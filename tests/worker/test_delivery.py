@@ -29,7 +29,7 @@ def _posts_to(slack, channel: str, since: int = 0) -> list:  # noqa: ANN001
 
 def _undelivered(svc) -> int:  # noqa: ANN001
     with svc.db.session() as s:
-        return s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.delivered_at.is_(None)))
+        return s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.delivered_at.is_(None), OutboxMessage.gave_up_at.is_(None)))
 
 
 def test_a_500_on_the_first_post_in_a_channel_the_bot_is_not_in_posts_the_card_once(db_url, make_services, slack) -> None:  # noqa: ANN001
@@ -94,6 +94,16 @@ def test_an_archived_channel_stops_at_once_ends_the_subscription_and_tells_the_o
         assert s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.channel_id == "C0ARCHIVE")) == planned
     assert len(_posts_to(slack, "C0ARCHIVE", mark)) == 1
     assert len([m for m in _top(slack, "C0ORIGIN") if "can no longer post" in m["text"]]) == 1
+    # Unarchived, the channel can follow the job again: a fresh card (the job has ended: and its alert).
+    slack.set_channel("C0ARCHIVE", archived=False)
+    with svc.db.session() as s:
+        job = s.scalar(select(Job).where(Job.provider_job_id == job_id))
+        assert subscribe(s, job, "C0ARCHIVE", user="U0001", now=utcnow())[1] is True
+    wait_for(lambda: sender.send_pending() and _undelivered(svc) == 0)
+    again = _top(slack, "C0ARCHIVE")
+    assert len(again) == 3 and job_id in again[1]["text"] and "succeeded" in again[2]["text"]
+    with svc.db.session() as s:
+        assert s.scalar(select(Subscription.ended_at).where(Subscription.channel_id == "C0ARCHIVE")) is None
 
 
 def test_a_refused_token_pauses_sending_keeps_everything_and_resumes(db_url, start_bot, slack, sandbox) -> None:  # noqa: ANN001
@@ -136,12 +146,27 @@ def test_thousands_of_waiting_rows_do_not_starve_a_due_one(db_url, make_services
             OutboxMessage(idempotency_key=f"wait{i}", kind="post", channel_id=f"C0WAIT{i % 40}", payload={"text": f"w{i}"}, attempts=3, next_attempt_at=later)
             for i in range(1500)
         )
+    # and a job's thread whose first message waits, with 1,200 messages queued behind it
+    with svc.db.session() as s:
+        job = Job(provider_job_id="ftjob-wait", status="running", base_model="m", team_id="T0001")
+        s.add(job)
+        s.flush()
+        waiting_sub, due_sub = Subscription(job_id=job.id, channel_id="C0WAITSUB"), Subscription(job_id=job.id, channel_id="C0DUESUB", card_ts="1.000001")
+        s.add_all([waiting_sub, due_sub])
+        s.flush()
+        s.add_all(
+            OutboxMessage(idempotency_key=f"sw{i}", kind="post", channel_id="C0WAITSUB", subscription_id=waiting_sub.id, payload={"text": f"s{i}"}, attempts=int(i == 0), next_attempt_at=later if i == 0 else utcnow())
+            for i in range(1200)
+        )
+        due_sub_id = due_sub.id
     with svc.db.session() as s:
         s.add(OutboxMessage(idempotency_key="due", kind="post", channel_id="C0DUE", payload={"text": "the due one"}))
+        s.add(OutboxMessage(idempotency_key="due-sub", kind="post", channel_id="C0DUESUB", subscription_id=due_sub_id, payload={"text": "the due one in a thread"}))
     stats = Sender(svc, "w1").send_pending()
-    assert stats.delivered == 1
+    assert stats.delivered == 2
     assert [m["text"] for m in slack.channel_messages("C0DUE")] == ["the due one"]
-    assert [c.args["channel"] for c in slack.calls("chat.postMessage")] == ["C0DUE"]
+    assert [m["text"] for m in slack.channel_messages("C0DUESUB")] == ["the due one in a thread"]
+    assert sorted(c.args["channel"] for c in slack.calls("chat.postMessage")) == ["C0DUE", "C0DUESUB"]
 
 
 def test_an_earlier_waiting_message_still_holds_back_its_thread(db_url, make_services, slack) -> None:  # noqa: ANN001
@@ -208,3 +233,19 @@ def test_transient_failures_give_up_only_after_the_bound_and_visibly(db_url, mak
     with svc.db.session() as s:
         row = s.get(OutboxMessage, row.id)
         assert row.gave_up_at is not None and "http 503" in row.last_error and row.delivered_at is None
+
+
+def test_a_refused_card_gives_up_its_thread_but_not_the_alert(db_url, make_services, slack) -> None:  # noqa: ANN001
+    svc = make_services(db_url)
+    job_id = _start(svc, "refused")
+    slack.fail("chat.postMessage", 200, error="invalid_blocks")
+    poller, sender = Poller(svc, "w1"), Sender(svc, "w1")
+    _drive(svc, poller, sender, lambda: any("succeeded" in m["text"] for m in _top(slack)), timeout=30)
+    assert _undelivered(svc) == 0
+    top = _top(slack)
+    assert len(top) == 1 and job_id in top[0]["text"] and "succeeded" in top[0]["text"]  # the alert, on its own
+    with svc.db.session() as s:
+        given_up = {m.kind: m.last_error for m in s.scalars(select(OutboxMessage).where(OutboxMessage.gave_up_at.is_not(None)))}
+    assert given_up["card"] == "invalid_blocks"
+    assert given_up["reply"].startswith("card_not_posted") and given_up["chart"].startswith("card_not_posted")
+    assert len(slack.calls("chat.update")) == 0 and _files_in(slack, "C0JOBS") == []
