@@ -10,7 +10,7 @@ from bot.mrkdwn import code
 WHY = {
     "is_archived": "the channel was archived",
     "channel_not_found": "the channel was deleted, or the bot was removed from this private channel",
-    "not_in_channel": "the bot was removed from the channel",
+    "not_in_channel": "the bot is not a member of the channel (invite it)",
     "restricted_action": "posting there is restricted to some members",
 }
 MAX_LISTED = 20
