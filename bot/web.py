@@ -10,13 +10,16 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
+from bot.outbox.sender import delivery_health
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 
 class WebApp:
-    """WSGI app. /healthz answers 200 when the database answers, 503 otherwise."""
+    """WSGI app. /healthz answers 200 when the database answers, 503 otherwise. Its body also says
+    whether sending to Slack is paused (the token was refused) and how many messages were given up:
+    those need a person, not a restart, so they do not turn the status into a 503."""
 
     def __init__(self, app: App, services: Services) -> None:
         self.bolt = SlackRequestHandler(app, path="/slack/events")
@@ -32,7 +35,7 @@ class WebApp:
         try:
             with self.services.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            status, body = "200 OK", {"ok": True}
+            status, body = "200 OK", {"ok": True, "delivery": delivery_health(self.services.db)}
         except Exception as exc:  # noqa: BLE001 - health checks report, they do not raise
             log.warning("health check: database unreachable: %s", type(exc).__name__)
             status, body = "503 Service Unavailable", {"ok": False, "database": "unreachable"}

@@ -193,6 +193,10 @@ class Subscription(Base):
     card_updated_at: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the channel can no longer be posted to (archived, deleted, the bot removed): no more
+    # messages are planned for it.
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(64))
 
     job: Mapped[Job] = relationship(back_populates="subscriptions")
 
@@ -222,6 +226,22 @@ class OutboxMessage(Base):
     delivered_ts: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Start of the earliest attempt whose outcome is unknown (no answer from Slack): before posting
+    # again the sender looks for the message in the channel from this moment on.
+    uncertain_since: Mapped[datetime | None]
+    # Given up for a reason a person can act on (last_error says which); never retried by itself.
+    gave_up_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class DeliveryPause(Base):
+    """Sending to Slack is paused for the whole workspace (the token was refused): nothing is
+    discarded, the sender probes auth.test and resumes. A row, so every process (and /healthz) sees it."""
+
+    __tablename__ = "delivery_pauses"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ApprovalRequest(Base):

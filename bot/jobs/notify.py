@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.jobs.view import view_of
@@ -53,10 +53,21 @@ def enqueue(
 
 
 def subscribe(session: Session, job: Job, channel: str, *, user: str | None, now: datetime) -> tuple[Subscription, bool]:
-    """Subscribe a channel to a job and queue its job card. (subscription, newly created)."""
+    """Subscribe a channel to a job and queue its job card. (subscription, newly created).
+
+    A subscription that ended (the channel stopped accepting posts) starts again with a new card."""
     sub = session.scalar(select(Subscription).where(Subscription.job_id == job.id, Subscription.channel_id == channel))
-    if sub is not None:
+    if sub is not None and sub.ended_at is None:
         return sub, False
+    if sub is not None:
+        restarts = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.subscription_id == sub.id, OutboxMessage.kind == "card"))
+        sub.ended_at, sub.ended_reason, sub.card_ts = None, None, None
+        sub.card_status, sub.card_step, sub.card_updated_at, sub.created_by = job.status, job.step, now, user
+        enqueue(session, f"s{sub.id}:card:{restarts}", kind="card", channel=channel, sub=sub)
+        if job.is_final:
+            enqueue(session, f"s{sub.id}:final:{restarts}", kind="alert", channel=channel, sub=sub, payload=final_alert(view_of(job)))
+            enqueue(session, f"s{sub.id}:chart:{restarts}", kind="chart", channel=channel, sub=sub)
+        return sub, True
     sub = Subscription(job_id=job.id, team_id=job.team_id, channel_id=channel, created_by=user, card_status=job.status, card_step=job.step, card_updated_at=now)
     session.add(sub)
     session.flush()
@@ -75,6 +86,8 @@ def _milestone(step: int | None, total: int | None) -> int:
 
 def plan_card_update(session: Session, job: Job, sub: Subscription, now: datetime) -> bool:
     """Queue a refresh of the card when it matters: status change, a progress milestone, or a minute passed."""
+    if sub.ended_at is not None:
+        return False
     status_changed = sub.card_status != job.status
     milestone = _milestone(job.step, job.total_steps) > _milestone(sub.card_step, job.total_steps)
     stale = job.step != sub.card_step and (sub.card_updated_at is None or now - sub.card_updated_at >= CARD_MIN_INTERVAL)
@@ -118,7 +131,8 @@ def plan_final(session: Session, job: Job, sub: Subscription) -> None:
 
 
 def plan_job_messages(session: Session, job: Job, new_events: Sequence[JobEvent], *, status_changed: bool, became_final: bool, now: datetime) -> None:
-    for sub in session.scalars(select(Subscription).where(Subscription.job_id == job.id).order_by(Subscription.id)):
+    # An ended subscription's channel no longer takes posts: nothing more is planned for it.
+    for sub in session.scalars(select(Subscription).where(Subscription.job_id == job.id, Subscription.ended_at.is_(None)).order_by(Subscription.id)):
         plan_event_replies(session, sub, new_events)
         plan_card_update(session, job, sub, now)
         if became_final:

@@ -1,40 +1,74 @@
-"""Deliver the outbox to Slack: in order per subscription, with retries and backoff, never twice.
+"""Deliver the outbox to Slack: in order per subscription, with retries and backoff, never twice,
+and never dropped without a reason a person can act on.
 
 Exactly once, even if the process dies between Slack's answer and our record of it: each attempt is
-counted in the database *before* the call, and a message whose earlier attempt may have gone through
-is first looked for in the channel (every post carries its idempotency key as message metadata;
-a chart is known by its file name) before it is sent again.
+recorded in the database *before* the call (`uncertain_since`), and a message whose earlier attempt
+may have gone through is first looked for in the channel from that moment on (every post carries its
+idempotency key as message metadata; a chart is known by its file name) before it is sent again. If
+the channel cannot be read (a public channel the bot posts to without being a member), it is posted
+again: a possible duplicate is better than a lost message.
+
+What Slack's refusals mean here:
+- transient (5xx, 429, a dropped connection, anything unknown): retried with backoff, for about a day;
+  then given up at error level.
+- the channel is gone (archived, deleted, the bot removed): that channel's queue stops at once, its
+  subscriptions end, and the job's origin channel (or the notify channel) is told once.
+- the token is refused (revoked, inactive, missing scope): sending pauses for everyone, nothing is
+  discarded; auth.test is probed until the token works again.
+- this message cannot be sent (too long, invalid blocks): it is given up with its error.
+Given-up messages and a pause are logged at error level and reported by /healthz.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections import defaultdict
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.charts.loss_chart import Point, loss_chart_png
 from bot.jobs.view import view_of
+from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
 from bot.services import Services
 from bot.slack_client import make_web_client
-from storage.models import Checkpoint, Job, MetricPoint, OutboxMessage, Subscription
+from storage.models import Checkpoint, DeliveryPause, Job, MetricPoint, OutboxMessage, Subscription
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12
 METADATA_TYPE = "ftbot_message"
-# Errors that no retry will fix: the message is parked with its error for people to see.
-PERMANENT = frozenset(
-    {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "account_inactive", "token_revoked", "msg_too_long", "invalid_blocks", "no_text", "message_not_found", "cant_update_message", "missing_scope", "restricted_action"}
+PAUSE_SCOPE = "slack"
+# About a day of retries: backoff doubles from 0.5 s to 5 minutes, then every 5 minutes.
+MAX_TRANSIENT_ATTEMPTS = 300
+MAX_BACKOFF = 300.0
+# Slack's clock and ours may differ; the read-back looks this much earlier than the first attempt.
+RECOVERY_MARGIN = timedelta(minutes=10)
+RECOVERY_PAGE = 200
+PER_THREAD = 100  # messages of one thread per send cycle
+
+# The token or the app is refused: no message can go out until a person fixes it.
+ACCOUNT_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "missing_scope", "no_permission", "team_access_not_granted", "ekm_access_denied", "not_allowed_token_type", "org_login_required"}
 )
+# The channel cannot be posted to any more.
+CHANNEL_ERRORS = frozenset({"channel_not_found", "is_archived", "not_in_channel", "restricted_action"})
+# This message cannot be sent as it is; others can.
+MESSAGE_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "message_not_found", "cant_update_message", "edit_window_closed", "invalid_arguments", "invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large", "too_many_attachments"}
+)
+# A read-back the bot is not allowed to do: post instead of guessing.
+UNREADABLE = frozenset({"not_in_channel", "missing_scope", "channel_not_found", "thread_not_found"})
 
 
 @dataclass
@@ -42,6 +76,8 @@ class SendStats:
     delivered: int = 0
     failed: int = 0
     recovered: int = 0  # found already posted after an interrupted attempt
+    gave_up: int = 0
+    paused: bool = False
 
 
 @dataclass
@@ -55,50 +91,113 @@ class Claim:
     subscription_id: int | None
     job_id: int | None
     card_ts: str | None
+    uncertain_since: datetime | None  # before this attempt: an earlier attempt may have posted
 
 
 def chart_filename(job_provider_id: str) -> str:
     return f"loss-{job_provider_id}.png"
 
 
+def slack_error(exc: BaseException) -> tuple[str, bool]:
+    """(error code, whether Slack answered). An answer means the call did nothing when it failed;
+    no answer, or a 5xx, leaves it unknown whether the message went out."""
+    if isinstance(exc, SlackApiError):
+        resp = exc.response
+        status = getattr(resp, "status_code", 200)
+        if status >= 500:
+            return f"http {status}", False
+        data = resp.data if isinstance(resp.data, dict) else {}
+        return str(data.get("error") or f"http {status}"), True
+    return type(exc).__name__, False
+
+
+def delivery_health(db: Any) -> dict[str, Any]:
+    """What /healthz reports about delivery: a pause, and the count of given-up messages."""
+    with db.session() as s:
+        pause = s.get(DeliveryPause, PAUSE_SCOPE)
+        gave_up = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.gave_up_at.is_not(None)))
+        waiting = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.delivered_at.is_(None), OutboxMessage.gave_up_at.is_(None)))
+        return {
+            "sending": "paused" if pause is not None else "ok",
+            "paused_reason": pause.reason if pause is not None else None,
+            "paused_since": pause.since.isoformat() if pause is not None else None,
+            "given_up": int(gave_up or 0),
+            "waiting": int(waiting or 0),
+        }
+
+
 class Sender:
-    def __init__(self, services: Services, worker_id: str, *, claim_seconds: float = 60.0, threads: int = 8, client: WebClient | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        worker_id: str,
+        *,
+        claim_seconds: float = 60.0,
+        threads: int = 8,
+        client: WebClient | None = None,
+        probe_seconds: float = 30.0,
+        max_attempts: int = MAX_TRANSIENT_ATTEMPTS,
+    ) -> None:
         self.s = services
         self.me = worker_id
         self.claim = timedelta(seconds=claim_seconds)
         self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False)
         self.threads = threads
+        self.probe_seconds = probe_seconds
+        self.max_attempts = max_attempts
+        self._last_probe = float("-inf")
+        self._halt = threading.Event()  # the token was refused during this cycle: stop every group
 
     # ---- selection --------------------------------------------------------------------------
 
     def pending_groups(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None) -> list[list[int]]:
-        """Due message ids grouped by subscription, each group cut at the first one that must wait."""
+        """Due message ids grouped by thread (subscription, or channel for messages without one),
+        oldest first. Only threads whose oldest undelivered message is due are read, so any number of
+        messages waiting out a backoff never hides a due one. Three plain queries rather than one
+        correlated query: their plans stay good whatever the planner's statistics say.
+
+        `subscription_ids` / `channels` narrow it to some job threads / to the messages outside any
+        job thread in some channels (approval requests and their edits)."""
         now = utcnow()
+        o = OutboxMessage
+        pending = [o.delivered_at.is_(None), o.gave_up_at.is_(None)]
+        due = [*pending, o.next_attempt_at <= now, or_(o.claimed_until.is_(None), o.claimed_until < now)]
+        cols = (o.id, o.subscription_id, o.channel_id)
         with self.s.db.session() as s:
-            q = select(OutboxMessage.id, OutboxMessage.subscription_id, OutboxMessage.channel_id, OutboxMessage.next_attempt_at, OutboxMessage.claimed_until).where(
-                OutboxMessage.delivered_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS
-            )
+            # 1. each thread's oldest undelivered message (one row per thread, aggregated in the database)
+            q = select(func.min(o.id)).where(*pending, o.subscription_id.is_not(None)).group_by(o.subscription_id)
             if subscription_ids is not None:
-                q = q.where(OutboxMessage.subscription_id.in_(subscription_ids))
-            if channels is not None:
-                # Messages outside any job thread (approval requests and their edits), by channel.
-                q = q.where(OutboxMessage.subscription_id.is_(None), OutboxMessage.channel_id.in_(channels))
-            rows = s.execute(q.order_by(OutboxMessage.id).limit(limit)).all()
-        groups: dict[Any, list[int]] = defaultdict(list)
-        blocked: set[Any] = set()
-        for mid, sub_id, channel, due, claimed_until in rows:
-            key = sub_id if sub_id is not None else ("channel", channel)
-            if key in blocked:
-                continue
-            if due > now or (claimed_until is not None and claimed_until > now):
-                blocked.add(key)  # an earlier message waits: later ones of the same thread wait too
-                continue
-            groups[key].append(mid)
+                q = q.where(o.subscription_id.in_(subscription_ids))
+            heads = list(s.scalars(q)) if channels is None else []
+            if subscription_ids is None:
+                loose = select(func.min(o.id)).where(*pending, o.subscription_id.is_(None))
+                if channels is not None:
+                    loose = loose.where(o.channel_id.in_(channels))
+                heads += s.scalars(loose.group_by(o.channel_id))
+            # 2. the threads whose oldest message is due
+            subs: set[int] = set()
+            due_channels: set[str] = set()
+            for chunk in _chunks(heads):
+                for _, sub_id, channel in s.execute(select(*cols).where(o.id.in_(chunk), *due)):
+                    (subs.add(sub_id) if sub_id is not None else due_channels.add(channel))
+            # 3. their due messages, oldest first, a few per thread so one long backlog does not fill the cycle
+            rows: list[Any] = []
+            for chunk in _chunks(sorted(subs)):
+                rows += _first_per_thread(s, select(*cols).where(*due, o.subscription_id.in_(chunk)), o.subscription_id, PER_THREAD, limit)
+            for chunk in _chunks(sorted(due_channels)):
+                rows += _first_per_thread(s, select(*cols).where(*due, o.subscription_id.is_(None), o.channel_id.in_(chunk)), o.channel_id, PER_THREAD, limit)
+        groups: dict[Any, list[int]] = {}
+        for mid, sub_id, channel in sorted(rows, key=lambda r: r[0])[:limit]:
+            groups.setdefault(sub_id if sub_id is not None else ("channel", channel), []).append(mid)
         return list(groups.values())
 
     def send_pending(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None) -> SendStats:
-        groups = self.pending_groups(limit, subscription_ids, channels)
         stats = SendStats()
+        if self.paused():
+            stats.paused = True
+            return stats
+        self._halt.clear()
+        groups = self.pending_groups(limit, subscription_ids, channels)
         if not groups:
             return stats
         if len(groups) == 1 or self.threads <= 1:
@@ -110,21 +209,68 @@ class Sender:
             stats.delivered += r.delivered
             stats.failed += r.failed
             stats.recovered += r.recovered
+            stats.gave_up += r.gave_up
+        stats.paused = self._halt.is_set()
         return stats
 
     def _send_group(self, ids: list[int]) -> SendStats:
         stats = SendStats()
         for mid in ids:
+            if self._halt.is_set():
+                break
             outcome = self._send_one(mid)
+            if outcome == "gave_up":
+                stats.gave_up += 1
+                continue  # it no longer holds the thread back
             if outcome == "failed":
                 stats.failed += 1
                 break  # keep the thread's order: later messages wait for this one
-            if outcome == "skipped":
+            if outcome in {"skipped", "paused", "channel_ended"}:
                 break
             stats.delivered += 1
             if outcome == "recovered":
                 stats.recovered += 1
         return stats
+
+    # ---- the account-wide pause -------------------------------------------------------------
+
+    def paused(self) -> bool:
+        """Whether sending is paused; while it is, probe auth.test now and then and resume when it works."""
+        with self.s.db.session() as s:
+            pause = s.get(DeliveryPause, PAUSE_SCOPE)
+            if pause is None:
+                return False
+            reason, since = pause.reason, pause.since
+        if time.monotonic() - self._last_probe < self.probe_seconds:
+            return True
+        self._last_probe = time.monotonic()
+        try:
+            self.client.auth_test()
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the pause
+            error, _ = slack_error(exc)
+            log.error("Slack sending is still PAUSED (since %s, %s): auth.test answered %s; nothing is discarded", since.isoformat(), reason, error)
+            return True
+        with self.s.db.session() as s:
+            s.execute(delete(DeliveryPause).where(DeliveryPause.scope == PAUSE_SCOPE))
+        log.warning("Slack accepts the bot token again (auth.test ok): sending resumed after a pause for %s since %s", reason, since.isoformat())
+        return False
+
+    def _pause(self, error: str) -> None:
+        self._halt.set()
+        self._last_probe = time.monotonic()
+        try:
+            with self.s.db.session() as s:
+                if s.get(DeliveryPause, PAUSE_SCOPE) is not None:
+                    return
+                s.add(DeliveryPause(scope=PAUSE_SCOPE, reason=error[:64], since=utcnow()))
+        except IntegrityError:
+            return  # another thread or process paused first and said so
+        log.error(
+            "SLACK SENDING PAUSED: Slack refused the bot token (%s). Every message is kept; check SLACK_BOT_TOKEN and the app's scopes. "
+            "Sending resumes by itself once auth.test succeeds (probed every %.0fs).",
+            error,
+            self.probe_seconds,
+        )
 
     # ---- one message ------------------------------------------------------------------------
 
@@ -136,7 +282,7 @@ class Sender:
                 .where(
                     OutboxMessage.id == mid,
                     OutboxMessage.delivered_at.is_(None),
-                    OutboxMessage.attempts < MAX_ATTEMPTS,
+                    OutboxMessage.gave_up_at.is_(None),
                     OutboxMessage.next_attempt_at <= now,
                     or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
                 )
@@ -145,34 +291,72 @@ class Sender:
             if not taken:
                 return None
             m = s.get(OutboxMessage, mid, populate_existing=True)
+            prior = m.uncertain_since
+            # From here on this attempt may post: if we die before recording the answer, the next one looks first.
+            m.uncertain_since = prior or now
             card_ts = None
             if m.subscription_id is not None:
                 sub = s.get(Subscription, m.subscription_id)
                 card_ts = sub.card_ts if sub is not None else None
-            return Claim(m.id, m.idempotency_key, m.kind, m.channel_id, dict(m.payload or {}), m.attempts, m.subscription_id, m.job_id, card_ts)
+            return Claim(m.id, m.idempotency_key, m.kind, m.channel_id, dict(m.payload or {}), m.attempts, m.subscription_id, m.job_id, card_ts, prior)
 
     def _send_one(self, mid: int) -> str:
         c = self._claim(mid)
         if c is None:
             return "skipped"
+        found = None
         try:
             if c.kind in {"card_update", "reply", "chart"} and c.card_ts is None:
+                card_error = self._card_given_up(c)
+                if card_error:
+                    self._give_up(c, f"card_not_posted ({card_error})", answered=True)
+                    return "gave_up"
                 raise _Wait("the job card is not posted yet")
             if c.kind == "edit":
                 c.card_ts = self._edited_ts(c)
-            found = self._already_posted(c) if c.attempts > 1 else None
+            found = self._already_posted(c) if c.uncertain_since is not None else None
             ts = found or self._deliver(c)
         except _Wait as exc:
-            self._record_failure(c, exc, delay=2.0)
+            self._retry(c, str(exc), answered=True, delay=2.0, counted=False)
             return "failed"
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried later
-            self._record_failure(c, exc)
-            return "failed"
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+            return self._failed(c, exc)
         self._record_success(c, ts)
         return "recovered" if found else "delivered"
 
+    def _failed(self, c: Claim, exc: Exception) -> str:
+        error, answered = slack_error(exc)
+        if answered and error in ACCOUNT_ERRORS:
+            self._retry(c, error, answered=True, delay=0.0, counted=False)
+            self._pause(error)
+            return "paused"
+        if answered and error == "not_in_channel" and c.kind == "chart":
+            # chat:write.public covers messages but not files: only the chart cannot go.
+            self._give_up(c, "not_in_channel (files need the bot in the channel: invite it)", answered=True)
+            return "gave_up"
+        if answered and error in CHANNEL_ERRORS:
+            self._end_channel(c, error)
+            return "channel_ended"
+        if answered and error in MESSAGE_ERRORS:
+            self._give_up(c, error, answered=True)
+            return "gave_up"
+        delay = None
+        if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+            try:
+                delay = float(exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1)
+            except (TypeError, ValueError):
+                delay = 1.0
+        if c.attempts >= self.max_attempts:
+            self._give_up(c, f"{error} (still failing after {c.attempts} attempts)", answered=answered)
+            return "gave_up"
+        self._retry(c, error, answered=answered, delay=delay, counted=True)
+        return "failed"
+
     def _metadata(self, c: Claim) -> dict[str, Any]:
         return {"event_type": METADATA_TYPE, "event_payload": {"key": c.key}}
+
+    def _thread_of(self, c: Claim) -> str | None:
+        return c.card_ts if c.kind in {"reply", "chart"} else c.payload.get("thread_ts")
 
     def _deliver(self, c: Claim) -> str:
         if c.kind == "card":
@@ -188,9 +372,8 @@ class Sender:
             self.client.chat_update(channel=c.channel, ts=c.card_ts, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"))
             return c.card_ts or ""
         if c.kind in {"reply", "alert", "post"}:
-            thread = c.card_ts if c.kind == "reply" else c.payload.get("thread_ts")
             resp = self.client.chat_postMessage(
-                channel=c.channel, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"), thread_ts=thread, metadata=self._metadata(c), unfurl_links=False
+                channel=c.channel, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"), thread_ts=self._thread_of(c), metadata=self._metadata(c), unfurl_links=False
             )
             return resp["ts"]
         if c.kind == "chart":
@@ -202,27 +385,48 @@ class Sender:
             return str(files[0].get("id", ""))
         raise ValueError(f"unknown outbox kind {c.kind!r}")
 
+    # ---- after an interrupted attempt -------------------------------------------------------
+
     def _already_posted(self, c: Claim) -> str | None:
-        """After an interrupted attempt: is the message in Slack already? Its ts if so."""
+        """Is the message in Slack already? Its ts (a chart: its file id) if so, None to post it.
+
+        Only messages posted since the first uncertain attempt are read (Slack's `oldest`), page by
+        page, however busy the channel. A channel the bot may post to but not read cannot tell:
+        the message is posted again, since a duplicate is better than a lost message."""
         if c.kind in {"card_update", "edit"}:
             return None  # an edit is harmless to repeat
-        if c.kind == "chart":
-            name = self._chart_name(c)
-            msgs = self.client.conversations_replies(channel=c.channel, ts=c.card_ts, limit=1000)["messages"]
-            for m in msgs:
-                for f in m.get("files") or []:
-                    if f.get("name") == name:
-                        return str(f.get("id"))
-            return None
-        if c.kind == "reply":
-            msgs = self.client.conversations_replies(channel=c.channel, ts=c.card_ts, include_all_metadata=True, limit=1000)["messages"]
-        else:
-            msgs = self.client.conversations_history(channel=c.channel, include_all_metadata=True, limit=200)["messages"]
-        for m in msgs:
-            md = m.get("metadata") or {}
-            if md.get("event_type") == METADATA_TYPE and (md.get("event_payload") or {}).get("key") == c.key:
-                return m["ts"]
+        assert c.uncertain_since is not None
+        oldest = f"{(c.uncertain_since - RECOVERY_MARGIN).timestamp():.6f}"
+        thread = self._thread_of(c)
+        name = self._chart_name(c) if c.kind == "chart" else None
+        try:
+            for m in self._read_since(c.channel, thread, oldest):
+                if name is not None:
+                    for f in m.get("files") or []:
+                        if f.get("name") == name:
+                            return str(f.get("id"))
+                    continue
+                md = m.get("metadata") or {}
+                if md.get("event_type") == METADATA_TYPE and (md.get("event_payload") or {}).get("key") == c.key:
+                    return m["ts"]
+        except SlackApiError as exc:
+            error, answered = slack_error(exc)
+            if not (answered and error in UNREADABLE):
+                raise
+            log.warning("cannot read back %s in %s (%s) after an interrupted attempt: posting it again, a duplicate is possible", c.key, c.channel, error)
         return None
+
+    def _read_since(self, channel: str, thread: str | None, oldest: str) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            if thread:
+                resp = self.client.conversations_replies(channel=channel, ts=thread, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=cursor)
+            else:
+                resp = self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=cursor)
+            yield from resp.get("messages") or []
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not (resp.get("has_more") and cursor):
+                return
 
     # ---- rendering at send time: a late message shows the latest state ----------------------
 
@@ -258,6 +462,17 @@ class Sender:
             provider_id, status = job.provider_job_id, job.status
         return provider_id, loss_chart_png(points, title=f"{provider_id} ({status})", checkpoints=ckpts)
 
+    def _card_given_up(self, c: Claim) -> str | None:
+        """The error of the subscription's latest card if it was given up (nothing can go in its thread)."""
+        with self.s.db.session() as s:
+            card = s.execute(
+                select(OutboxMessage.gave_up_at, OutboxMessage.last_error)
+                .where(OutboxMessage.subscription_id == c.subscription_id, OutboxMessage.kind == "card")
+                .order_by(OutboxMessage.id.desc())
+                .limit(1)
+            ).first()
+            return (card.last_error or "given up") if card is not None and card.gave_up_at is not None else None
+
     # ---- bookkeeping ------------------------------------------------------------------------
 
     def _record_success(self, c: Claim, ts: str) -> None:
@@ -269,36 +484,85 @@ class Sender:
             m.claimed_by = None
             m.claimed_until = None
             m.last_error = None
+            m.gave_up_at = None
             if c.kind == "card" and c.subscription_id is not None:
                 sub = s.get(Subscription, c.subscription_id)
                 if sub is not None:
                     sub.card_ts = ts
 
-    def _record_failure(self, c: Claim, exc: Exception, delay: float | None = None) -> None:
-        error = type(exc).__name__
-        permanent = False
-        if isinstance(exc, SlackApiError):
-            resp = exc.response
-            error = str(resp.get("error") or f"http {resp.status_code}")
-            permanent = error in PERMANENT
-            if resp.status_code == 429:
-                try:
-                    delay = float(resp.headers.get("Retry-After") or resp.headers.get("retry-after") or 1)
-                except (TypeError, ValueError):
-                    delay = 1.0
-        elif isinstance(exc, _Wait):
-            error = str(exc)
+    def _release(self, s: Any, c: Claim, error: str, *, answered: bool) -> OutboxMessage:
+        m = s.get(OutboxMessage, c.id)
+        m.claimed_by = None
+        m.claimed_until = None
+        m.last_error = error[:500]
+        if answered:
+            m.uncertain_since = c.uncertain_since  # Slack answered: this attempt posted nothing
+        return m
+
+    def _retry(self, c: Claim, error: str, *, answered: bool, delay: float | None, counted: bool) -> None:
         if delay is None:
-            delay = min(300.0, 0.5 * 2 ** min(c.attempts, 10))
+            delay = min(MAX_BACKOFF, 0.5 * 2 ** min(c.attempts, 10))
         with self.s.db.session() as s:
-            m = s.get(OutboxMessage, c.id)
-            m.claimed_by = None
-            m.claimed_until = None
+            m = self._release(s, c, error, answered=answered)
             m.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            m.last_error = error[:500]
-            if permanent or (isinstance(exc, _Wait) and c.attempts >= MAX_ATTEMPTS):
-                m.attempts = MAX_ATTEMPTS
-        log.warning("slack %s for %s failed (%s), attempt %d%s", c.kind, c.key, error, c.attempts, "; giving up" if permanent else f"; retry in {delay:.1f}s")
+            if not counted:
+                m.attempts = max(0, m.attempts - 1)
+        if counted:
+            log.warning("slack %s for %s failed (%s), attempt %d; retry in %.1fs", c.kind, c.key, error, c.attempts, delay)
+
+    def _give_up(self, c: Claim, error: str, *, answered: bool) -> None:
+        with self.s.db.session() as s:
+            m = self._release(s, c, error, answered=answered)
+            m.gave_up_at = utcnow()
+        log.error("GAVE UP on slack %s %s in %s: %s (counted in /healthz as given_up)", c.kind, c.key, c.channel, error)
+
+    def _end_channel(self, c: Claim, error: str) -> None:
+        """The channel cannot be posted to: stop its whole queue now, end its subscriptions, say so once."""
+        now = utcnow()
+        with self.s.db.session() as s:
+            self._release(s, c, error, answered=True)
+            dropped = s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.channel_id == c.channel, OutboxMessage.delivered_at.is_(None), OutboxMessage.gave_up_at.is_(None))
+                .values(gave_up_at=now, last_error=f"channel {error}")
+            ).rowcount
+            ended: list[Subscription] = []
+            for sub in s.scalars(select(Subscription).where(Subscription.channel_id == c.channel, Subscription.ended_at.is_(None)).order_by(Subscription.id)):
+                # Conditional, so that of two senders meeting the same dead channel one tells.
+                if s.execute(update(Subscription).where(Subscription.id == sub.id, Subscription.ended_at.is_(None)).values(ended_at=now, ended_reason=error[:64])).rowcount:
+                    ended.append(sub)
+            targets: dict[str, list[str]] = {}
+            team = None
+            for sub in ended:
+                job = s.get(Job, sub.job_id)
+                if job is None:
+                    continue
+                team = team or job.team_id
+                for target in (job.origin_channel, self.s.settings.notify_channel):
+                    if target and target != c.channel:
+                        targets.setdefault(target, []).append(job.provider_job_id)
+                        break
+            for target, jobs in targets.items():
+                digest = hashlib.sha256(f"{c.channel}:{target}:{','.join(str(x.id) for x in ended)}:{now.isoformat()}".encode()).hexdigest()[:16]
+                s.add(OutboxMessage(idempotency_key=f"ended:{c.channel}:{digest}", kind="post", channel_id=target, team_id=team, payload=channel_ended_notice(c.channel, error, jobs, dropped)))
+        log.error(
+            "GAVE UP on channel %s (%s): %d queued messages dropped, %d subscriptions ended; told %s",
+            c.channel,
+            error,
+            dropped,
+            len(ended),
+            ", ".join(targets) or "nobody (no origin or notify channel)",
+        )
+
+
+def _first_per_thread(s: Any, q: Any, thread: Any, per_thread: int, limit: int) -> list[Any]:
+    ranked = q.add_columns(func.row_number().over(partition_by=thread, order_by=OutboxMessage.id).label("n")).subquery()
+    return [r[:3] for r in s.execute(select(ranked).where(ranked.c.n <= per_thread).order_by(ranked.c.id).limit(limit))]
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 class _Wait(Exception):

@@ -3,6 +3,13 @@
 It speaks the methods ftbot uses, keeps channels and messages (with metadata) so the bot can read its
 own history back, records every call, and can be told to answer 429 or 5xx. Point the real
 `slack_sdk.WebClient` at it with `base_url=<url>/api/`.
+
+It refuses what Slack refuses, so tests catch what production would: Block Kit limits
+(`invalid_blocks`), text over 40,000 characters (`msg_too_long`), posts to archived channels
+(`is_archived`), deleted or invisible channels (`channel_not_found`), reading a channel the bot is
+not a member of (`not_in_channel`; public channels stay postable through `chat:write.public`, file
+uploads need membership), a refused token (`refuse_token`). Channels whose id starts with C are
+public and have the bot as a member until a test says otherwise (`set_channel`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,28 @@ from werkzeug.wrappers import Request, Response
 from bot.background_server import BackgroundServer
 
 JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files", "user_ids", "channels"}
+
+# Slack's documented Block Kit and message limits.
+MAX_TEXT = 40_000
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+MAX_SECTION_TEXT = 3_000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2_000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_VIEW_TITLE = 24
+MAX_PAGE = 1_000
+
+
+@dataclass
+class Channel:
+    """What the stand-in knows of a channel. `member`: the bot is in it."""
+
+    private: bool = False
+    member: bool = True
+    archived: bool = False
+    deleted: bool = False
 
 
 @dataclass
@@ -54,6 +83,8 @@ class StandInState:
     faults: list[Fault] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     downloads_withheld: bool = False
+    channels: dict[str, Channel] = field(default_factory=dict)
+    revoked: str | None = None  # the error every call answers while the token is refused
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -63,6 +94,7 @@ class SlackStandIn(BackgroundServer):
     def __init__(self, *, bot_token: str = "xoxb-test-token", host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = StandInState(bot_token=bot_token)
         self._ts = itertools.count(1)
+        self._holds: dict[str, tuple[threading.Event, threading.Event, bool]] = {}
         super().__init__(self, host, port, "slack-standin")
         self.api_url = f"{self.base}/api/"
 
@@ -76,6 +108,9 @@ class SlackStandIn(BackgroundServer):
             self.state.responses.clear()
             self.state.files.clear()
             self.state.file_bytes.clear()
+            self.state.channels.clear()
+            self.state.revoked = None
+            self._holds.clear()
 
     def calls(self, method: str | None = None) -> list[Call]:
         with self.state.lock:
@@ -89,6 +124,38 @@ class SlackStandIn(BackgroundServer):
     def fail(self, method: str, status: int, *, count: int = 1, retry_after: int = 1, error: str | None = None) -> None:
         with self.state.lock:
             self.state.faults.append(Fault(method, status, count, retry_after, error))
+
+    def set_channel(self, channel: str, *, private: bool | None = None, member: bool | None = None, archived: bool | None = None, deleted: bool | None = None) -> Channel:
+        """Change what the stand-in knows of a channel (created on first mention)."""
+        with self.state.lock:
+            ch = self._channel(channel)
+            if ch is None:
+                ch = self.state.channels[channel] = Channel(private=not channel.startswith("C"))
+            for name, value in (("private", private), ("member", member), ("archived", archived), ("deleted", deleted)):
+                if value is not None:
+                    setattr(ch, name, value)
+            return ch
+
+    def refuse_token(self, error: str | None = "token_revoked") -> None:
+        """Every call with the bot token answers `error` (token_revoked, invalid_auth, account_inactive,
+        ...) until called again with None."""
+        with self.state.lock:
+            self.state.revoked = error
+
+    def post_as_user(self, channel: str, text: str, *, user: str = "U0HUMAN", thread_ts: str | None = None) -> str:
+        """A message someone else wrote (fills a busy channel). Its ts."""
+        with self.state.lock:
+            ts = self._next_ts()
+            self.state.messages.setdefault(channel, []).append({"type": "message", "ts": ts, "user": user, "text": text, "thread_ts": thread_ts})
+            return ts
+
+    def hold_answers(self, method: str, *, after: bool = True) -> tuple[threading.Event, threading.Event]:
+        """Pause the next call of `method` (after doing it when `after`, before otherwise).
+        Returns (reached, release): `reached` is set when a call waits, `release` lets it answer."""
+        reached, release = threading.Event(), threading.Event()
+        with self.state.lock:
+            self._holds[method] = (reached, release, after)
+        return reached, release
 
     def set_usergroup(self, group_id: str, users: list[str]) -> None:
         with self.state.lock:
@@ -180,12 +247,54 @@ class SlackStandIn(BackgroundServer):
         token = auth[7:] if auth.startswith("Bearer ") else args.get("token")
         with self.state.lock:
             self.state.calls.append(Call(method, args, time.time()))
+            hold = self._holds.pop(method, None)
+            revoked = self.state.revoked
         if token != self.state.bot_token:
             return _ok_false("invalid_auth")
+        if revoked:
+            return _ok_false(revoked)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _ok_false("unknown_method")
-        return handler(args)
+        if hold is not None and not hold[2]:
+            _wait_release(hold)
+        resp = handler(args)
+        if hold is not None and hold[2]:
+            _wait_release(hold)
+        return resp
+
+    # ---- channels and limits ----------------------------------------------------------------
+
+    def _channel(self, channel: str | None) -> Channel | None:
+        """The channel as the stand-in knows it; C/G/D ids exist until deleted (the bot in them)."""
+        if not channel:
+            return None
+        ch = self.state.channels.get(channel)
+        if ch is None and channel.startswith(("C", "G", "D")):
+            ch = self.state.channels[channel] = Channel(private=not channel.startswith("C"))
+        if ch is None or ch.deleted:
+            return None
+        return ch
+
+    def _refuse_post(self, channel: str | None, *, upload: bool = False) -> str | None:
+        with self.state.lock:
+            ch = self._channel(channel)
+            if ch is None or (ch.private and not ch.member):
+                return "channel_not_found"
+            if ch.archived:
+                return "is_archived"
+            if upload and not ch.member:
+                return "not_in_channel"  # chat:write.public covers messages, not files
+        return None
+
+    def _refuse_read(self, channel: str | None) -> str | None:
+        with self.state.lock:
+            ch = self._channel(channel)
+            if ch is None or (ch.private and not ch.member):
+                return "channel_not_found"
+            if not ch.member:
+                return "not_in_channel"
+        return None
 
     # ---- methods ----------------------------------------------------------------------------
 
@@ -194,10 +303,11 @@ class SlackStandIn(BackgroundServer):
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> Response:
         channel = args.get("channel")
-        if not channel:
-            return _ok_false("channel_not_found")
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             return _ok_false("no_text")
+        refused = self._refuse_post(channel) or _message_problem(args)
+        if refused:
+            return _refusal(refused)
         ts = self._next_ts()
         msg = {
             "type": "message",
@@ -214,6 +324,9 @@ class SlackStandIn(BackgroundServer):
 
     def _m_chat_update(self, args: dict[str, Any]) -> Response:
         channel, ts = args.get("channel"), args.get("ts")
+        refused = self._refuse_post(channel) or _message_problem(args)
+        if refused:
+            return _refusal(refused)
         with self.state.lock:
             for m in self.state.messages.get(channel, []):
                 if m["ts"] == ts:
@@ -225,37 +338,68 @@ class SlackStandIn(BackgroundServer):
         return _ok_false("message_not_found")
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> Response:
+        refused = self._refuse_post(args.get("channel")) or _message_problem(args)
+        if refused:
+            return _refusal(refused)
         return _ok(message_ts=self._next_ts())
 
     def _m_conversations_history(self, args: dict[str, Any]) -> Response:
+        channel = args.get("channel")
+        refused = self._refuse_read(channel)
+        if refused:
+            return _ok_false(refused)
         with self.state.lock:
-            msgs = [m for m in self.state.messages.get(args.get("channel"), []) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
-        return _ok(messages=list(reversed(msgs))[: int(args.get("limit", 100))], has_more=False)
+            msgs = [m for m in self.state.messages.get(channel, []) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+        msgs = [m for m in reversed(msgs) if _ts_between(m["ts"], args)]  # newest first, like Slack
+        return _page(msgs, args, default_limit=100)
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> Response:
-        ts = args.get("ts")
+        channel, ts = args.get("channel"), args.get("ts")
+        refused = self._refuse_read(channel)
+        if refused:
+            return _ok_false(refused)
         with self.state.lock:
-            msgs = [m for m in self.state.messages.get(args.get("channel"), []) if m["ts"] == ts or m.get("thread_ts") == ts]
-        return _ok(messages=msgs[: int(args.get("limit", 1000))], has_more=False)
+            msgs = [m for m in self.state.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
+        if not msgs:
+            return _ok_false("thread_not_found")
+        parent, replies = msgs[0], [m for m in msgs[1:] if _ts_between(m["ts"], args)]
+        # Slack puts the parent first on every page.
+        resp = json.loads(_page(replies, args, default_limit=1000).get_data())
+        resp["messages"] = [parent, *resp["messages"]]
+        return Response(json.dumps(resp), mimetype="application/json")
 
     def _m_conversations_info(self, args: dict[str, Any]) -> Response:
-        ch = args.get("channel", "")
-        if not ch.startswith(("C", "G", "D")):
-            return _ok_false("channel_not_found")
-        return _ok(channel={"id": ch, "name": ch.lower(), "is_member": True, "is_channel": True})
+        cid = args.get("channel", "")
+        with self.state.lock:
+            ch = self._channel(cid)
+            if ch is None or (ch.private and not ch.member):
+                return _ok_false("channel_not_found")
+            return _ok(channel={"id": cid, "name": cid.lower(), "is_member": ch.member, "is_channel": not ch.private, "is_private": ch.private, "is_archived": ch.archived})
 
     def _m_views_open(self, args: dict[str, Any]) -> Response:
         if not args.get("trigger_id"):
             return _ok_false("invalid_trigger_id")
+        refused = _view_problem(args.get("view"))
+        if refused:
+            return _refusal(refused)
         problem = _file_input_problem(args.get("view") or {})
         if problem:
             return _ok_false_detail("invalid_arguments", problem)
         return _ok(view={"id": "V" + secrets.token_hex(4).upper(), **(args.get("view") or {})})
 
+    def _m_views_push(self, args: dict[str, Any]) -> Response:
+        return self._m_views_open(args)
+
     def _m_views_update(self, args: dict[str, Any]) -> Response:
+        refused = _view_problem(args.get("view"))
+        if refused:
+            return _refusal(refused)
         return _ok(view={"id": args.get("view_id") or "V0", **(args.get("view") or {})})
 
     def _m_views_publish(self, args: dict[str, Any]) -> Response:
+        refused = _view_problem(args.get("view"))
+        if refused:
+            return _refusal(refused)
         return _ok(view={"id": "VHOME", **(args.get("view") or {})})
 
     def _m_users_info(self, args: dict[str, Any]) -> Response:
@@ -291,6 +435,10 @@ class SlackStandIn(BackgroundServer):
     def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> Response:
         files = args.get("files") or []
         out = []
+        if args.get("channel_id"):
+            refused = self._refuse_post(args["channel_id"], upload=True)
+            if refused:
+                return _ok_false(refused)
         with self.state.lock:
             for f in files:
                 meta = self.state.files.get(f.get("id"))
@@ -328,6 +476,11 @@ class SlackStandIn(BackgroundServer):
             body = json.loads(request.get_data() or b"{}")
         except json.JSONDecodeError:
             return Response("invalid_payload", status=400)
+        refused = _message_problem(body)
+        if refused:
+            with self.state.lock:
+                self.state.calls.append(Call("response_url", body, time.time(), 400))
+            return Response(refused[0], status=400)
         with self.state.lock:
             self.state.responses.append({"path": request.path, **body})
             self.state.calls.append(Call("response_url", body, time.time()))
@@ -363,3 +516,87 @@ def _file_input_problem(view: dict[str, Any]) -> str | None:
             if not el.get("action_id"):
                 return "[ERROR] file_input needs an action_id"
     return None
+
+
+def _refusal(problem: str | tuple[str, str]) -> Response:
+    if isinstance(problem, tuple):
+        error, why = problem
+        return Response(json.dumps({"ok": False, "error": error, "errors": [why], "response_metadata": {"messages": [f"[ERROR] {why}"]}}), mimetype="application/json")
+    return _ok_false(problem)
+
+
+def _text_of(obj: Any) -> str:
+    return str(obj.get("text", "")) if isinstance(obj, dict) else ""
+
+
+def _blocks_problem(blocks: Any, max_blocks: int) -> tuple[str, str] | None:
+    """The first Block Kit limit `blocks` breaks, as Slack reports it."""
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list):
+        return ("invalid_blocks_format", "blocks must be a list")
+    if len(blocks) > max_blocks:
+        return ("invalid_blocks", f"no more than {max_blocks} items allowed [json-pointer:/blocks]")
+    for i, b in enumerate(blocks):
+        where = f"[json-pointer:/blocks/{i}]"
+        if not isinstance(b, dict) or "type" not in b:
+            return ("invalid_blocks", f"missing required field: type {where}")
+        kind = b["type"]
+        if kind == "section":
+            if len(_text_of(b.get("text"))) > MAX_SECTION_TEXT:
+                return ("invalid_blocks", f"must be less than {MAX_SECTION_TEXT + 1} characters {where}/text/text")
+            fields = b.get("fields") or []
+            if len(fields) > MAX_FIELDS:
+                return ("invalid_blocks", f"no more than {MAX_FIELDS} items allowed {where}/fields")
+            for j, f in enumerate(fields):
+                if len(_text_of(f)) > MAX_FIELD_TEXT:
+                    return ("invalid_blocks", f"must be less than {MAX_FIELD_TEXT + 1} characters {where}/fields/{j}/text")
+            if not b.get("text") and not fields:
+                return ("invalid_blocks", f"must provide either text or fields {where}")
+        if kind == "header" and len(_text_of(b.get("text"))) > MAX_HEADER_TEXT:
+            return ("invalid_blocks", f"must be less than {MAX_HEADER_TEXT + 1} characters {where}/text/text")
+        elements = list(b.get("elements") or []) if kind == "actions" else []
+        if isinstance(b.get("accessory"), dict):
+            elements.append(b["accessory"])
+        for e in elements:
+            if isinstance(e, dict) and e.get("type") == "button" and len(_text_of(e.get("text"))) > MAX_BUTTON_TEXT:
+                return ("invalid_blocks", f"must be less than {MAX_BUTTON_TEXT + 1} characters {where}/elements/text/text")
+    return None
+
+
+def _message_problem(args: dict[str, Any]) -> str | tuple[str, str] | None:
+    if len(str(args.get("text") or "")) > MAX_TEXT:
+        return "msg_too_long"
+    return _blocks_problem(args.get("blocks"), MAX_MESSAGE_BLOCKS)
+
+
+def _view_problem(view: Any) -> str | tuple[str, str] | None:
+    if not isinstance(view, dict):
+        return ("invalid_arguments", "view is required")
+    for name in ("title", "submit", "close"):
+        if len(_text_of(view.get(name))) > MAX_VIEW_TITLE:
+            return ("invalid_blocks", f"must be less than {MAX_VIEW_TITLE + 1} characters [json-pointer:/view/{name}/text]")
+    return _blocks_problem(view.get("blocks"), MAX_VIEW_BLOCKS)
+
+
+def _ts_between(ts: str, args: dict[str, Any]) -> bool:
+    inclusive = str(args.get("inclusive", "")).lower() in {"1", "true"}
+    oldest, latest = args.get("oldest"), args.get("latest")
+    if oldest and not (float(ts) >= float(oldest) if inclusive else float(ts) > float(oldest)):
+        return False
+    return not (latest and not (float(ts) <= float(latest) if inclusive else float(ts) < float(latest)))
+
+
+def _page(msgs: list[dict[str, Any]], args: dict[str, Any], *, default_limit: int) -> Response:
+    """One page of `msgs` by `limit` and `cursor` (an offset here; opaque to clients)."""
+    limit = max(1, min(MAX_PAGE, int(args.get("limit") or default_limit)))
+    start = int(args.get("cursor") or 0)
+    page = msgs[start : start + limit]
+    more = start + limit < len(msgs)
+    return _ok(messages=page, has_more=more, response_metadata={"next_cursor": str(start + limit) if more else ""})
+
+
+def _wait_release(hold: tuple[threading.Event, threading.Event, bool]) -> None:
+    reached, release, _ = hold
+    reached.set()
+    release.wait(timeout=60)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.provider import (
@@ -67,7 +65,7 @@ def test_job_lifecycle_supervised(provider: OpenAIProvider) -> None:
     assert provider.find_job_by_key("key-sup").id == job.id
     assert provider.find_job_by_key("other") is None
     done = wait_for(lambda: (j := provider.get_job(job.id)).is_final and j)
-    assert done.status == "succeeded" and done.fine_tuned_model and done.finished_at
+    assert done.status == "succeeded" and done.fine_tuned_model.startswith(f"ft:{MODEL}:sandbox:sup:") and done.finished_at >= done.created_at
     events = provider.new_events(job.id, None, page_size=5)
     assert events[0].message.startswith("Created fine-tuning job")  # oldest first
     assert events[-1].message == "The job has successfully completed"
@@ -168,7 +166,7 @@ def test_injected_faults_surface_after_the_clients_retries(provider: OpenAIProvi
     # Transient faults (some requests) are absorbed by the retries.
     sandbox.state.faults.kinds = ("500", "429")
     sandbox.state.faults.remaining = 2
-    assert len(provider.list_models()) >= 8
+    assert MODEL in {m.id for m in provider.list_models()}
 
 
 def test_slow_answers_time_out_as_unavailable(sandbox) -> None:  # noqa: ANN001
@@ -176,10 +174,9 @@ def test_slow_answers_time_out_as_unavailable(sandbox) -> None:  # noqa: ANN001
     sandbox.state.faults.rate = 1.0
     sandbox.state.faults.kinds = ("slow",)
     sandbox.state.faults.slow_seconds = 1.0
-    started = time.monotonic()
-    with pytest.raises(ProviderUnavailable):
+    # The client's timeout (not the slow answer arriving late) ended the call: no timing asserted.
+    with pytest.raises(ProviderUnavailable, match="did not answer in time"):
         p.list_models()
-    assert time.monotonic() - started < 1.0
 
 
 def test_create_is_not_duplicated_when_the_answer_is_lost(provider: OpenAIProvider, sandbox) -> None:  # noqa: ANN001

@@ -41,7 +41,7 @@ def test_job_runs_to_success_and_every_object_parses_strictly(sandbox) -> None: 
     done = wait_for(lambda: (j := _req(sandbox, "GET", f"/v1/fine_tuning/jobs/{job['id']}")[1])["status"] == "succeeded" and j)
     FineTuningJob.model_validate(done)
     assert done["fine_tuned_model"].startswith("ft:gpt-4o-mini-2024-07-18:sandbox:s1:")
-    assert done["finished_at"] and done["result_files"]
+    assert done["finished_at"] >= done["created_at"] and len(done["result_files"]) == 1 and done["result_files"][0].startswith("file-")
     _, events = _req(sandbox, "GET", f"/v1/fine_tuning/jobs/{job['id']}/events?limit=100")
     for e in events["data"]:
         FineTuningJobEvent.model_validate(e)

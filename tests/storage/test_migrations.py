@@ -14,7 +14,7 @@ from tests.conftest import fresh_postgres_db
 
 TABLES = {
     "workspaces", "datasets", "jobs", "job_events", "checkpoints", "metric_points", "subscriptions",
-    "outbox", "approval_requests", "approval_votes", "audit_log", "leases", "alembic_version",
+    "outbox", "approval_requests", "approval_votes", "audit_log", "leases", "delivery_pauses", "alembic_version",
 }
 
 

@@ -150,8 +150,7 @@ def test_three_hundred_events_between_two_polls_all_land_in_order(db_url, make_s
     poller.cycle()
     sender.send_pending()
     sandbox.state.add_events(job_id, 300)
-    time.sleep(svc.settings.poll_interval)  # the job is due again
-    poller.cycle()  # one poll reads 300 new events through newest-first pages of 100
+    wait_for(lambda: poller.cycle().polled)  # once the job is due again, one poll reads 300 new events through newest-first pages of 100
     sender.send_pending()
     with svc.db.session() as s:
         stored = s.scalars(select(JobEvent.message).where(JobEvent.message.startswith("Burst event")).order_by(JobEvent.id)).all()
