@@ -7,17 +7,14 @@ channel's messages in id order, so the last edit shown is the latest state.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.jobs.notify import enqueue
 from bot.messages.approval import ApprovalView, approval_message
+from bot.outbox.deliver import deliver_now
 from bot.services import Services
 from storage.models import ApprovalRequest, ApprovalVote
-
-log = logging.getLogger(__name__)
 
 
 def view(session: Session, req: ApprovalRequest) -> ApprovalView:
@@ -66,15 +63,5 @@ def plan_edit(session: Session, req: ApprovalRequest) -> None:
 
 def deliver(services: Services, channel: str | None) -> None:
     """Send the channel's queued messages now rather than on the worker's next tick (claims keep it once)."""
-    if not channel:
-        return
-    from bot.outbox.sender import Sender
-    from storage.leases import worker_id
-
-    sender = services.extras.get("approval_sender")
-    if sender is None:
-        sender = services.extras["approval_sender"] = Sender(services, worker_id(), threads=1)
-    try:
-        sender.send_pending(channels=[channel])
-    except Exception:  # noqa: BLE001 - the worker's sender retries what did not go out
-        log.exception("immediate delivery of approval messages failed; the worker will retry")
+    if channel:
+        deliver_now(services, channels=[channel])

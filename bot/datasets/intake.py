@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -14,7 +14,9 @@ from bot.datasets.download import SLACK_MAX_BYTES, DownloadError, download, file
 from bot.datasets.models import DEFAULT_MODEL
 from bot.datasets.register import Registered, register
 from bot.datasets.validate import MAX_LINE_BYTES, validate_file
+from bot.jobs.notify import enqueue
 from bot.messages.dataset_report import ReportContext, dataset_report, intake_problem
+from bot.outbox.deliver import deliver_now
 from bot.provider.base import ProviderError
 from bot.services import Services
 from storage.models import DatasetIntake
@@ -64,13 +66,15 @@ def _release(services: Services, a: Arrival) -> None:
 
 
 def _post(services: Services, a: Arrival, message: dict) -> None:
-    try:
-        services.slack.chat_postMessage(channel=a.channel_id or a.user_id, thread_ts=a.thread_ts, **message)
-    except SlackApiError as exc:
-        if a.channel_id is None or exc.response.get("error") not in ("not_in_channel", "channel_not_found", "is_archived"):
-            raise
-        # Not a member of the channel the modal was opened in: tell the user directly.
-        services.slack.chat_postMessage(channel=a.user_id, **message)
+    """Through the outbox, so a Slack outage delays the answer instead of losing it. A channel the bot
+    cannot post in (the modal was opened in a private channel it is not in) falls back to a DM."""
+    channel = a.channel_id or a.user_id
+    payload = {**message, "thread_ts": a.thread_ts}
+    if channel != a.user_id:
+        payload["fallback_channel"] = a.user_id
+    with services.db.session() as s:
+        enqueue(s, f"dataset:{uuid.uuid4().hex}", kind="post", channel=channel, payload=payload, team_id=a.team_id)
+    deliver_now(services, channels=[channel])
 
 
 def take_in(services: Services, a: Arrival, limits: Limits | None = None) -> str:

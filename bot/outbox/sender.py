@@ -335,6 +335,7 @@ class Sender:
             self._give_up(c, "not_in_channel (files need the bot in the channel: invite it)", answered=True)
             return "gave_up"
         if answered and error in CHANNEL_ERRORS:
+            self._fall_back(c, error)
             self._end_channel(c, error)
             return "channel_ended"
         if answered and error in MESSAGE_ERRORS:
@@ -515,6 +516,17 @@ class Sender:
             m = self._release(s, c, error, answered=answered)
             m.gave_up_at = utcnow()
         log.error("GAVE UP on slack %s %s in %s: %s (counted in /healthz as given_up)", c.kind, c.key, c.channel, error)
+
+    def _fall_back(self, c: Claim, error: str) -> None:
+        """A message that names another place to go (a dataset report: the uploader's DM) goes there."""
+        fallback = c.payload.get("fallback_channel")
+        if not fallback or fallback == c.channel:
+            return
+        payload = {k: v for k, v in c.payload.items() if k not in {"fallback_channel", "thread_ts"}}
+        with self.s.db.session() as s:
+            team = s.scalar(select(OutboxMessage.team_id).where(OutboxMessage.id == c.id))
+            s.add(OutboxMessage(idempotency_key=f"{c.key}:fallback"[:255], kind=c.kind, channel_id=fallback, team_id=team, payload=payload))
+        log.warning("slack %s %s refused in %s (%s): sent to %s instead", c.kind, c.key, c.channel, error, fallback)
 
     def _end_channel(self, c: Claim, error: str) -> None:
         """The channel cannot be posted to: stop its whole queue now, end its subscriptions, say so once."""
