@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.mrkdwn import code, escape
+from bot.mrkdwn import code, escape, truncate
 
 APPROVE = "approval_approve"
 REJECT = "approval_reject"
@@ -56,7 +56,8 @@ def _trim(text: str | None, n: int) -> str:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    # Already escaped: cut without leaving half an entity or mention.
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
 
 
 def _usd(x: float) -> str:
@@ -133,5 +134,12 @@ def approval_message(v: ApprovalView) -> dict[str, Any]:
     return {"text": fallback_text(v), "blocks": blocks}
 
 
-def vote_answer(text: str) -> dict[str, Any]:
-    return {"text": text}
+def unposted_notice(request_id: int, kind: str, target: str, channel: str, error: str) -> dict[str, Any]:
+    """To the requester, when Slack refused the request's message: nobody could have voted."""
+    what = f"deleting {code(_trim(target, 200))}" if kind == "delete_model" else f"the job on {code(_trim(target, 200))}"
+    text = (
+        f":x: Your approval request #{request_id} ({what}) could not be posted in <#{channel}>: "
+        f"Slack said `{escape(_trim(error, 200))}`. It is closed as failed; invite me to that channel "
+        "(or set FTBOT_APPROVAL_CHANNEL to one I am in) and ask again."
+    )
+    return {"text": text, "blocks": [_section(text)]}

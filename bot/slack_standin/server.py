@@ -272,6 +272,9 @@ class SlackStandIn(BackgroundServer):
         ch = self.state.channels.get(channel)
         if ch is None and channel.startswith(("C", "G", "D")):
             ch = self.state.channels[channel] = Channel(private=not channel.startswith("C"))
+        elif ch is None and channel.startswith(("U", "W")):
+            # chat.postMessage to a user id posts in the app's DM with them (the Messages tab).
+            ch = self.state.channels[channel] = Channel(private=True, member=True)
         if ch is None or ch.deleted:
             return None
         return ch

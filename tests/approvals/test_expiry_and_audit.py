@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.messages.audit import AuditEntry, audit_answer
-from storage.models import ApprovalRequest
+from storage.models import ApprovalRequest, AuditLog
 from storage.types import utcnow
 from tests.approvals.conftest import add_model, buttons, deletes
+from tests.conftest import wait_for
 
 
 def test_worker_expires_request_and_later_clicks_do_nothing(db_url, make_team, sandbox) -> None:  # noqa: ANN001
@@ -69,3 +70,27 @@ def test_audit_answer_stays_within_block_limits() -> None:
     assert "&amp;" in msg["blocks"][1]["text"]["text"] and "& " not in msg["blocks"][1]["text"]["text"]
     small = audit_answer(entries[:30], 30)
     assert sum(b["text"]["text"].count("\n") + 1 for b in small["blocks"][1:]) == 30
+
+
+def test_a_request_slack_will_not_post_fails_and_never_blocks_the_channel(db_url, make_team, sandbox, slack) -> None:  # noqa: ANN001
+    """A private approval channel without the bot: the request fails at once, its asker is told in a DM,
+    and once the bot is invited the next request is posted (nothing waits behind the refused one)."""
+    slack.set_channel("GPRIVATE", private=True, member=False)
+    team = make_team(db_url, approvals_required=1, approval_channel="GPRIVATE", approval_ttl_hours=0.0005, worker=True)
+    model = add_model(sandbox)
+    team.ask(f"delete-model {model}")
+    first = team.request()
+    dm = wait_for(lambda: [m for m in slack.channel_messages("U0001") if f"request #{first.id}" in m.get("text", "")], timeout=15)
+    assert len(dm) == 1 and "could not be posted" in dm[0]["text"] and "channel_not_found" in dm[0]["text"]
+    assert wait_for(lambda: team.request().status == "failed")
+    with team.bot.services.db.session() as s:
+        actions = [a for (a,) in s.execute(select(AuditLog.action).where(AuditLog.target == model).order_by(AuditLog.id))]
+    assert actions[-1] == "failed", actions
+
+    slack.set_channel("GPRIVATE", member=True)
+    second_model = add_model(sandbox, "ft:gpt-4o-mini-2024-07-18:org-sandbox:other:def67890")
+    team.ask(f"delete-model {second_model}")
+    second = team.request()
+    assert second.id != first.id
+    msg = team.wait_message(second.id, "Approve", channel="GPRIVATE", timeout=15)
+    assert buttons(msg) == ["approval_approve", "approval_reject"] and deletes(sandbox) == 0

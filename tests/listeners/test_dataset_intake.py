@@ -208,11 +208,11 @@ def test_report_survives_a_slack_outage_and_falls_back_to_a_dm(start_bot, sqlite
     slack.fail("chat.postMessage", 500, count=3)  # more than a Slack client retries: the outbox sends it later
     f = slack.add_user_file("outage.jsonl", chat_lines(12, "o"))
     assert bot.slack.view_submission("upload_dataset", file_values(f["id"], "outage.jsonl"), private_metadata=json.dumps({"channel": "C0001"})).status == 200
-    report = wait_for(lambda: [p for p in posts(slack, "C0001") if "outage.jsonl" in p["text"]], timeout=15)
+    report = wait_for(lambda: [m for m in slack.channel_messages("C0001") if "outage.jsonl" in m.get("text", "")], timeout=15)
     assert len(report) == 1 and slack.calls("chat.postMessage")[0].status == 500  # the first attempt failed
 
     slack.set_channel("G0SECRET", private=True, member=False)
     g = slack.add_user_file("secret.jsonl", chat_lines(12, "s"))
     bot.slack.view_submission("upload_dataset", file_values(g["id"], "secret.jsonl"), private_metadata=json.dumps({"channel": "G0SECRET"}))
-    dm = wait_for(lambda: [p for p in posts(slack, "U0001") if "secret.jsonl" in p["text"]], timeout=15)
+    dm = wait_for(lambda: [m for m in slack.channel_messages("U0001") if "secret.jsonl" in m.get("text", "")], timeout=15)
     assert len(dm) == 1 and not slack.channel_messages("G0SECRET")
