@@ -73,6 +73,8 @@ class DatasetIntake(Base):
     user_id: Mapped[str | None] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # None while being handled: a claim left unfinished by a crash is taken over after a while.
+    finished_at: Mapped[datetime | None]
 
 
 class Job(Base):
@@ -94,6 +96,8 @@ class Job(Base):
     is_final: Mapped[bool] = mapped_column(Boolean, default=False)
     base_model: Mapped[str] = mapped_column(String(255))
     fine_tuned_model: Mapped[str | None] = mapped_column(String(255))
+    # Deleted through an approved /ft delete-model: no longer offered, no retirement warnings.
+    model_deleted_at: Mapped[datetime | None]
     training_file: Mapped[str | None] = mapped_column(String(128))
     validation_file: Mapped[str | None] = mapped_column(String(128))
     method: Mapped[str] = mapped_column(String(32), default="supervised")

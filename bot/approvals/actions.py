@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.provider.base import (
@@ -22,6 +23,8 @@ from bot.provider.base import (
     ProviderUnavailable,
 )
 from bot.services import Services
+from storage.models import Job
+from storage.types import utcnow
 
 
 class ActionFailed(Exception):
@@ -95,6 +98,7 @@ class DeleteModel:
     def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None:
         from bot.approvals.job_note import note_model_deleted
 
+        session.execute(update(Job).where(Job.fine_tuned_model == req.target, Job.model_deleted_at.is_(None)).values(model_deleted_at=utcnow()))
         note_model_deleted(session, req)
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.datasets.download import SLACK_MAX_BYTES, DownloadError, download, file_info
@@ -20,6 +21,7 @@ from bot.outbox.deliver import deliver_now
 from bot.provider.base import ProviderError
 from bot.services import Services
 from storage.models import DatasetIntake
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +47,55 @@ class Limits:
 
 
 LIMITS = Limits()
+# Longer than a 1 GB download and check take: a claim this old and unfinished belongs to a dead process.
+STALE_CLAIM = timedelta(minutes=30)
+
+
+def _kind(a: Arrival) -> str:
+    return "force" if a.force else "validate"
 
 
 def _claim(services: Services, a: Arrival) -> bool:
+    """True when this delivery handles the file: the first one, or one that finds an earlier claim left
+    unfinished for longer than any intake takes (its process died mid-download)."""
     try:
         with services.db.session() as s:
-            s.add(DatasetIntake(team_id=a.team_id, slack_file_id=a.slack_file_id, kind="force" if a.force else "validate", user_id=a.user_id, channel_id=a.channel_id))
+            s.add(DatasetIntake(team_id=a.team_id, slack_file_id=a.slack_file_id, kind=_kind(a), user_id=a.user_id, channel_id=a.channel_id))
         return True
     except IntegrityError:
-        return False
+        pass
+    now = utcnow()
+    with services.db.session() as s:
+        taken = s.execute(
+            update(DatasetIntake)
+            .where(
+                DatasetIntake.team_id == a.team_id,
+                DatasetIntake.slack_file_id == a.slack_file_id,
+                DatasetIntake.kind == _kind(a),
+                DatasetIntake.finished_at.is_(None),
+                DatasetIntake.created_at < now - STALE_CLAIM,
+            )
+            .values(created_at=now, user_id=a.user_id, channel_id=a.channel_id)
+        ).rowcount
+    if taken:
+        log.warning("dataset intake of %s was left unfinished; taking it over", a.slack_file_id)
+    return bool(taken)
+
+
+def _finish(services: Services, a: Arrival) -> None:
+    with services.db.session() as s:
+        s.execute(
+            update(DatasetIntake)
+            .where(DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == _kind(a))
+            .values(finished_at=utcnow())
+        )
 
 
 def _release(services: Services, a: Arrival) -> None:
     with services.db.session() as s:
         s.execute(
             delete(DatasetIntake).where(
-                DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == ("force" if a.force else "validate")
+                DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == _kind(a)
             )
         )
 
@@ -92,7 +127,9 @@ def take_in(services: Services, a: Arrival, limits: Limits | None = None) -> str
     if not _claim(services, a):
         return "duplicate"
     try:
-        return _process(services, a, info, limits)
+        outcome = _process(services, a, info, limits)
+        _finish(services, a)  # a released claim (to let a retry in) has no row left to finish
+        return outcome
     except Exception:
         # Let a new share of the file (or a new press) try again; the user hears about it.
         _release(services, a)

@@ -65,7 +65,7 @@ def start_choices(services: Services, team_id: str) -> tuple[list[tuple[str, str
     with services.db.session() as s:
         datasets = s.scalars(select(Dataset).where(Dataset.team_id == team_id).order_by(Dataset.created_at.desc()).limit(100)).all()
         files = [(d.provider_file_id, f"{d.name} ({d.example_count} ex.)") for d in datasets]
-        models = list(s.scalars(select(Job.fine_tuned_model).where(Job.team_id == team_id, Job.fine_tuned_model.is_not(None)).order_by(Job.id.desc()).limit(50)))
+        models = list(s.scalars(select(Job.fine_tuned_model).where(Job.team_id == team_id, Job.fine_tuned_model.is_not(None), Job.model_deleted_at.is_(None)).order_by(Job.id.desc()).limit(50)))
     known = {f for f, _ in files}
     files += [(f.id, f"{f.filename} ({f.id})") for f in services.provider.list_files(purpose="fine-tune", limit=100) if f.id not in known]
     return files[:100], models

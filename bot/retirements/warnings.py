@@ -49,7 +49,7 @@ def _key(team_id: str | None, model: str, threshold: int) -> str:
 def plan_retirement_warnings(db: Database, table: RetirementTable, *, today: date, notify_channel: str | None) -> list[Planned]:
     """Queue the warnings due today. Returns what was newly queued."""
     with db.session() as s:
-        jobs = s.scalars(select(Job).where(Job.fine_tuned_model.is_not(None)).order_by(Job.created_at)).all()
+        jobs = s.scalars(select(Job).where(Job.fine_tuned_model.is_not(None), Job.model_deleted_at.is_(None)).order_by(Job.created_at)).all()
         candidates = []
         seen: set[tuple[str | None, str]] = set()
         for job in jobs:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from storage.models import ApprovalVote, AuditLog
+from storage.types import utcnow
 from tests.approvals.conftest import APPROVAL_CHANNEL, add_model, buttons, deletes
 from tests.conftest import wait_for
 
@@ -184,6 +187,17 @@ def test_deleting_a_model_made_by_a_job_notes_it_on_the_job_card(sqlite_url, mak
     card = wait_for(lambda: next((m for m in slack.channel_messages("C0001") if job_id in m["text"]), None))
     wait_for(lambda: _job_model(team, job_id) == model, timeout=20)
 
+    from bot.jobs.launch import start_choices
+    from bot.retirements.table import Retirement, RetirementTable
+    from bot.retirements.warnings import plan_retirement_warnings
+
+    def warnings_due(days: int) -> list:  # noqa: ANN202
+        ends = utcnow().date() + timedelta(days=days)
+        table = RetirementTable({}, {"gpt-4o-mini-2024-07-18": Retirement("gpt-4o-mini-2024-07-18", None, ends)})
+        return plan_retirement_warnings(team.bot.services.db, table, today=utcnow().date(), notify_channel="C0001")
+
+    assert model in start_choices(team.bot.services, "T0001")[1] and len(warnings_due(20)) == 1
+
     team.ask(f"delete-model {model} superseded")
     req = team.request()
     msg = team.wait_message(req.id, job_id)  # the request names the job that made the model
@@ -192,9 +206,12 @@ def test_deleting_a_model_made_by_a_job_notes_it_on_the_job_card(sqlite_url, mak
     team.wait_message(req.id, "Deleted")
     note = wait_for(lambda: [m for m in slack.channel_messages("C0001") if m.get("thread_ts") == card["ts"] and "was deleted" in m["text"]])
     assert len(note) == 1 and model in note[0]["text"] and "<@U0002>" in note[0]["text"]
+    # Gone for good: no longer offered in the start form, never warned about before its retirement.
+    assert model not in start_choices(team.bot.services, "T0001")[1] and warnings_due(5) == []
 
 
 def _job_model(team, job_id: str) -> str | None:  # noqa: ANN001
+    """The model the poller recorded for the job."""
     from storage.models import Job
 
     with team.bot.services.db.session() as s:

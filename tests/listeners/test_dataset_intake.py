@@ -216,3 +216,26 @@ def test_report_survives_a_slack_outage_and_falls_back_to_a_dm(start_bot, sqlite
     bot.slack.view_submission("upload_dataset", file_values(g["id"], "secret.jsonl"), private_metadata=json.dumps({"channel": "G0SECRET"}))
     dm = wait_for(lambda: [m for m in slack.channel_messages("U0001") if "secret.jsonl" in m.get("text", "")], timeout=15)
     assert len(dm) == 1 and not slack.channel_messages("G0SECRET")
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(bot, slack, sandbox) -> None:  # noqa: ANN001
+    """A process killed mid-download leaves its claim unfinished: a later share of the file is handled
+    (and answered) once the claim is old enough; a fresh unfinished claim still means "in hand"."""
+    from datetime import timedelta
+
+    from storage.models import DatasetIntake
+    from storage.types import utcnow
+
+    fresh = slack.add_user_file("fresh.jsonl", chat_lines(12, "f"))
+    stale = slack.add_user_file("stale.jsonl", chat_lines(12, "s"))
+    with bot.services.db.session() as s:
+        s.add(DatasetIntake(team_id="T0001", slack_file_id=fresh["id"], kind="validate", user_id="U0001", channel_id="C0004", created_at=utcnow()))
+        s.add(DatasetIntake(team_id="T0001", slack_file_id=stale["id"], kind="validate", user_id="U0001", channel_id="C0004", created_at=utcnow() - timedelta(hours=1)))
+    for f in (fresh, stale):
+        assert bot.slack.event({"type": "file_shared", "file_id": f["id"], "user_id": "U0001", "channel_id": "C0004"}).status == 200
+    report = wait_for(lambda: [m for m in slack.channel_messages("C0004") if "stale.jsonl" in m.get("text", "")])
+    assert len(report) == 1 and [d.name for d in datasets(bot)] == ["stale.jsonl"]
+    with bot.services.db.session() as s:
+        finished = {r.slack_file_id: r.finished_at for r in s.scalars(select(DatasetIntake))}
+    assert finished[stale["id"]] is not None and finished[fresh["id"]] is None
+    assert not [m for m in slack.channel_messages("C0004") if "fresh.jsonl" in m.get("text", "")]
