@@ -43,11 +43,9 @@ def _from_dataset(row: Dataset, spec: JobSpec) -> tuple[int, int] | None:
 
 
 def _by_counting(services: Services, spec: JobSpec) -> tuple[int, int] | None:
-    data = services.provider.file_content(spec.training_file)
     with tempfile.TemporaryDirectory(prefix="ftbot-estimate-") as tmp:
         path = Path(tmp) / "train.jsonl"
-        path.write_bytes(data)
-        del data
+        services.provider.download_file(spec.training_file, path)  # streamed: files may be gigabytes
         report = validate_file(path, model=spec.model, price_overrides=dict(services.settings.price_table))
     if report.tokens is None or not report.examples:
         return None

@@ -16,7 +16,7 @@ from bot.jobs.lifecycle import Started, start_job
 from bot.outbox.deliver import deliver_now
 from bot.provider.base import JobSpec
 from bot.services import Services
-from storage.models import Dataset, Job
+from storage.models import ApprovalRequest, Dataset, Job
 
 
 def idempotency_key(*parts: str) -> str:
@@ -47,8 +47,9 @@ def launch(services: Services, req: StartRequest, *, team_id: str, user: str, ch
         seed=req.seed,
     )
     budget = services.settings.job_budget_usd
-    if budget is not None:
-        estimate = estimate_job_cost(services, team_id, spec)
+    if budget is not None and not _job_exists(services, key):
+        # A redelivered request that was held already: its stored estimate, not a second count.
+        estimate = _held_estimate(services, key) or estimate_job_cost(services, team_id, spec)
         if needs_job_approval(services, estimate.usd):
             opened = request_job_approval(
                 services, team_id=team_id, user=user, channel=channel, spec=asdict(spec), estimate_usd=estimate.usd, estimate_note=estimate.note, request_key=key
@@ -57,6 +58,19 @@ def launch(services: Services, req: StartRequest, *, team_id: str, user: str, ch
     started = start_job(services, spec, team_id=team_id, user=user, channel=channel, idempotency_key=key)
     deliver_now(services, started.subscription_ids)
     return started
+
+
+def _job_exists(services: Services, key: str) -> bool:
+    with services.db.session() as s:
+        return s.scalar(select(Job.id).where(Job.idempotency_key == key)) is not None
+
+
+def _held_estimate(services: Services, key: str) -> Estimate | None:
+    with services.db.session() as s:
+        detail = s.scalar(select(ApprovalRequest.detail).where(ApprovalRequest.request_key == key))
+    if detail is None:
+        return None
+    return Estimate(detail.get("estimate_usd"), detail.get("estimate_note") or "")
 
 
 def start_choices(services: Services, team_id: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -7,6 +7,7 @@ this; the rest of ftbot only sees these types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 
@@ -194,6 +195,10 @@ class Provider(Protocol):
     def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[ProviderFile]: ...
     def get_file(self, file_id: str) -> ProviderFile: ...
     def file_content(self, file_id: str) -> bytes: ...
+    def download_file(self, file_id: str, dest: Path) -> int:
+        """Stream the file's bytes into `dest` (never whole in memory); returns the size."""
+        ...
+
     def delete_file(self, file_id: str) -> bool: ...
 
     # jobs

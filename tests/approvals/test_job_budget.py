@@ -105,8 +105,10 @@ def test_slash_start_over_budget_is_held_then_started_once_and_under_budget_star
         rid = s.scalar(select(ApprovalRequest.id).where(ApprovalRequest.kind == "job_budget"))
     msg = team.wait_message(rid, "$0.01", channel=APPROVAL_CHANNEL)
     assert buttons(msg) == ["approval_approve", "approval_reject"]
-    # The same delivery again opens nothing new.
+    # The same delivery again opens nothing new, and does not download the file again to count it.
+    assert sandbox.state.requests.get("file_content") == 1
     assert "Already waiting for approval" in team.ask(f"start {big} epochs=3", trigger_id="trig-big")["text"]
+    assert sandbox.state.requests.get("file_content") == 1
     team.click(rid, "U0002", channel=APPROVAL_CHANNEL)
     team.click(rid, "U0003", channel=APPROVAL_CHANNEL)
     team.wait_message(rid, "Started job", channel=APPROVAL_CHANNEL)
