@@ -82,6 +82,16 @@ def _claim(services: Services, a: Arrival) -> bool:
     return bool(taken)
 
 
+def refuse_once(services: Services, a: Arrival) -> bool:
+    """True the first time a file is refused to its sharer (both of Slack's events, retries: once)."""
+    try:
+        with services.db.session() as s:
+            s.add(DatasetIntake(team_id=a.team_id, slack_file_id=a.slack_file_id, kind="denied", user_id=a.user_id, channel_id=a.channel_id, finished_at=utcnow()))
+        return True
+    except IntegrityError:
+        return False
+
+
 def _finish(services: Services, a: Arrival) -> None:
     with services.db.session() as s:
         s.execute(

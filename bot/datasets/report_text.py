@@ -6,12 +6,7 @@ from bot.datasets.validate import Issue, Report
 
 
 def _issue(i: Issue) -> str:
-    where = ""
-    if i.lines:
-        more = f" and {i.count - len(i.lines):,} more" if i.count > len(i.lines) else ""
-        where = f" (line{'s' if i.count > 1 else ''} {', '.join(map(str, i.lines))}{more})"
-    elif i.count > 1:
-        where = f" ({i.count:,} times)"
+    where = f" ({i.where()})" if i.where() else ""
     detail = f": {i.detail}" if i.detail else ""
     return f"  - {i.message}{where}{detail}"
 

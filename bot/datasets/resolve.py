@@ -1,4 +1,4 @@
-"""`<file>` in a command: a provider file id, or the name of a dataset uploaded through the bot."""
+"""FILE in a command: a provider file id, or the name of a dataset uploaded through the bot."""
 
 from __future__ import annotations
 

@@ -90,6 +90,13 @@ class Issue:
     count: int = 0
     detail: str | None = None  # e.g. the JSON parser's reason on the first occurrence
 
+    def where(self) -> str:
+        """`lines 3, 7 and 12 more` / `40 times` / `` (plain text; the Slack report escapes it)."""
+        if self.lines:
+            more = f" and {self.count - len(self.lines):,} more" if self.count > len(self.lines) else ""
+            return f"line{'s' if self.count > 1 else ''} {', '.join(map(str, self.lines))}{more}"
+        return f"{self.count:,} times" if self.count > 1 else ""
+
 
 @dataclass
 class TokenStats:

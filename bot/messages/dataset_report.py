@@ -36,12 +36,7 @@ def _clip(text: str, n: int) -> str:
 
 
 def _issue_line(issue: Any) -> str:
-    where = ""
-    if issue.lines:
-        more = f" +{issue.count - len(issue.lines):,} more" if issue.count > len(issue.lines) else ""
-        where = f" — line{'s' if len(issue.lines) > 1 else ''} {', '.join(map(str, issue.lines))}{more}"
-    elif issue.count > 1:
-        where = f" — {issue.count:,} times"
+    where = f" — {issue.where()}" if issue.where() else ""
     detail = f" ({_clip(issue.detail, 120)})" if issue.detail else ""
     return f"• {escape(_clip(issue.message, 200))}{escape(where)}{escape(detail)}"
 

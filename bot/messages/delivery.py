@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.mrkdwn import code
+from bot.mrkdwn import code, truncate
 
 WHY = {
     "is_archived": "the channel was archived",
@@ -23,6 +23,7 @@ def channel_ended_notice(channel: str, reason: str, job_ids: Sequence[str], drop
     text = (
         f":warning: ftbot can no longer post in <#{channel}>: {why}. It stopped following {jobs} there"
         + (f" and dropped {dropped} queued message{'s' if dropped != 1 else ''} for it" if dropped else "")
-        + ". Once the bot can post there again, `/ft watch <job> <#channel>` follows a job again."
+        + f". Once the bot can post there again, `/ft watch JOB_ID` in <#{channel}> follows a job again."
     )
-    return {"text": text[:2900], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]}
+    text = truncate(text, 2900)
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}

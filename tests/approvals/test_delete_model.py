@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -257,3 +258,27 @@ def test_worker_resolves_requests_a_dead_process_left_running(db_url, make_team,
     msg = team.wait_message(ids[1], "Failed")
     assert "stopped before it answered" in str(msg["blocks"]) and "still there" in str(msg["blocks"])
     assert kept in sandbox.state.models and deletes(sandbox) == 0
+
+
+def test_an_approver_group_slack_cannot_resolve_yet_is_not_an_outsider(sqlite_url, make_team, sandbox, slack, monkeypatch) -> None:  # noqa: ANN001
+    """A member of an approver group clicking while Slack is slow or failing is asked to click again;
+    nothing is recorded against them, and the vote counts once Slack answers."""
+    slack.set_usergroup("SAPPROVERS", ["U0005"])
+    team = make_team(sqlite_url, approvers=("SAPPROVERS",), approvals_required=1)
+    model = add_model(sandbox)
+    team.ask(f"delete-model {model}")
+    req = team.request()
+    release = threading.Event()
+    answer = slack._m_usergroups_users_list
+
+    def slow(args):  # noqa: ANN001, ANN202
+        release.wait(10)
+        return answer(args)
+
+    monkeypatch.setattr(slack, "_m_usergroups_users_list", slow)
+    assert "Checking with Slack who the approvers are" in team.click(req.id, "U0005")["text"]
+    release.set()
+    wait_for(lambda: "counted" in team.click(req.id, "U0005")["text"] or team.request().status != "pending")
+    team.wait_message(req.id, "Deleted")
+    with team.bot.services.db.session() as s:
+        assert s.scalars(select(AuditLog).where(AuditLog.action == "refused")).all() == []

@@ -193,9 +193,14 @@ def test_other_files_and_the_bots_own_are_ignored(bot, slack, sandbox) -> None: 
 def test_only_operators_may_upload(start_bot, sqlite_url, slack, sandbox) -> None:  # noqa: ANN001
     bot = start_bot(sqlite_url, operators=("U0OPS",))
     f = slack.add_user_file("team.jsonl", chat_lines(12))
-    bot.slack.event({"type": "file_shared", "file_id": f["id"], "user_id": "U0001", "channel_id": "C0007"})
+    shared = {"type": "file_shared", "file_id": f["id"], "user_id": "U0001", "channel_id": "C0007"}
+    message = {"type": "message", "subtype": "file_share", "channel": "C0007", "user": "U0001", "ts": "1700000001.000100", "files": [{"id": f["id"], "name": "team.jsonl"}]}
+    bot.slack.event(shared)
+    bot.slack.event(message)  # Slack announces one share twice: the refusal is said once
     denied = wait_for(lambda: slack.calls("chat.postEphemeral"))[0].args
     assert denied["user"] == "U0001" and "Only operators" in denied["text"]
+    wait_for(lambda: len(slack.calls("files.info")) >= 2)
+    assert len(slack.calls("chat.postEphemeral")) == 1
     assert posts(slack, "C0007") == [] and sandbox_files(sandbox) == []
     reply = bot.slack.view_submission("upload_dataset", file_values(f["id"], "team.jsonl"))
     assert "Only operators" in json.dumps(reply.json)
@@ -235,7 +240,11 @@ def test_a_claim_left_by_a_dead_process_is_taken_over(bot, slack, sandbox) -> No
         assert bot.slack.event({"type": "file_shared", "file_id": f["id"], "user_id": "U0001", "channel_id": "C0004"}).status == 200
     report = wait_for(lambda: [m for m in slack.channel_messages("C0004") if "stale.jsonl" in m.get("text", "")])
     assert len(report) == 1 and [d.name for d in datasets(bot)] == ["stale.jsonl"]
-    with bot.services.db.session() as s:
-        finished = {r.slack_file_id: r.finished_at for r in s.scalars(select(DatasetIntake))}
-    assert finished[stale["id"]] is not None and finished[fresh["id"]] is None
+
+    def finished() -> dict:
+        with bot.services.db.session() as s:
+            return {r.slack_file_id: r.finished_at for r in s.scalars(select(DatasetIntake))}
+
+    wait_for(lambda: finished()[stale["id"]] is not None)
+    assert finished()[fresh["id"]] is None
     assert not [m for m in slack.channel_messages("C0004") if "fresh.jsonl" in m.get("text", "")]

@@ -15,11 +15,16 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from bot.approvals.votes import cast_vote, record_refusal
 from bot.errors import guarded
 from bot.messages.approval import APPROVE, REJECT
-from bot.permissions import Operators
+from bot.permissions import Operators, Verdict
 from bot.services import Services
 
 DECISIONS = {APPROVE: "approve", REJECT: "reject"}
 NOT_APPROVER = ":lock: Only approvers may vote on this. Ask someone listed in FTBOT_APPROVERS."
+# Slack has not said (yet) who is in an approver group: nothing is recorded, the click may be repeated.
+UNSURE = {
+    Verdict.CHECKING: ":hourglass_flowing_sand: Checking with Slack who the approvers are. Click again in a few seconds.",
+    Verdict.UNAVAILABLE: ":warning: Slack could not tell me who the approvers are right now, so your vote was not counted. Try again in a minute.",
+}
 
 
 def _team(body: dict[str, Any]) -> str:
@@ -44,8 +49,12 @@ def approvers(services: Services) -> Operators:
 def require_approver(body: dict[str, Any], context: Any, respond: Respond, next: Any) -> Any:  # noqa: A002 - Bolt passes it by this name
     services: Services = context["services"]
     user = (body.get("user") or {}).get("id")
-    if approvers(services).allows(user):
+    verdict = approvers(services).check(user)
+    if verdict is Verdict.ALLOWED:
         return next()
+    if verdict in UNSURE:
+        respond(text=UNSURE[verdict], response_type="ephemeral", replace_original=False)
+        return BoltResponse(status=200, body="")
     rid = _request_id(body)
     action = ((body.get("actions") or [{}])[0]).get("action_id")
     if rid is not None and user:

@@ -10,30 +10,36 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.datasets.intake import Arrival, take_in
+from bot.datasets.intake import Arrival, refuse_once, take_in
+from bot.permissions import Verdict
 from bot.services import Services
 
-DENIED = ":lock: Only operators may upload datasets here. Ask someone listed in FTBOT_OPERATORS."
+REFUSALS = {
+    Verdict.DENIED: ":lock: Only operators may upload datasets here. Ask someone listed in FTBOT_OPERATORS.",
+    Verdict.CHECKING: ":hourglass_flowing_sand: Checking with Slack who the operators are. Share the file again in a few seconds.",
+    Verdict.UNAVAILABLE: ":warning: Slack could not tell me who the operators are right now, so I did not take the file. Share it again in a minute.",
+}
 
 
 def _ack(ack: Ack) -> None:
     ack()
 
 
-def _allowed(services: Services, user: str) -> bool:
+def _verdict(services: Services, user: str) -> Verdict:
     operators = services.extras.get("operators")
-    return operators is None or operators.allows(user)
+    return Verdict.ALLOWED if operators is None else operators.check(user)
 
 
 def _hand_on(services: Services, context: Any, *, team: str, file_id: str, user: str, channel: str | None, thread_ts: str | None) -> None:
     if not file_id or not user or user == context.get("bot_user_id"):
         return  # the bot's own uploads (loss charts)
     arrival = Arrival(team_id=team, slack_file_id=file_id, user_id=user, channel_id=channel, thread_ts=thread_ts)
-    if not _allowed(services, user):
-        if _is_jsonl(services, arrival):
-            services.slack.chat_postEphemeral(channel=channel or user, user=user, text=DENIED)
-        return
-    take_in(services, arrival)
+    verdict = _verdict(services, user)
+    if verdict is Verdict.ALLOWED:
+        take_in(services, arrival)
+    elif _is_jsonl(services, arrival) and (verdict is not Verdict.DENIED or refuse_once(services, arrival)):
+        # Told once per file however often Slack announces it (a refusal that may change is not claimed).
+        services.slack.chat_postEphemeral(channel=channel or user, user=user, text=REFUSALS[verdict])
 
 
 def _is_jsonl(services: Services, arrival: Arrival) -> bool:

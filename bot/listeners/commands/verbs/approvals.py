@@ -1,4 +1,4 @@
-"""`/ft delete-model <model> [reason…]` and `/ft audit [N]`."""
+"""`/ft delete-model MODEL [REASON]` and `/ft audit [N]`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from slack_bolt import Respond
 
 from bot.approvals.audit import MAX_ENTRIES, latest
 from bot.approvals.requests import request_model_deletion
-from bot.commands.parse import Command, optional_count
+from bot.commands.parse import USAGE, Command, optional_count
 from bot.errors import UserError
 from bot.listeners.commands.registry import handles
 from bot.messages.audit import audit_answer
 from bot.mrkdwn import code
 from bot.services import Services
 
-DELETE_USAGE = "/ft delete-model <model> [reason…]"
 MAX_REASON = 500
 
 
@@ -25,9 +24,9 @@ def delete_model(cmd: Command, *, respond: Respond, body: dict[str, Any], servic
     model, _, reason = cmd.rest.strip().partition(" ")
     reason = reason.strip()
     if not model:
-        raise UserError("`delete-model` needs the model to delete.", DELETE_USAGE)
+        raise UserError("`delete-model` needs the model to delete.", USAGE["delete-model"])
     if len(reason) > MAX_REASON:
-        raise UserError(f"The reason is {len(reason)} characters; at most {MAX_REASON}.", DELETE_USAGE)
+        raise UserError(f"The reason is {len(reason)} characters; at most {MAX_REASON}.", USAGE["delete-model"])
     opened = request_model_deletion(
         services, team_id=body["team_id"], user=body["user_id"], channel=body["channel_id"], model=model, reason=reason or None, request_key=body.get("trigger_id")
     )
