@@ -75,6 +75,7 @@ class TogetherJob:
     status_override: str | None = None  # test hook: a status this sandbox would never produce itself
     extra_events: list[dict[str, Any]] = field(default_factory=list)
     model_registered: bool = False
+    trained_at: float | None = None  # when training was first seen finished: compressing starts then
 
 
 class TogetherWorld:
@@ -291,7 +292,10 @@ class TogetherWorld:
             code = (sim.get("error") or {}).get("code") or ""
             return "user_error" if code.startswith("invalid_") else "error"
         if s == "succeeded":
-            done = sim["finished_at"] or now
+            # The simulation keeps whole seconds; the phases after it need finer time.
+            if job.trained_at is None:
+                job.trained_at = max(now, float(sim["finished_at"] or now))
+            done = job.trained_at
             phase = self.timing.queued_seconds
             if now < done + phase:
                 return "compressing"
@@ -362,6 +366,8 @@ class TogetherWorld:
                 raise ApiError(400, f"Fine-tune job {jid} is {view['status']} and cannot be cancelled")
             if job.cancel_requested_at is None:
                 job.cancel_requested_at = time.time()
+                # In the simulation's own log, so it sorts before the job_stopped that follows.
+                self.state._event(self.state.jobs[job.sim_id], job.cancel_requested_at, "Cancel requested by user")
             return self._view(job, truncated=True)
 
     def delete_job(self, jid: str) -> dict[str, Any]:
@@ -378,10 +384,8 @@ class TogetherWorld:
             view = self._view(job)
             sj = self.state.jobs[job.sim_id]
             out = _translate(sj.events, sj, job)
-            if job.cancel_requested_at is not None:
-                out.append(_ev(job.cancel_requested_at, "cancel_requested", "Cancel requested by user"))
             if view["status"] in {"compressing", "uploading", "completed"}:
-                done = float(self.state.jobs[job.sim_id].obj["finished_at"])
+                done = job.trained_at or time.time()
                 phase = self.timing.queued_seconds
                 out.append(_ev(done, "model_compressing", "Compressing output model"))
                 if view["status"] != "compressing":
@@ -543,6 +547,8 @@ def _translate(sim_events: list[dict[str, Any]], sj: Any, job: TogetherJob) -> l
             out.append(_ev(at, "checkpoint_save", f"Checkpoint saved at step {step}", step=step, total_steps=sj.total_steps))
         elif msg.startswith("New fine-tuned model created"):
             out.append(_ev(at, "training_complete", "Training completed", total_steps=sj.total_steps))
+        elif msg == "Cancel requested by user":
+            out.append(_ev(at, "cancel_requested", msg))
         elif msg == "Fine-tuning job cancelled":
             out.append(_ev(at, "job_stopped", "Job stopped by user"))
         elif msg.startswith(("Validating training file", "The job has successfully")):
