@@ -272,7 +272,7 @@ class TogetherProvider:
         max_retries: int = 2,
         timeout: float = 30,
         client: together.Together | None = None,
-        settle_seconds: int = 30,
+        settle_seconds: float = 30,
     ) -> None:
         self.settle_seconds = settle_seconds
         self.project_id = project_id or None
@@ -487,12 +487,11 @@ class TogetherProvider:
         return [out[s] for s in sorted(out)]
 
     def _merged(self, job_id: str) -> list[JobEvent]:
-        """Events and metrics in one deterministic order: by time, metrics before events in a second
-        (a step's loss, then the checkpoint saved after it)."""
+        """Events and metrics in one deterministic order: by time, events before metrics in a second."""
         events = self._raw_events(job_id)
         metrics = self._metric_events(job_id, events)
-        keyed = [((m.created_at, 0, m.data["step"]), m) for m in metrics]  # type: ignore[index]
-        keyed += [((e.created_at, 1, i), e) for i, e in enumerate(events)]
+        keyed = [((e.created_at, 0, i), e) for i, e in enumerate(events)]
+        keyed += [((m.created_at, 1, m.data["step"]), m) for m in metrics]  # type: ignore[index]
         return [e for _, e in sorted(keyed, key=lambda kv: kv[0])]
 
     def new_events(self, job_id: str, known_id: str | None, *, page_size: int = 100) -> list[JobEvent]:
@@ -522,11 +521,12 @@ class TogetherProvider:
         and never be seen. So items of the newest second wait until something later exists, the job
         has ended, or the second is long past (a job quiet for a while).
         """
-        if not merged or any(e.type in FINAL_EVENTS for e in merged):
+        if self.settle_seconds <= 0 or not merged or any(e.type in FINAL_EVENTS for e in merged):
             return merged
         newest = max(e.created_at for e in merged)
-        cutoff = max(newest, int(time.time()) - self.settle_seconds)
-        return [e for e in merged if e.created_at < cutoff]
+        if newest <= time.time() - self.settle_seconds:
+            return merged
+        return [e for e in merged if e.created_at < newest]
 
     def list_events(self, job_id: str, *, limit: int = 20) -> list[JobEvent]:
         return list(reversed(self._merged(job_id)))[:limit]
