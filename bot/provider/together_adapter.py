@@ -89,7 +89,7 @@ PAUSE_REASON = f"{NAME} cannot pause a job; cancel it and start a new one from i
 RESUME_REASON = f"{NAME} cannot pause or resume a job; start a new one from the cancelled job's last checkpoint."
 NOT_DEPLOYED = (
     "{name} serves a fine-tuned model only from a dedicated endpoint, and `{model}` has none running. "
-    "Create one in Together's console (it is billed per hour while it runs), then try again."
+    "Create one in Together's console (it is billed by the minute while it runs), then try again."
 )
 
 
@@ -385,6 +385,27 @@ class TogetherProvider:
                     if existing is not None:
                         return existing
         raise AssertionError("unreachable")
+
+    def estimate_price(self, spec: JobSpec) -> float | None:
+        """Together's own estimate in USD for this job (its rates depend on model size, LoRA or full,
+        SFT or DPO, so no static table is kept), or None when it cannot estimate yet."""
+        kwargs = self._create_kwargs(spec, None)
+        body: dict[str, Any] = {
+            "training_file": spec.training_file,
+            "model": spec.model,
+            "n_epochs": int(kwargs.get("n_epochs", 1)),
+            "n_evals": int(kwargs.get("n_evals", 0)),
+            "training_method": {"method": kwargs["training_method"]},
+        }
+        if not kwargs["lora"]:
+            body["training_type"] = {"type": "Full"}
+        if spec.validation_file:
+            body["validation_file"] = spec.validation_file
+        with translate_errors("job"):
+            est = self.client.fine_tuning.estimate_price(**body)
+        if not getattr(est, "estimation_available", False) or getattr(est, "estimated_total_price", None) is None:
+            return None
+        return float(est.estimated_total_price)
 
     def find_job_by_key(self, idempotency_key: str) -> Job | None:
         """A job made with this key: Together has no metadata, so the key is the job's seed.

@@ -206,7 +206,7 @@ class TogetherWorld:
         return {
             "estimation_available": True, "allowed_to_proceed": True, "user_limit": 1000.0,
             "estimated_train_token_count": float(tokens), "estimated_eval_token_count": 0.0,
-            "estimated_total_price": round(tokens * per_million / 1e6, 4),
+            "estimated_total_price": round(tokens * per_million / 1e6, 6),
         }
 
     # ---- jobs -------------------------------------------------------------------------------

@@ -18,8 +18,7 @@ from bot.provider.base import (
 from bot.provider.together_adapter import PAUSE_REASON, TogetherProvider, map_status
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl, dpo_jsonl
-from tests.together_sandbox import _together_server, together_sandbox  # noqa: F401
-from tests.together_sandbox import LLAMA_8B, LLAMA_70B, make_provider
+from tests.together_sandbox import LLAMA_8B, LLAMA_70B, _together_server, make_provider, together_sandbox  # noqa: F401
 
 
 @pytest.fixture
@@ -247,3 +246,11 @@ def test_a_failed_job_carries_the_reason_from_its_events(provider) -> None:  # n
     j = provider.get_job(job_id)
     assert j.status == "failed" and j.metadata["together_status"] == "user_error"
     assert j.error and "has no assistant message" in j.error.message
+
+
+def test_price_estimate_comes_from_together(provider, together_sandbox) -> None:  # noqa: ANN001, F811
+    f = provider.upload_file(chat_jsonl(40), "train.jsonl")
+    lora = provider.estimate_price(JobSpec(model=LLAMA_8B, training_file=f.id, hyperparameters={"n_epochs": 2}))
+    full = provider.estimate_price(JobSpec(model=LLAMA_8B, training_file=f.id, hyperparameters={"n_epochs": 2, "training_type": "full"}))
+    assert lora is not None and full is not None and 0 < lora < full
+    assert provider.estimate_price(JobSpec(model=LLAMA_8B, training_file="file-unknown")) is None

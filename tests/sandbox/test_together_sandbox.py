@@ -15,8 +15,7 @@ from bot.sandbox.together_server import TogetherSandboxServer
 from bot.sandbox.together_state import PROJECT_ID
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl, dpo_jsonl
-from tests.together_sandbox import _together_server, together_sandbox  # noqa: F401
-from tests.together_sandbox import API_KEY, FAST, LLAMA_8B, LLAMA_70B
+from tests.together_sandbox import API_KEY, FAST, LLAMA_8B, LLAMA_70B, _together_server, together_sandbox  # noqa: F401
 
 
 @pytest.fixture
