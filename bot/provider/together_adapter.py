@@ -14,7 +14,8 @@ The only module in ftbot that imports `together`. What differs from OpenAI, and 
 - No job metadata, so the idempotency key travels in the job's random seed (see `_key_seed`).
 - Start options beyond OpenAI's (JobSpec.hyperparameters): `learning_rate` (absolute, not a
   multiplier), `training_type` ("lora", the default, or "full"), `lora_r`, `lora_alpha`,
-  `lora_dropout`, `n_checkpoints`, `n_evals`, `warmup_ratio`, `train_on_inputs`; `beta` for DPO.
+  `lora_dropout`, `n_checkpoints`, `n_evals` (5 when a validation file is given), `warmup_ratio`,
+  `train_on_inputs`; `beta` for DPO.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ STATUS_MAP = {
     "completed": "succeeded",
 }
 FINAL_RAW = {"cancelled", "error", "user_error", "completed"}
+DEFAULT_N_EVALS = 5
+AFTER_TRAINING = {
+    "training_complete", "model_compressing", "model_compression_complete", "model_uploading",
+    "model_upload_complete", "job_complete", "job_stopped", "job_error",
+}
 FINAL_EVENTS = {"job_complete", "job_stopped", "job_error"}
 METHODS = {"supervised": "sft", "dpo": "dpo"}
 # JobSpec.hyperparameters accepted, each -> the SDK's create() argument
@@ -358,6 +364,9 @@ class TogetherProvider:
             kwargs.setdefault("train_on_inputs", "auto")
         if spec.validation_file:
             kwargs["validation_file"] = spec.validation_file
+            # Together evaluates only when asked (n_evals defaults to 0); a validation file given to
+            # ftbot means "show me validation loss", as it does at OpenAI. Each eval is billed.
+            kwargs.setdefault("n_evals", DEFAULT_N_EVALS)
         if spec.suffix:
             kwargs["suffix"] = spec.suffix
         if spec.seed is not None:
@@ -508,11 +517,19 @@ class TogetherProvider:
         return [out[s] for s in sorted(out)]
 
     def _merged(self, job_id: str) -> list[JobEvent]:
-        """Events and metrics in one deterministic order: by time, events before metrics in a second."""
+        """Events and metrics in one deterministic order: by time, and within a second by training
+        progress (a step's loss before the checkpoint saved at that step, "job_complete" last)."""
         events = self._raw_events(job_id)
         metrics = self._metric_events(job_id, events)
-        keyed = [((e.created_at, 0, i), e) for i, e in enumerate(events)]
-        keyed += [((m.created_at, 1, m.data["step"]), m) for m in metrics]  # type: ignore[index]
+        keyed: list[tuple[tuple[int, int, int, int], JobEvent]] = []
+        progress = 0
+        for i, e in enumerate(events):
+            if e.type in AFTER_TRAINING:
+                progress = 1 << 40
+            elif e.data and isinstance(e.data.get("step"), int):
+                progress = max(progress, e.data["step"])
+            keyed.append(((e.created_at, progress, 1, i), e))
+        keyed += [((m.created_at, m.data["step"], 0, 0), m) for m in metrics]  # type: ignore[index]
         return [e for _, e in sorted(keyed, key=lambda kv: kv[0])]
 
     def new_events(self, job_id: str, known_id: str | None, *, page_size: int = 100) -> list[JobEvent]:

@@ -71,6 +71,7 @@ class TogetherJob:
     seed: int | None
     output_name: str
     n_checkpoints: int
+    n_evals: int = 0
     cancel_requested_at: float | None = None
     status_override: str | None = None  # test hook: a status this sandbox would never produce itself
     extra_events: list[dict[str, Any]] = field(default_factory=list)
@@ -261,7 +262,7 @@ class TogetherWorld:
             lora=None if ttype.get("type") == "Full" else dict(ttype), method=resolved_method,
             n_epochs=int(n_epochs), batch_size=sim["method"][sim["method"]["type"]]["hyperparameters"]["batch_size"],
             learning_rate=float(lr), suffix=suffix, seed=sim["seed"], output_name=name,
-            n_checkpoints=int(body.get("n_checkpoints") or 1),
+            n_checkpoints=int(body.get("n_checkpoints") or 1), n_evals=int(body.get("n_evals") or 0),
         )
         with self.state.lock:
             self.jobs[jid] = job
@@ -331,7 +332,7 @@ class TogetherWorld:
             "model": job.model, "model_output_name": job.output_name,
             "training_file": sim["training_file"], "validation_file": sim["validation_file"] or "",
             "n_epochs": job.n_epochs, "batch_size": job.batch_size, "learning_rate": job.learning_rate,
-            "n_checkpoints": job.n_checkpoints, "n_evals": 0, "suffix": job.suffix, "random_seed": job.seed,
+            "n_checkpoints": job.n_checkpoints, "n_evals": job.n_evals, "suffix": job.suffix, "random_seed": job.seed,
             "training_type": ttype, "training_method": job.method,
             "lr_scheduler": {"lr_scheduler_type": "cosine", "lr_scheduler_args": {"min_lr_ratio": 0.0, "num_cycles": 0.5}},
             "warmup_ratio": 0.0, "weight_decay": 0.0, "max_grad_norm": 1.0, "packing": True,
@@ -424,7 +425,7 @@ class TogetherWorld:
                     "train/learning_rate": job.learning_rate * 0.5 * (1 + math.cos(math.pi * progress)),
                     "timestamp": float(at.get(step, 0)),
                 }
-                if r.get("valid_loss") is not None:
+                if job.n_evals and r.get("valid_loss") is not None:  # Together evaluates only when asked
                     row["eval/loss"] = r["valid_loss"]
                 rows.append(row)
             return {"metrics": rows}

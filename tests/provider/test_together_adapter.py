@@ -254,3 +254,14 @@ def test_price_estimate_comes_from_together(provider, together_sandbox) -> None:
     full = provider.estimate_price(JobSpec(model=LLAMA_8B, training_file=f.id, hyperparameters={"n_epochs": 2, "training_type": "full"}))
     assert lora is not None and full is not None and 0 < lora < full
     assert provider.estimate_price(JobSpec(model=LLAMA_8B, training_file="file-unknown")) is None
+
+
+def test_a_validation_file_brings_validation_loss(provider) -> None:  # noqa: ANN001
+    v = provider.upload_file(chat_jsonl(12), "valid.jsonl")
+    job_id = _start(provider, validation_file=v.id)
+    wait_for(lambda: provider.get_job(job_id).is_final)
+    metrics = [e.data for e in provider.new_events(job_id, None) if e.type == "metrics"]
+    assert any(d.get("valid_loss") for d in metrics)
+    plain = _start(provider)
+    wait_for(lambda: provider.get_job(plain).is_final)
+    assert not any(e.data.get("valid_loss") for e in provider.new_events(plain, None) if e.type == "metrics")
