@@ -27,6 +27,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -628,8 +629,6 @@ class TogetherProvider:
 
 
 def _with_error(job: Job, reason: str) -> Job:
-    from dataclasses import replace
-
     return replace(job, error=JobError(code=job.error.code if job.error else "error", message=reason))
 
 
