@@ -599,7 +599,7 @@ class TogetherProvider:
         project = self._need_project()
         with translate_errors("model"):
             return [
-                Model(id=m.name, created=0, owned_by=m.project_id or project, fine_tuned=True)
+                Model(id=m.name, created=_model_created(m), owned_by=m.project_id or project, fine_tuned=True)
                 for m in self.client.models.list(project_id=project)
             ]
 
@@ -626,6 +626,15 @@ class TogetherProvider:
         if not resp.choices:
             return ""
         return resp.choices[0].message.content or ""
+
+
+def _model_created(m: Any) -> int:
+    """The registry's type declares no creation time; use one if the answer carries it (0: unknown)."""
+    for name in ("createTime", "create_time", "createdAt", "created_at", "created"):
+        value = _unix(_extra(m, name))
+        if value:
+            return value
+    return 0
 
 
 def _with_error(job: Job, reason: str) -> Job:

@@ -316,7 +316,7 @@ class TogetherWorld:
             "visibility": "VISIBILITY_PRIVATE", "description": f"Fine-tuned from {job.model} by {job.id}",
             "weights": {"type": "WEIGHTS_TYPE_ADAPTER" if job.lora else "WEIGHTS_TYPE_DEFAULT", "architecture": "LlamaForCausalLM"},
             "baseModel": f"projects/together/models/{job.model}", "baseModelId": job.model,
-            "_created": int(at),
+            "createTime": iso(at),
         }
 
     def _view(self, job: TogetherJob, *, truncated: bool = False) -> dict[str, Any]:

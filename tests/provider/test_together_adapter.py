@@ -79,7 +79,7 @@ def test_a_job_runs_to_succeeded_with_its_model_and_checkpoints(provider, togeth
     assert j.method == "supervised" and j.finished_at and j.trained_tokens
     assert [(c.id, c.step_number) for c in provider.list_checkpoints(job_id)] == [(f"{job_id}:6", 6), (f"{job_id}:3", 3)]
     (model,) = provider.list_models()
-    assert model.id == j.fine_tuned_model and model.is_fine_tuned
+    assert model.id == j.fine_tuned_model and model.is_fine_tuned and model.created >= j.created_at
 
 
 def test_dpo_and_full_training_are_start_options(provider) -> None:  # noqa: ANN001
