@@ -19,6 +19,7 @@ from bot.provider.base import (
     ProviderPermissionError,
     ProviderRateLimited,
     ProviderUnavailable,
+    ProviderUnsupported,
     is_final,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "ProviderPermissionError",
     "ProviderRateLimited",
     "ProviderUnavailable",
+    "ProviderUnsupported",
     "is_final",
 ]

@@ -21,6 +21,8 @@ class JobStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Asked to stop, not stopped yet (Together AI answers a cancel with this; "cancelled" follows).
+    CANCELLING = "cancelling"
 
     FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
     # Statuses from which pause / resume / cancel make sense.
@@ -34,7 +36,11 @@ def is_final(status: str) -> bool:
     ending would be far worse. Statuses that look final by name ("expired", "deleted") count too.
     """
     s = (status or "").lower()
-    return s in JobStatus.FINAL or s in {"expired", "deleted", "cancelled_by_user", "error", "not_found"}
+    return s in JobStatus.FINAL or s in {
+        "expired", "deleted", "cancelled_by_user", "error", "not_found",
+        # Together AI's own final words, should one ever reach us unmapped
+        "user_error", "completed",
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +110,13 @@ class Model:
     id: str
     created: int
     owned_by: str
+    # Set by adapters whose model names do not say it (Together's registry holds only custom models).
+    fine_tuned: bool | None = None
 
     @property
     def is_fine_tuned(self) -> bool:
+        if self.fine_tuned is not None:
+            return self.fine_tuned
         return self.id.startswith("ft:")
 
 
@@ -175,6 +185,12 @@ class ProviderRateLimited(ProviderError):
     def __init__(self, reason: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(reason, **kw)
         self.retry_after = retry_after
+
+
+class ProviderUnsupported(ProviderError):
+    """The provider has no such operation (Together AI cannot pause a job). Retrying will not help."""
+
+    kind = "unsupported"
 
 
 class ProviderUnavailable(ProviderError):

@@ -15,6 +15,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,12 +137,13 @@ class SandboxState:
 
     # ---- files ------------------------------------------------------------------------------
 
-    def add_file(self, filename: str, content: bytes, purpose: str) -> dict[str, Any]:
+    def add_file(self, filename: str, content: bytes, purpose: str, *, fid: str | None = None) -> dict[str, Any]:
+        """`fid`: an id reserved earlier (Together's upload names the file before its bytes arrive)."""
         if purpose not in {"fine-tune", "fine-tune-results", "assistants", "batch", "vision", "user_data"}:
             raise ApiError(400, f"Invalid purpose: {purpose!r}", param="purpose")
         if purpose == "fine-tune" and not filename.endswith(".jsonl"):
             raise ApiError(400, "Invalid file format for Fine-Tuning API. Must be .jsonl", param="file")
-        fid = _id("file-")
+        fid = fid or _id("file-")
         obj = {
             "id": fid,
             "object": "file",
@@ -253,11 +255,12 @@ class SandboxState:
 
     # ---- jobs -------------------------------------------------------------------------------
 
-    def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_job(self, body: dict[str, Any], *, base_models: Collection[str] = BASE_MODELS) -> dict[str, Any]:
+        """`base_models`: what may be trained (the Together sandbox drives this same simulation)."""
         model = body.get("model")
         if not model:
             raise ApiError(400, "Missing required parameter: 'model'.", param="model")
-        if model not in BASE_MODELS and not (model.startswith("ft:") and model in self.models):
+        if model not in base_models and not (model.startswith("ft:") and model in self.models):
             raise ApiError(400, f"Model {model} is not available for fine-tuning or does not exist.", param="model", code="model_not_available")
         tf = body.get("training_file")
         if not tf:
