@@ -328,6 +328,14 @@ class TogetherProvider:
         with translate_errors("file"):
             return self.client.files.content(file_id).read()
 
+    def download_file(self, file_id: str, dest: Path) -> int:
+        with translate_errors("file"), self.client.files.with_streaming_response.content(file_id) as resp, open(dest, "wb") as out:
+            size = 0
+            for chunk in resp.iter_bytes(1 << 20):
+                out.write(chunk)
+                size += len(chunk)
+            return size
+
     def delete_file(self, file_id: str) -> bool:
         with translate_errors("file"):
             return bool(self.client.files.delete(file_id).deleted)

@@ -189,3 +189,10 @@ def test_create_is_not_duplicated_when_the_answer_is_lost(provider: OpenAIProvid
     sandbox.state.faults.remaining = 1
     job = provider.create_job(JobSpec(model=MODEL, training_file=f.id), idempotency_key="once")
     assert [j.id for j in provider.list_jobs(limit=50).jobs] == [job.id]
+
+
+def test_download_file_streams_to_disk(provider, tmp_path) -> None:  # noqa: ANN001
+    content = b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n' * 50
+    f = provider.upload_file(content, "dl.jsonl")
+    dest = tmp_path / "dl.jsonl"
+    assert provider.download_file(f.id, dest) == len(content) and dest.read_bytes() == content

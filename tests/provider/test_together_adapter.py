@@ -265,3 +265,10 @@ def test_a_validation_file_brings_validation_loss(provider) -> None:  # noqa: AN
     plain = _start(provider)
     wait_for(lambda: provider.get_job(plain).is_final)
     assert not any(e.data.get("valid_loss") for e in provider.new_events(plain, None) if e.type == "metrics")
+
+
+def test_download_file_streams_to_disk(provider, tmp_path) -> None:  # noqa: ANN001
+    content = b"".join(b'{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a"}]}\n' % i for i in range(50))
+    f = provider.upload_file(content, "dl.jsonl")
+    dest = tmp_path / "dl.jsonl"
+    assert provider.download_file(f.id, dest) == len(content) and dest.read_bytes() == content
