@@ -32,6 +32,7 @@ from bot.provider.base import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
+from bot.provider.streaming import stream_to_file
 
 log = logging.getLogger(__name__)
 
@@ -245,12 +246,8 @@ class OpenAIProvider:
             return self.client.files.content(file_id).read()
 
     def download_file(self, file_id: str, dest: Path) -> int:
-        with translate_errors("file"), self.client.files.with_streaming_response.content(file_id) as resp, open(dest, "wb") as out:
-            size = 0
-            for chunk in resp.iter_bytes(1 << 20):
-                out.write(chunk)
-                size += len(chunk)
-            return size
+        with translate_errors("file"), self.client.files.with_streaming_response.content(file_id) as resp:
+            return stream_to_file(resp, dest)
 
     def delete_file(self, file_id: str) -> bool:
         with translate_errors("file"):
