@@ -15,8 +15,12 @@ The defaults follow the early-stopping conventions of the common trainers:
   evaluations before the comparison; the provider's full validation loss, when reported, is used as is;
 - divergence: any NaN / infinite loss at once; otherwise a smoothed training loss 50 % above its early
   level once a fifth of the steps are done (the warm-up is over by then);
-- stalled: no new metrics for 5 x the job's median step interval (at least 5 minutes) while running,
-  or queued / validating for longer than the operator's threshold (default 2 hours).
+- stalled: no new metrics for 5 x the job's median step interval (at least 5 minutes) while running
+  (a running job that has not reported a step yet: the queue threshold), or queued / validating for
+  longer than the operator's threshold (default 2 hours);
+- on success, an earlier checkpoint with a lower validation loss than the final model is named (what
+  Hugging Face's load_best_model_at_end would have kept), and billed tokens more than 10 % off the
+  dataset check's estimate are pointed out.
 """
 
 from __future__ import annotations
@@ -210,6 +214,23 @@ def divergence(s: Summary, total_steps: int | None, cfg: HealthSettings) -> Find
     return None
 
 
+def _stall_limit(s: Summary, status_since: datetime | None, cfg: HealthSettings) -> tuple[float, float, float | None] | None:
+    """(silent since, allowed silence in seconds, median step seconds) for a running job, or None.
+
+    With a step rhythm known (three points or more): stall_factor x the median step interval, at least
+    stall_minimum. Before that (running, yet no step reported): the operator's queue threshold. After a
+    pause the job runs again from its resume: the paused time is not silence."""
+    since_status = status_since.timestamp() if status_since is not None else None
+    if s.last_at is not None and len(s.gaps) >= 2:
+        median = statistics.median(s.gaps)
+        since = max(s.last_at, since_status) if since_status is not None else s.last_at
+        return since, max(cfg.stall_minimum.total_seconds(), cfg.stall_factor * median), median
+    if since_status is None:
+        return None
+    since = max(s.last_at, since_status) if s.last_at is not None else since_status
+    return since, max(cfg.stall_minimum, cfg.queued_limit).total_seconds(), None
+
+
 def stalled(s: Summary, status: str, status_since: datetime | None, now: datetime, cfg: HealthSettings) -> Finding | None:
     if status in {"queued", "validating_files"}:
         if status_since is not None and now - status_since > cfg.queued_limit:
@@ -217,30 +238,29 @@ def stalled(s: Summary, status: str, status_since: datetime | None, now: datetim
             words = status.replace("_", " ")
             return Finding("queued_long", False, f"Still {words}", f"The job has been {words} for {hours:.1f} hours. The provider may be busy; nothing is wrong with the job yet.")
         return None
-    if status != "running" or s.last_at is None or len(s.gaps) < 2:
+    limit = _stall_limit(s, status_since, cfg) if status == "running" else None
+    if limit is None:
         return None
-    median = statistics.median(s.gaps)
-    limit = max(cfg.stall_minimum.total_seconds(), cfg.stall_factor * median)
-    # After a pause the job runs again from its resume: the paused time is not silence.
-    since = max(s.last_at, status_since.timestamp()) if status_since is not None else s.last_at
+    since, allowed, median = limit
     silent = now.timestamp() - since
-    if silent > limit:
-        minutes = silent / 60
-        said = f"{minutes:.0f} minutes" if minutes >= 1 else f"{silent:.0f} seconds"
-        detail = f"No new metrics for {said} while running (a step usually takes {median:.0f} s). The provider may have a problem."
-        return Finding("stalled", True, "Training seems stalled", detail, s.last_step)
-    return None
+    if silent <= allowed:
+        return None
+    minutes = silent / 60
+    said = f"{minutes:.0f} minutes" if minutes >= 1 else f"{silent:.0f} seconds"
+    usual = f"a step usually takes {median:.0f} s" if median is not None else "no step has been reported yet"
+    detail = f"No new metrics for {said} while running ({usual}). The provider may have a problem."
+    return Finding("stalled", True, "Training seems stalled", detail, s.last_step or None)
 
 
 def stall_possible_at(s: Summary, status: str, status_since: datetime | None, cfg: HealthSettings) -> datetime | None:
     """The earliest moment a stall (or a long queue) could be reported, or None: lets a caller skip the check."""
     if status in {"queued", "validating_files"}:
         return None if status_since is None else status_since + cfg.queued_limit
-    if status != "running" or s.last_at is None or len(s.gaps) < 2:
+    limit = _stall_limit(s, status_since, cfg) if status == "running" else None
+    if limit is None:
         return None
-    limit = max(cfg.stall_minimum.total_seconds(), cfg.stall_factor * statistics.median(s.gaps))
-    since = max(s.last_at, status_since.timestamp()) if status_since is not None else s.last_at
-    return datetime.fromtimestamp(since + limit, UTC)
+    since, allowed, _ = limit
+    return datetime.fromtimestamp(since + allowed, UTC)
 
 
 def best_checkpoint(checkpoints: Sequence[CheckpointSample], final_model: str | None) -> Finding | None:

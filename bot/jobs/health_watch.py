@@ -40,6 +40,7 @@ from storage.models import Checkpoint, Dataset, Job, JobEvent, MetricPoint
 def health_settings(settings: Settings) -> HealthSettings:
     return HealthSettings(
         patience=settings.health_patience,
+        smoothing=settings.health_smoothing,
         divergence_factor=settings.health_divergence,
         stall_factor=settings.health_stall_factor,
         stall_minimum=timedelta(minutes=settings.health_stall_minutes),
