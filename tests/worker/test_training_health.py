@@ -18,7 +18,7 @@ from bot.jobs.lifecycle import start_job
 from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
-from storage.models import Job
+from storage.models import Job, JobEvent, MetricPoint
 from storage.types import utcnow
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl
@@ -222,3 +222,21 @@ def test_billed_tokens_within_ten_percent_and_a_healthy_run_say_nothing(db_url, 
     texts = [m.get("text", "") for m in slack.channel_messages(CH)]
     for title in ("Billed tokens", "Overfitting", "diverged", "climbing", "stalled", "checkpoint did better", "Still"):
         assert not any(title in t for t in texts), title
+
+
+def test_health_alerts_off_says_nothing_even_about_a_nan_loss(db_url, make_services, slack, sandbox) -> None:  # noqa: ANN001
+    sandbox.state.timing.step_seconds = 0.05
+    svc = make_services(db_url, health_alerts=False)
+    job_id = _start(svc, sandbox, curve={"train_loss": [2.0, float("nan")]})
+    poller, sender = Poller(svc, "w1"), Sender(svc, "w1")
+    alerts = lambda: [m for m in _channel_level(slack, "succeeded") if m["ts"] != _card_ts(slack)]  # noqa: E731
+    _pump(poller, sender, lambda: _final(svc, job_id)() and alerts())
+    assert not any("diverged" in m.get("text", "") for m in slack.channel_messages(CH))
+    with svc.db.session() as s:
+        row = s.scalars(select(Job).where(Job.provider_job_id == job_id)).one()
+        # The summary is still kept (turning alerts on later judges the whole run), nothing was said.
+        assert row.health["summary"]["nonfinite"] == [2, "training", "nan"] and not row.health.get("said")
+        # The NaN step is stored without its loss; the event keeps it as the string JSON allows.
+        assert s.scalar(select(MetricPoint.train_loss).where(MetricPoint.job_id == row.id, MetricPoint.step == 2)) is None
+        data = s.scalars(select(JobEvent.data).where(JobEvent.job_id == row.id, JobEvent.type == "metrics")).all()
+        assert {"step": 2, "train_loss": "NaN"}.items() <= next(d for d in data if d["step"] == 2).items()
