@@ -12,7 +12,10 @@ The defaults follow the early-stopping conventions of the common trainers:
   default of 0 is too jumpy on the noisy per-step validation loss a provider reports, Hugging Face
   makes you choose), with min_delta 0 as all three default to;
 - per-step validation loss is noisy (a small sample), so it is smoothed with a moving average of 5
-  evaluations before the comparison; the provider's full validation loss, when reported, is used as is;
+  evaluations before the comparison, and "worse than the best" / "training kept falling" must exceed
+  2 noise deviations of the raw series (min_delta 0 alone reads a long plateau's noise as
+  overfitting: on a simulated 3,000-step plateau it fired in every run); the provider's full validation loss, when reported for more than
+  `patience` evaluations (it comes once an epoch), is used as is;
 - divergence: any NaN / infinite loss at once; otherwise a smoothed training loss 50 % above its early
   level once a fifth of the steps are done (the warm-up is over by then);
 - stalled: no new metrics for 5 x the job's median step interval (at least 5 minutes) while running
@@ -44,6 +47,9 @@ class HealthSettings:
     stall_minimum: timedelta = timedelta(minutes=5)
     queued_limit: timedelta = timedelta(hours=2)
     billed_tolerance: float = 0.10
+    # "Kept falling" / "got worse" must exceed this many noise deviations of the raw losses, so a
+    # plateau's noise over hundreds of evaluations is not read as a trend.
+    significance: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,12 @@ class Summary:
     valid: Track = field(default_factory=Track)  # smoothed step validation loss
     full: Track = field(default_factory=Track)  # full validation loss
     nonfinite: list[Any] | None = None  # [step, "training" | "validation" | "full validation", "nan" | "inf" | "-inf"]
+    # Noise (standard deviation) of the raw training / step validation losses, from an exponentially
+    # weighted mean of |second differences| (blind to a linear trend): what a real change must exceed.
+    recent_train: list[float] = field(default_factory=list)
+    recent_valid: list[float] = field(default_factory=list)
+    train_noise: float | None = None
+    valid_noise: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,17 +168,28 @@ class Summary:
             if v is not None and not _finite(v) and self.nonfinite is None:
                 self.nonfinite = [p.step, name, str(v)]
         if _finite(p.train_loss):
+            self.recent_train, self.train_noise = _noise(self.recent_train, float(p.train_loss), self.train_noise)  # type: ignore[arg-type]
             if len(self.early) < cfg.smoothing:
                 self.early = [*self.early, float(p.train_loss)]  # type: ignore[arg-type]
             self.train = [*self.train, float(p.train_loss)][-cfg.smoothing :]  # type: ignore[arg-type]
             self.last_train_step = p.step
             self.train_n += 1
         if _finite(p.valid_loss):
+            self.recent_valid, self.valid_noise = _noise(self.recent_valid, float(p.valid_loss), self.valid_noise)  # type: ignore[arg-type]
             self.window = [*self.window, float(p.valid_loss)][-cfg.smoothing :]  # type: ignore[arg-type]
             self.valid.add(p.step, _mean(self.window), self.train_smooth)
         if _finite(p.full_valid_loss):
             self.full.add(p.step, float(p.full_valid_loss), self.train_smooth)  # type: ignore[arg-type]
         return True
+
+
+def _noise(recent: list[float], value: float, noise: float | None) -> tuple[list[float], float | None]:
+    recent = [*recent, value][-3:]
+    if len(recent) < 3:
+        return recent, noise
+    # For white noise of deviation s, E|x2 - 2 x1 + x0| = s * sqrt(6) * sqrt(2 / pi) ~ 1.95 s.
+    d = abs(recent[2] - 2 * recent[1] + recent[0]) / 1.954
+    return recent, d if noise is None else 0.9 * noise + 0.1 * d
 
 
 def summarise(points: Sequence[MetricSample], cfg: HealthSettings = HealthSettings(), summary: Summary | None = None) -> Summary:
@@ -182,12 +205,18 @@ def _checkpoint_at_or_before(checkpoints: Sequence[CheckpointSample], step: int)
 
 
 def overfitting(s: Summary, checkpoints: Sequence[CheckpointSample], cfg: HealthSettings) -> Finding | None:
-    track = s.full if s.full.n >= 2 else s.valid
-    if track.n <= cfg.patience or track.since < cfg.patience or track.best_step is None:
+    # The provider measures the full validation loss once an epoch: with the usual 3-4 epochs that is
+    # too few evaluations for any patience, so the smoothed step series judges until it is enough.
+    track = s.full if s.full.n > cfg.patience else s.valid
+    if track.n <= cfg.patience or track.since < cfg.patience or track.best_step is None or track.best_loss is None or track.last_loss is None:
         return None
     now_train, at_best = s.train_smooth, track.train_at_best
-    if now_train is None or at_best is None or now_train >= at_best:
+    if now_train is None or at_best is None or now_train >= at_best - cfg.significance * (s.train_noise or 0.0):
         return None  # training loss is not falling either: not overfitting (a plateau, or worse)
+    # The full validation loss is measured on the whole set: its own noise is negligible.
+    valid_noise = 0.0 if track is s.full else (s.valid_noise or 0.0)
+    if track.last_loss <= track.best_loss + cfg.significance * valid_noise:
+        return None  # not improving, but not clearly worse either: a plateau
     ckpt = _checkpoint_at_or_before(checkpoints, track.best_step)
     detail = (
         f"Validation loss was best at step {track.best_step} ({track.best_loss:.4f}) and has not improved for {track.since} "

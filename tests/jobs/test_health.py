@@ -159,3 +159,41 @@ def test_health_settings_defaults_and_one_line_errors() -> None:
         with pytest.raises(SettingsError) as e:
             load_settings({name: value}, dotenv_path=None)
         assert name in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_few_full_validation_losses_leave_the_judging_to_the_step_series() -> None:
+    # Three epochs, so three full validation losses: too few for a patience of 3, yet the smoothed
+    # step validation loss shows the run overfitting within them.
+    train = [2.0 * 0.97**i for i in range(90)]
+    valid = [1.5 - 0.1 * i for i in range(8)] + [0.8 + 0.08 * i for i in range(10)]
+    pts = stream(train, valid)
+    pts = [MetricSample(p.step, p.train_loss, p.valid_loss, {30: 0.8, 60: 1.1, 90: 1.5}.get(p.step), p.created_at) for p in pts]
+    found = assess(pts, status="running", total_steps=90, now=pts[-1].created_at)
+    assert kinds(found) == ["overfitting"] and 40 <= found[0].step <= 60
+
+
+def test_a_long_noisy_plateau_is_never_overfitting_while_a_real_one_is_found() -> None:
+    import random
+
+    from bot.jobs.health import Summary, overfitting
+
+    cfg = HealthSettings()
+
+    def fired(seed: int, total: int, overfit: bool) -> bool:
+        rng, s = random.Random(seed), Summary()
+        for k in range(1, total + 1):
+            noise = rng.uniform(-0.04, 0.04)
+            if overfit:
+                tl = 1.9 * math.exp(-5.0 * k / total) + 0.02 + noise * 0.3
+                vl = 1.9 * math.exp(-5.0 * k / total) + 0.3 + 0.6 * max(0.0, k / total - 0.4) + rng.uniform(-0.03, 0.03)
+            else:  # the sandbox's own curve: training flattens out, validation follows it with noise
+                tl = 1.9 * math.exp(-3.0 * k / total) + 0.12 + noise
+                vl = tl + 0.08 + rng.uniform(0, 0.05)
+            evaluated = k % 10 == 0
+            s.add(MetricSample(k, tl, vl if evaluated else None, None, T0 + timedelta(seconds=k)), cfg)
+            if evaluated and overfitting(s, (), cfg) is not None:  # judged at every evaluation, as polls do
+                return True
+        return False
+
+    assert not any(fired(seed, 3000, overfit=False) for seed in range(20))
+    assert all(fired(seed, 1000, overfit=True) for seed in range(20))
