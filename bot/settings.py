@@ -44,6 +44,15 @@ class Settings:
     # FTBOT_PRICE_TABLE, read at start-up: (model, USD per 1M training tokens) merged over the shipped table
     price_table: tuple[tuple[str, float], ...] = ()
     retirements_file: str | None = None
+    # Training health (bot.jobs.health); the README explains each default.
+    health_alerts: bool = True
+    health_patience: int = 3
+    health_smoothing: int = 5
+    health_divergence: float = 1.5
+    health_stall_factor: float = 5.0
+    health_stall_minutes: float = 5.0
+    health_queued_minutes: float = 120.0
+    health_tokens_percent: float = 10.0
 
     # ---- what each process needs ----------------------------------------------------------
 
@@ -84,6 +93,14 @@ _ENV_NAME = {
     "sandbox": "FTBOT_SANDBOX",
     "price_table": "FTBOT_PRICE_TABLE",
     "retirements_file": "FTBOT_RETIREMENTS",
+    "health_alerts": "FTBOT_HEALTH_ALERTS",
+    "health_patience": "FTBOT_HEALTH_PATIENCE",
+    "health_smoothing": "FTBOT_HEALTH_SMOOTHING",
+    "health_divergence": "FTBOT_HEALTH_DIVERGENCE",
+    "health_stall_factor": "FTBOT_HEALTH_STALL_FACTOR",
+    "health_stall_minutes": "FTBOT_HEALTH_STALL_MINUTES",
+    "health_queued_minutes": "FTBOT_HEALTH_QUEUED_MINUTES",
+    "health_tokens_percent": "FTBOT_HEALTH_TOKENS_PERCENT",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -135,9 +152,11 @@ def _channel(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raw = (_str(env, name) or "").lower()
-    if raw in {"", "0", "false", "no", "off"}:
+    if raw == "":
+        return default
+    if raw in {"0", "false", "no", "off"}:
         return False
     if raw in {"1", "true", "yes", "on"}:
         return True
@@ -221,4 +240,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         sandbox=_bool(env, "FTBOT_SANDBOX"),
         price_table=_price_table(env, "FTBOT_PRICE_TABLE"),
         retirements_file=_retirements(env, "FTBOT_RETIREMENTS"),
+        health_alerts=_bool(env, "FTBOT_HEALTH_ALERTS", True),
+        health_patience=_number(env, "FTBOT_HEALTH_PATIENCE", int, 3, minimum=1, maximum=100),
+        health_smoothing=_number(env, "FTBOT_HEALTH_SMOOTHING", int, 5, minimum=1, maximum=100),
+        health_divergence=_number(env, "FTBOT_HEALTH_DIVERGENCE", float, 1.5, minimum=1.01, maximum=100.0),
+        health_stall_factor=_number(env, "FTBOT_HEALTH_STALL_FACTOR", float, 5.0, minimum=1.0, maximum=1000.0),
+        health_stall_minutes=_number(env, "FTBOT_HEALTH_STALL_MINUTES", float, 5.0, minimum=0.01),
+        health_queued_minutes=_number(env, "FTBOT_HEALTH_QUEUED_MINUTES", float, 120.0, minimum=0.01),
+        health_tokens_percent=_number(env, "FTBOT_HEALTH_TOKENS_PERCENT", float, 10.0, minimum=0.0, maximum=1000.0),
     )

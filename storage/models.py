@@ -93,6 +93,8 @@ class Job(Base):
     # Makes "create this job" idempotent across duplicate Slack deliveries and crashes.
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     status: Mapped[str] = mapped_column(String(64))
+    # When the job entered its current status, as ftbot saw it: how long it has been queued.
+    status_since: Mapped[datetime | None]
     is_final: Mapped[bool] = mapped_column(Boolean, default=False)
     base_model: Mapped[str] = mapped_column(String(255))
     fine_tuned_model: Mapped[str | None] = mapped_column(String(255))
@@ -122,6 +124,9 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Training health: the metric series folded to a few numbers (bot.jobs.health.Summary) and the
+    # findings already said, so each poll judges the job without reloading its history.
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     events: Mapped[list[JobEvent]] = relationship(back_populates="job", cascade="all, delete-orphan")
     subscriptions: Mapped[list[Subscription]] = relationship(

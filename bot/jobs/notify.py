@@ -15,9 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.jobs.health import Finding
+from bot.jobs.health_watch import watch_job
 from bot.jobs.view import view_of
 from bot.messages.events import EventView, event_replies
+from bot.messages.health import health_message
 from bot.messages.job_card import final_alert
+from bot.settings import Settings
 from storage.models import Job, JobEvent, OutboxMessage, Subscription
 
 CARD_MIN_INTERVAL = timedelta(seconds=60)
@@ -130,10 +134,30 @@ def plan_final(session: Session, job: Job, sub: Subscription) -> None:
     enqueue(session, f"s{sub.id}:chart", kind="chart", channel=sub.channel_id, sub=sub)
 
 
-def plan_job_messages(session: Session, job: Job, new_events: Sequence[JobEvent], *, status_changed: bool, became_final: bool, now: datetime) -> None:
+def plan_health(session: Session, job: Job, sub: Subscription, findings: Sequence[Finding]) -> None:
+    """Each training-health finding once into the card's thread; a severe one also at channel level."""
+    for f in findings:
+        enqueue(session, f"s{sub.id}:health:{f.kind}", kind="reply", channel=sub.channel_id, sub=sub, payload=health_message(job.provider_job_id, f))
+        if f.severe:
+            enqueue(session, f"s{sub.id}:health:{f.kind}:channel", kind="alert", channel=sub.channel_id, sub=sub, payload=health_message(job.provider_job_id, f, in_channel=True))
+
+
+def plan_job_messages(
+    session: Session,
+    job: Job,
+    new_events: Sequence[JobEvent],
+    *,
+    status_changed: bool,
+    became_final: bool,
+    now: datetime,
+    settings: Settings | None = None,
+) -> None:
+    # Health runs on every poll, new events or not: a stall is silence, noticed only by looking.
+    findings = watch_job(session, job, new_events, settings=settings or Settings(), status_changed=status_changed, became_final=became_final, now=now)
     # An ended subscription's channel no longer takes posts: nothing more is planned for it.
     for sub in session.scalars(select(Subscription).where(Subscription.job_id == job.id, Subscription.ended_at.is_(None)).order_by(Subscription.id)):
         plan_event_replies(session, sub, new_events)
         plan_card_update(session, job, sub, now)
+        plan_health(session, job, sub, findings)
         if became_final:
             plan_final(session, job, sub)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.errors import UserError
+from bot.jobs.health import as_loss
 from bot.mrkdwn import code
 from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
@@ -31,9 +34,29 @@ def ts(unix: int | float | None) -> datetime | None:
     return None if unix is None else datetime.fromtimestamp(unix, UTC)
 
 
-def apply_provider_job(row: Job, pj: ProviderJob) -> bool:
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as the strings "NaN", "Infinity", "-Infinity": JSON has no such numbers
+    (PostgreSQL refuses them in a json column), yet a diverged run reports exactly these and the
+    health check must still see them (bot.jobs.health.as_loss reads both forms)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _stored(v: float | None) -> float | None:
+    """A float column keeps finite values only (SQLite would turn NaN into NULL anyway)."""
+    return v if v is not None and math.isfinite(v) else None
+
+
+def apply_provider_job(row: Job, pj: ProviderJob, now: datetime | None = None) -> bool:
     """Copy the provider's view onto our row. True when the status changed."""
     changed = row.status != pj.status
+    if changed or row.status_since is None:
+        row.status_since = now or datetime.now(UTC)
     row.status = pj.status
     row.is_final = is_final(pj.status)
     row.base_model = pj.model
@@ -78,6 +101,7 @@ def close_not_found(row: Job, now: datetime) -> bool:
     if row.is_final:
         return False
     row.status = NOT_FOUND
+    row.status_since = now
     row.is_final = True
     row.error = {"code": NOT_FOUND, "message": NOT_FOUND_MESSAGE, "param": None}
     row.finished_at = row.finished_at or now
@@ -98,6 +122,7 @@ def new_job_row(pj: ProviderJob, *, team_id: str | None, started_by: str | None,
         origin_channel=channel,
         latest_metrics={},
         hyperparameters={},
+        health={},
     )
     apply_provider_job(row, pj)
     return row
@@ -152,7 +177,7 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
             level=e.level,
             type=e.type,
             message=e.message,
-            data=e.data,
+            data=json_safe(e.data),
         )
         session.add(row)
         stored.append(row)
@@ -172,12 +197,12 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
                         job_id=job.id,
                         step=step,
                         total_steps=d.get("total_steps"),
-                        train_loss=d.get("train_loss"),
-                        train_accuracy=d.get("train_mean_token_accuracy"),
-                        valid_loss=d.get("valid_loss"),
-                        valid_accuracy=d.get("valid_mean_token_accuracy"),
-                        full_valid_loss=d.get("full_valid_loss"),
-                        full_valid_accuracy=d.get("full_valid_mean_token_accuracy"),
+                        train_loss=_stored(as_loss(d.get("train_loss"))),
+                        train_accuracy=_stored(as_loss(d.get("train_mean_token_accuracy"))),
+                        valid_loss=_stored(as_loss(d.get("valid_loss"))),
+                        valid_accuracy=_stored(as_loss(d.get("valid_mean_token_accuracy"))),
+                        full_valid_loss=_stored(as_loss(d.get("full_valid_loss"))),
+                        full_valid_accuracy=_stored(as_loss(d.get("full_valid_mean_token_accuracy"))),
                         created_at=ts(e.created_at),
                     )
                 )
@@ -191,7 +216,7 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
             # train metrics come every step, validation only on some: keep the latest of each
             for key in METRIC_KEYS:
                 for ev in sorted(steps.values(), key=lambda x: x.data["step"]):
-                    if (ev.data or {}).get(key) is not None:
+                    if _stored(as_loss((ev.data or {}).get(key))) is not None:
                         latest[key] = ev.data[key]
             job.latest_metrics = latest
     job.last_event_id = events[-1].id
@@ -211,7 +236,7 @@ def apply_checkpoints(session: Session, job: Job, checkpoints: Sequence[Provider
                 provider_checkpoint_id=c.id,
                 step_number=c.step_number,
                 model_name=c.model,
-                metrics=dict(c.metrics),
+                metrics=json_safe(dict(c.metrics)),
                 created_at=ts(c.created_at),
             )
         )

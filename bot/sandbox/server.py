@@ -46,6 +46,8 @@ ROUTES = Map(
         Rule("/_sandbox/chat", methods=["POST", "DELETE"], endpoint="ctl_chat"),
         Rule("/_sandbox/jobs/<jid>/burst", methods=["POST"], endpoint="ctl_burst"),
         Rule("/_sandbox/jobs/<jid>", methods=["DELETE"], endpoint="ctl_forget_job"),
+        Rule("/_sandbox/jobs/<jid>/curve", methods=["POST"], endpoint="ctl_curve"),
+        Rule("/_sandbox/jobs/<jid>/stall", methods=["POST", "DELETE"], endpoint="ctl_stall"),
     ]
 )
 
@@ -305,6 +307,16 @@ class SandboxApp:
         count = int(_body(request).get("count", 100))
         self.state.add_events(jid, count)
         return _json({"ok": True, "count": count})
+
+    def ctl_curve(self, request: Request, jid: str) -> Response:
+        """{"train_loss": [...], "valid_loss": [...], "full_valid_loss": [...], "trained_tokens": n}:
+        the job's per-step metrics from now on (index 0 is step 1; null: not reported that step;
+        NaN / "Infinity" allowed, as a broken run reports them)."""
+        return _json(self.state.set_curve(jid, _body(request)))
+
+    def ctl_stall(self, request: Request, jid: str) -> Response:
+        """POST: a running job stops producing steps while it stays running; DELETE: it goes on."""
+        return _json(self.state.set_stalled(jid, request.method == "POST"))
 
     def ctl_forget_job(self, request: Request, jid: str) -> Response:
         self.state.forget_job(jid)

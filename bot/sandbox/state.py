@@ -106,6 +106,11 @@ class SimJob:
     last_tick: float = 0.0
     phase_started: float = 0.0  # `active` value when the current phase began
     metrics_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Test controls: a crafted metric stream (per-step lists, index 0 = step 1, None = not reported)
+    # replacing the built-in curve, a stall (running, yet no step advances) and the billed tokens.
+    curve: dict[str, list[Any]] | None = None
+    stalled: bool = False
+    trained_tokens: int | None = None
 
 
 class SandboxState:
@@ -388,6 +393,9 @@ class SandboxState:
         if status in {"succeeded", "failed", "cancelled", "paused"}:
             job.last_tick = now
             return
+        if job.stalled and job.phase == "running":
+            job.last_tick = now  # silent while "running": no time passes for its steps
+            return
         job.active += max(0.0, now - job.last_tick)
         job.last_tick = now
         t = self.timing
@@ -444,6 +452,9 @@ class SandboxState:
             "train_loss": train_loss,
             "train_mean_token_accuracy": round(min(1.0, 1.0 - train_loss / 3.0), 4),
         }
+        if job.curve is not None:
+            self._crafted_metrics(job, at, data)
+            return
         msg = f"Step {k}/{total}: training loss={train_loss:.2f}"
         if job.has_validation and (k % self.timing.eval_every == 0 or k == total):
             valid_loss = round(train_loss + 0.08 + job.rng.uniform(0, 0.05), 4)
@@ -454,6 +465,33 @@ class SandboxState:
                 data["full_valid_loss"] = round(valid_loss + 0.02, 4)
                 data["full_valid_mean_token_accuracy"] = round(min(1.0, 1.0 - data["full_valid_loss"] / 3.0), 4)
                 msg += f", full validation loss={data['full_valid_loss']:.2f}"
+        job.metrics_rows.append(data)
+        self._event(job, at, msg, type="metrics", data=data)
+
+    def _crafted_metrics(self, job: SimJob, at: float, data: dict[str, Any]) -> None:
+        """This step's values from the crafted stream; a list that ran out leaves the built-in value
+        (training loss) or nothing (validation losses)."""
+        assert job.curve is not None
+        k = job.step
+        for key in ("train_loss", "valid_loss", "full_valid_loss"):
+            values = job.curve.get(key)
+            if values is None:
+                continue
+            if k - 1 < len(values):
+                v = values[k - 1]
+                if v is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = float(v)
+            elif key != "train_loss":
+                data.pop(key, None)
+        msg = f"Step {k}/{job.total_steps}: training loss={data['train_loss']:.2f}"
+        for key, label in (("valid_loss", "validation loss"), ("full_valid_loss", "full validation loss")):
+            if key in data:
+                msg += f", {label}={data[key]:.2f}"
+                data[key.replace("loss", "mean_token_accuracy")] = round(min(1.0, 1.0 - data[key] / 3.0), 4) if math.isfinite(data[key]) else data[key]
+        if math.isfinite(data["train_loss"]):
+            data["train_mean_token_accuracy"] = round(min(1.0, max(0.0, 1.0 - data["train_loss"] / 3.0)), 4)
         job.metrics_rows.append(data)
         self._event(job, at, msg, type="metrics", data=data)
 
@@ -494,7 +532,7 @@ class SandboxState:
         result = self.add_file("step_metrics.csv", buf.getvalue().encode(), "fine-tune-results")
         job.obj["result_files"] = [result["id"]]
         job.obj["fine_tuned_model"] = name
-        job.obj["trained_tokens"] = job.total_steps * 120
+        job.obj["trained_tokens"] = job.trained_tokens if job.trained_tokens is not None else job.total_steps * 120
         self.models[name] = {"id": name, "object": "model", "created": int(at), "owned_by": ORG}
         self._event(job, at, f"New fine-tuned model created: {name}")
         self._event(job, at, "The job has successfully completed")
@@ -574,6 +612,36 @@ class SandboxState:
             self._job(jid)
             del self.jobs[jid]
 
+    def set_curve(self, jid: str, curve: dict[str, Any]) -> dict[str, Any]:
+        """Test hook: the job's metrics from now on follow these per-step lists (see SimJob.curve)."""
+        unknown = set(curve) - {"train_loss", "valid_loss", "full_valid_loss", "trained_tokens"}
+        if unknown:
+            raise ApiError(400, f"unknown curve keys: {sorted(unknown)}")
+        lists: dict[str, list[Any]] = {}
+        for key in ("train_loss", "valid_loss", "full_valid_loss"):
+            if key not in curve:
+                continue
+            values = curve[key]
+            if not isinstance(values, list) or not all(v is None or _number_like(v) for v in values):
+                raise ApiError(400, f"{key} must be a list of numbers, nulls or 'NaN' / 'Infinity'")
+            lists[key] = [None if v is None else float(v) for v in values]
+        tokens = curve.get("trained_tokens")
+        if tokens is not None and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0):
+            raise ApiError(400, "trained_tokens must be a whole number")
+        with self.lock:
+            job = self._job(jid)
+            job.curve = lists
+            if tokens is not None:
+                job.trained_tokens = tokens
+            return {"id": jid, "steps": job.total_steps, "curve": {k: len(v) for k, v in lists.items()}}
+
+    def set_stalled(self, jid: str, stalled: bool) -> dict[str, Any]:
+        """Test hook: a running job stops producing steps (or starts again) while its status stays."""
+        with self.lock:
+            job = self._job(jid)
+            job.stalled = stalled
+            return {"id": jid, "stalled": stalled, "status": job.obj["status"], "step": job.step}
+
     def add_events(self, jid: str, count: int) -> None:
         """Test hook: a burst of message events, as a busy job produces between two polls."""
         with self.lock:
@@ -631,6 +699,12 @@ class SandboxState:
             ],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         }
+
+
+def _number_like(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:

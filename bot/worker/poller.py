@@ -248,7 +248,7 @@ class Poller:
                 stored = apply_events(s, job, f.events).stored
                 if f.checkpoints:
                     apply_checkpoints(s, job, f.checkpoints)
-            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now)
+            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now, settings=self.s.settings)
             job.lease_owner = None
             job.lease_until = None
             job.poll_failures = 0

@@ -98,3 +98,102 @@ def test_message_escapes_and_stays_within_limits() -> None:
     msg = health_message("ftjob-<!channel>", f, in_channel=True)
     assert "<!channel>" not in msg["text"] and "<!channel>" not in msg["blocks"][0]["text"]["text"]
     assert len(msg["blocks"][0]["text"]["text"]) <= 3000
+
+
+def test_the_summary_folded_poll_by_poll_through_json_judges_like_the_whole_series() -> None:
+    import json
+
+    from bot.jobs.health import Summary, assess_summary, summarise
+
+    train = [2.0 * 0.97**i for i in range(100)]
+    valid = [1.5 - 0.1 * i for i in range(8)] + [0.8 + 0.08 * i for i in range(12)]
+    pts = stream(train, valid)
+    stored: dict = {}
+    for i in range(0, 100, 7):  # polls bring 7 points at a time; the summary lives in a JSON column between them
+        s = summarise(pts[i : i + 7], summary=Summary.from_dict(stored))
+        stored = json.loads(json.dumps(s.to_dict()))
+    again = summarise(pts[40:60], summary=Summary.from_dict(stored))  # a repeated poll folds nothing twice
+    assert again.to_dict() == stored
+    facts = {"status": "running", "total_steps": 100, "now": pts[-1].created_at}
+    assert assess_summary(Summary.from_dict(stored), **facts) == assess(pts, **facts)
+    assert len(json.dumps(stored)) < 4000  # a few numbers, however long the run
+
+
+def test_a_resumed_job_is_not_stalled_by_its_pause_and_a_silent_start_is() -> None:
+    pts = stream([1.0 - 0.01 * i for i in range(20)], every=10)
+    last = pts[-1].created_at
+    resumed = last + timedelta(hours=1)
+    later = resumed + timedelta(minutes=4)
+    assert assess(pts, status="running", total_steps=100, status_since=resumed, now=later) == []
+    assert kinds(assess(pts, status="running", total_steps=100, status_since=resumed, now=resumed + timedelta(minutes=6))) == ["stalled"]
+    # Running, yet not one step reported: judged against the queue threshold (2 hours by default).
+    assert assess([], status="running", total_steps=100, status_since=T0, now=T0 + timedelta(hours=1)) == []
+    silent = assess([], status="running", total_steps=100, status_since=T0, now=T0 + timedelta(hours=3))
+    assert kinds(silent) == ["stalled"] and "no step has been reported yet" in silent[0].detail
+    assert assess(pts, status="paused", total_steps=100, status_since=last, now=last + timedelta(days=1)) == []
+
+
+def test_nan_survives_json_storage_as_a_string_and_is_read_back() -> None:
+    import json
+
+    from bot.jobs.health import as_loss
+    from bot.jobs.store import json_safe
+
+    data = json.loads(json.dumps(json_safe({"step": 3, "train_loss": float("nan"), "valid_loss": float("inf"), "x": [float("-inf")]}), allow_nan=False))
+    assert data == {"step": 3, "train_loss": "NaN", "valid_loss": "Infinity", "x": ["-Infinity"]}
+    assert math.isnan(as_loss(data["train_loss"])) and as_loss(data["valid_loss"]) == math.inf
+    assert as_loss("0.5") is None and as_loss(True) is None and as_loss(2) == 2.0
+
+
+def test_health_settings_defaults_and_one_line_errors() -> None:
+    import pytest
+
+    from bot.jobs.health_watch import health_settings
+    from bot.settings import SettingsError, load_settings
+
+    cfg = health_settings(load_settings({}, dotenv_path=None))
+    assert cfg == HealthSettings()
+    s = load_settings({"FTBOT_HEALTH_PATIENCE": "5", "FTBOT_HEALTH_STALL_MINUTES": "0.5", "FTBOT_HEALTH_ALERTS": "0"}, dotenv_path=None)
+    assert health_settings(s).patience == 5 and health_settings(s).stall_minimum == timedelta(seconds=30) and not s.health_alerts
+    for name, value in [("FTBOT_HEALTH_PATIENCE", "0"), ("FTBOT_HEALTH_PATIENCE", "three"), ("FTBOT_HEALTH_DIVERGENCE", "1"), ("FTBOT_HEALTH_QUEUED_MINUTES", "nan"), ("FTBOT_HEALTH_ALERTS", "maybe")]:
+        with pytest.raises(SettingsError) as e:
+            load_settings({name: value}, dotenv_path=None)
+        assert name in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_few_full_validation_losses_leave_the_judging_to_the_step_series() -> None:
+    # Three epochs, so three full validation losses: too few for a patience of 3, yet the smoothed
+    # step validation loss shows the run overfitting within them.
+    train = [2.0 * 0.97**i for i in range(90)]
+    valid = [1.5 - 0.1 * i for i in range(8)] + [0.8 + 0.08 * i for i in range(10)]
+    pts = stream(train, valid)
+    pts = [MetricSample(p.step, p.train_loss, p.valid_loss, {30: 0.8, 60: 1.1, 90: 1.5}.get(p.step), p.created_at) for p in pts]
+    found = assess(pts, status="running", total_steps=90, now=pts[-1].created_at)
+    assert kinds(found) == ["overfitting"] and 40 <= found[0].step <= 60
+
+
+def test_a_long_noisy_plateau_is_never_overfitting_while_a_real_one_is_found() -> None:
+    import random
+
+    from bot.jobs.health import Summary, overfitting
+
+    cfg = HealthSettings()
+
+    def fired(seed: int, total: int, overfit: bool) -> bool:
+        rng, s = random.Random(seed), Summary()
+        for k in range(1, total + 1):
+            noise = rng.uniform(-0.04, 0.04)
+            if overfit:
+                tl = 1.9 * math.exp(-5.0 * k / total) + 0.02 + noise * 0.3
+                vl = 1.9 * math.exp(-5.0 * k / total) + 0.3 + 0.6 * max(0.0, k / total - 0.4) + rng.uniform(-0.03, 0.03)
+            else:  # the sandbox's own curve: training flattens out, validation follows it with noise
+                tl = 1.9 * math.exp(-3.0 * k / total) + 0.12 + noise
+                vl = tl + 0.08 + rng.uniform(0, 0.05)
+            evaluated = k % 10 == 0
+            s.add(MetricSample(k, tl, vl if evaluated else None, None, T0 + timedelta(seconds=k)), cfg)
+            if evaluated and overfitting(s, (), cfg) is not None:  # judged at every evaluation, as polls do
+                return True
+        return False
+
+    assert not any(fired(seed, 3000, overfit=False) for seed in range(20))
+    assert all(fired(seed, 1000, overfit=True) for seed in range(20))
