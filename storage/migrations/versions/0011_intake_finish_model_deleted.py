@@ -2,7 +2,7 @@
 their fine-tuned model was deleted through ftbot
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-11-21
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
