@@ -42,8 +42,8 @@ def _from_dataset(row: Dataset, spec: JobSpec) -> tuple[int, int] | None:
     return billed // epochs, row.example_count
 
 
-def _by_counting(services: Services, spec: JobSpec) -> tuple[int, int] | None:
-    data = services.provider.file_content(spec.training_file)
+def _by_counting(services: Services, spec: JobSpec, provider: str | None) -> tuple[int, int] | None:
+    data = services.provider_for(provider).file_content(spec.training_file)
     with tempfile.TemporaryDirectory(prefix="ftbot-estimate-") as tmp:
         path = Path(tmp) / "train.jsonl"
         path.write_bytes(data)
@@ -54,7 +54,7 @@ def _by_counting(services: Services, spec: JobSpec) -> tuple[int, int] | None:
     return report.tokens.billed_per_epoch, report.examples
 
 
-def estimate_job_cost(services: Services, team_id: str, spec: JobSpec) -> Estimate:
+def estimate_job_cost(services: Services, team_id: str, spec: JobSpec, provider: str | None = None) -> Estimate:
     price = price_for(spec.model, dict(services.settings.price_table))
     if price is None:
         return Estimate(None, f"no training price is known for {spec.model} (FTBOT_PRICE_TABLE can add one)")
@@ -64,7 +64,7 @@ def estimate_job_cost(services: Services, team_id: str, spec: JobSpec) -> Estima
         ).first()
         counted = _from_dataset(row, spec) if row is not None else None
     if counted is None:
-        counted = _by_counting(services, spec)
+        counted = _by_counting(services, spec, provider)
     if counted is None:
         return Estimate(None, "the training file has no examples to count")
     per_epoch, examples = counted
