@@ -32,6 +32,11 @@ class Services:
         """The default provider: what `start` and `upload` use when none is named."""
         return self.providers[self.default_provider]
 
+    @provider.setter
+    def provider(self, value: Provider) -> None:
+        # Replaces the default provider (tests swap in a client with other timeouts).
+        self.providers[self.default_provider] = value
+
     @property
     def several_providers(self) -> bool:
         """More than one provider enabled: rows, cards and answers then name each one's provider."""
