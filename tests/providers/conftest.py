@@ -51,10 +51,10 @@ class Kit:
         for k, v in timing.items():
             setattr(self.sandbox.state.timing, k, v)
 
-    def fail(self, rate: float = 1.0, kinds: tuple[str, ...] = ("500",)) -> None:
+    def fail(self, rate: float = 1.0, kinds: tuple[str, ...] = ("500",), **kw: Any) -> None:
         from bot.sandbox.state import Faults
 
-        self.sandbox.state.faults = Faults(rate=rate, kinds=kinds)
+        self.sandbox.state.faults = Faults(rate=rate, kinds=kinds, **kw)
 
     def heal(self) -> None:
         from bot.sandbox.state import Faults
@@ -137,14 +137,14 @@ def launch(kits, slack) -> Iterator[Callable[..., Team]]:  # noqa: ANN001
 
     started: list[RunningBot] = []
 
-    def _launch(db_url: str, names: list[str], *, default: str | None = None, worker: bool = True, **overrides: Any) -> Team:
+    def _launch(db_url: str, names: list[str], *, default: str | None = None, worker: bool = True, provider_timeout: float = 5.0, **overrides: Any) -> Team:
         enable: dict[str, Any] = {"openai_api_key": None, "openai_base_url": None}
         for name in names:
             enable.update(kits[name].settings(kits[name].sandbox))
         settings = make_settings(db_url, kits["openai"].sandbox, slack, **{**enable, "default_provider": default or names[0], **overrides})
         settings.check_providers()
         assert settings.enabled_providers == tuple(n for n in ("openai", "azure", "together") if n in names)
-        providers, servers = make_providers(settings, max_retries=0, timeout=5)
+        providers, servers = make_providers(settings, max_retries=0, timeout=provider_timeout)
         assert not servers  # real endpoints (the sandboxes), not FTBOT_SANDBOX's own
         services = build_services(settings, providers=providers)
         app = build_app(services)
