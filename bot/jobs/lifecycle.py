@@ -101,6 +101,10 @@ def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: 
         at = services.provider_for(found.provider)
     fresh = at.get_job(job_id)  # our copy may be a poll behind
     status = fresh.status
+    # The provider's own rules first: one without pause says so, whatever the job's status.
+    refusal = steer_refusal(at, action, fresh, trained)
+    if refusal:
+        raise UserError(refusal)
     allowed = {
         "cancel": JobStatus.ACTIVE,
         "pause": {JobStatus.RUNNING},
@@ -110,9 +114,6 @@ def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: 
         need = {"cancel": "queued, running or paused", "pause": "running", "resume": "paused"}[action]
         done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[action]
         raise UserError(f"`{job_id}` is {status.replace('_', ' ')}: only a {need} job can be {done}.")
-    refusal = steer_refusal(at, action, fresh, trained)
-    if refusal:
-        raise UserError(refusal)
     call = {"cancel": at.cancel_job, "pause": at.pause_job, "resume": at.resume_job}[action]
     pj = call(job_id)
     now = utcnow()

@@ -29,6 +29,7 @@ class Kit:
     name: str
     sandbox: Any  # the provider's sandbox server (with .state)
     settings: Callable[[Any], dict[str, Any]]  # sandbox -> Settings overrides that enable the provider
+    done_event: str = "successfully completed"  # words of the provider's last event of a job that succeeded
 
     def add_model(self, model: str) -> str:
         with self.sandbox.state.lock:
@@ -42,6 +43,15 @@ class Kit:
     def jobs(self) -> dict[str, Any]:
         with self.sandbox.state.lock:
             return {jid: dict(j.obj) for jid, j in self.sandbox.state.jobs.items()}
+
+    def model_of(self, job_id: str) -> str | None:
+        return self.jobs()[job_id].get("fine_tuned_model")
+
+    def training_file_of(self, job_id: str) -> str | None:
+        return self.jobs()[job_id].get("training_file")
+
+    def status_of(self, job_id: str) -> str:
+        return self.jobs()[job_id]["status"]
 
     def files(self) -> list[dict[str, Any]]:
         with self.sandbox.state.lock:

@@ -123,3 +123,40 @@ def test_a_provider_that_hangs_does_not_slow_the_others_updates(db_url, launch, 
     # …and OpenAI was being asked meanwhile (the hung request is in flight), not skipped.
     assert sum(kits["openai"].sandbox.state.requests.values()) > sum(asked.values())
     kits["openai"].heal()
+
+
+def test_upload_to_a_named_provider_then_start_there(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from tests.listeners.test_dataset_intake import chat_lines
+    from tests.providers.test_contract import _file_values, _posts
+
+    team = launch(sqlite_url, ["openai", "azure"], default="openai", worker=False)
+    assert "not enabled" in team.ask("upload provider=together")["text"]
+    assert "`provider` must be one of" in team.ask("upload provider=bogus")["text"]
+    assert slack.calls("views.open") == []
+
+    assert team.bot.slack.command("upload provider=azure", trigger_id="1.2").status == 200
+    opened = wait_for(lambda: slack.calls("views.open"))[0].args["view"]
+    assert "Uploaded to *Azure OpenAI*" in json.dumps(opened["blocks"])
+    f = slack.add_user_file("support.jsonl", chat_lines(12))
+    team.bot.slack.view_submission("upload_dataset", _file_values(f["id"], "support.jsonl"), private_metadata=opened["private_metadata"])
+    report = wait_for(lambda: _posts(slack))[0]
+    assert "provider=azure" in json.dumps(report["blocks"])  # the suggested start names the provider
+    assert [x["filename"] for x in kits["azure"].files()] == ["support.jsonl"] and kits["openai"].files() == []
+
+    # The dataset lives at Azure: a start at the default provider (OpenAI) says so, nothing is made.
+    elsewhere = team.ask("start support")
+    assert "was uploaded to azure, not to openai" in elsewhere["text"], elsewhere
+    assert kits["openai"].jobs() == {}
+    started = team.ask("start support provider=azure epochs=1")
+    assert "Started" in started["text"], started
+    assert list(kits["azure"].jobs()) == [started["text"].split("`")[1]]
+
+    # `/ft files` names each file's provider; the start form offers the providers, the default first chosen.
+    files = json.dumps(team.ask("files"))
+    assert "support.jsonl" in files and "\\u00b7 azure" in files
+    assert team.bot.slack.command("start", trigger_id="3.4").status == 200
+    form = wait_for(lambda: slack.calls("views.open")[1:])[0].args["view"]
+    [provider_block] = [b for b in form["blocks"] if b["block_id"] == "provider"]
+    assert [o["value"] for o in provider_block["element"]["options"]] == ["openai", "azure"]
+    assert provider_block["element"]["initial_option"]["value"] == "openai"
+    assert "\\u00b7 Azure OpenAI" in json.dumps(form["blocks"])
