@@ -81,7 +81,7 @@ def make_providers(settings: Settings, **kw: Any) -> tuple[dict[str, Provider], 
             providers[name] = provider
             if server is not None:
                 servers.append(server)
-                log.info("FTBOT_SANDBOX=1: simulated %s at %s", name, server.url)
+                log.info("FTBOT_SANDBOX=1: simulated provider %s at %s", name, server.url)
     except Exception:
         for server in servers:
             server.stop()
