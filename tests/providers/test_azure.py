@@ -104,3 +104,38 @@ def test_openai_pauses_a_running_job_before_its_first_step(sqlite_url, launch, k
     job_id = team.ask(f"start {_add_file(kit)} epochs=1")["text"].split("`")[1]
     wait_for(lambda: kit.jobs()[job_id]["status"] == "running")
     assert "Paused" in team.ask(f"pause {job_id}")["text"]
+
+
+def test_ftbot_sandbox_serves_openai_and_azure(tmp_path) -> None:  # noqa: ANN001
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--port", str(port), "--together-port", "-1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env={**os.environ},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        openai = OpenAIProvider(api_key="k", base_url=base + "/v1", max_retries=0, timeout=5)
+        azure = AzureOpenAIProvider(endpoint=base, api_key="k", max_retries=0, timeout=5)
+
+        def up() -> bool:
+            try:
+                return openai.list_jobs().jobs == []
+            except Exception:  # noqa: BLE001 - not listening yet
+                return False
+
+        wait_for(up, timeout=30, interval=0.2)
+        f = azure.upload_file(chat_jsonl(12), "train.jsonl")
+        job = azure.create_job(JobSpec(model=BASE, training_file=f.id, suffix="s" * 18))
+        assert openai.get_job(job.id).id == job.id  # one sandbox, two faces
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=20)[0]
+    assert f"OpenAI sandbox on {base}/v1" in out and f"AZURE_OPENAI_ENDPOINT={base}" in out
