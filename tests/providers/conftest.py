@@ -172,3 +172,6 @@ def launch(kits, slack) -> Iterator[Callable[..., Team]]:  # noqa: ANN001
             bot.services.extras["worker"].stop()
         bot.server.stop()
         bot.services.close()
+    from bot.jobs.view import show_providers
+
+    show_providers(False)  # the process-wide label switch back to one provider for the tests that follow

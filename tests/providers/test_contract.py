@@ -84,6 +84,7 @@ def test_contract_dataset_jobs_alerts_models_and_approvals(provider: str, db_url
     card = _card(slack, job_id)
     blocks = json.dumps(card["blocks"])
     assert "step 6/6" in blocks and "100%" in blocks, blocks  # progress from the metrics
+    assert "\\u00b7 OpenAI" not in blocks and "\\u00b7 Azure OpenAI" not in blocks  # one provider: no labels
     assert "*Train loss*\\n\\u2014" not in blocks and "*Train loss*\\n-" not in blocks  # a number, not a dash
     model = kit.model_of(job_id)
     assert model and model in json.dumps(alert["blocks"])

@@ -65,6 +65,9 @@ def test_a_job_on_each_provider_with_its_own_card_models_and_list(db_url, launch
     assert "\\u00b7 Azure OpenAI" in models and "\\u00b7 OpenAI" in models
     listing = json.dumps(team.ask("list"))
     assert openai_job in listing and azure_job in listing and "\\u00b7 Azure OpenAI" in listing
+    assert team.bot.slack.event({"type": "app_home_opened", "user": "U0001", "channel": "D0001", "tab": "home"}).status == 200
+    home = json.dumps(wait_for(lambda: slack.calls("views.publish"))[0].args["view"])
+    assert openai_job in home and azure_job in home and "\\u00b7 Azure OpenAI" in home and "\\u00b7 OpenAI" in home
 
     # Ids are looked up across providers; a prefix both share is answered with the candidates.
     status = team.ask(f"status {azure_job}")
