@@ -115,10 +115,23 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     server = SandboxServer(args.host, args.port, timing=timing, api_key=args.api_key)
     server.state.daily_job_limit = args.daily_job_limit
     print(f"OpenAI sandbox on {server.url}  (set OPENAI_BASE_URL={server.url})", flush=True)
+    print(f"Azure OpenAI sandbox on {server.base}/openai/v1/  (set AZURE_OPENAI_ENDPOINT={server.base})", flush=True)
+    together = None
+    if args.together_port >= 0:
+        try:
+            from bot.sandbox.together_server import TogetherSandboxServer
+        except ImportError:
+            print("Together AI sandbox: not in this build", flush=True)
+        else:
+            together = TogetherSandboxServer(args.host, args.together_port, timing=timing, api_key=args.api_key).start()
+            print(f"Together AI sandbox on {together.url}  (set TOGETHER_BASE_URL={together.url})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        if together is not None:
+            together.stop()
     return 0
 
 
@@ -173,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("worker", help="the poller and the notification sender, nothing else")
     s.set_defaults(func=cmd_worker)
 
-    s = sub.add_parser("sandbox", help="a local, stateful stand-in for OpenAI's files / fine-tuning / models API")
+    s = sub.add_parser("sandbox", help="local, stateful stand-ins for OpenAI's (and Azure's v1) and Together AI's fine-tuning APIs")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--step-seconds", type=float, default=0.5, help="simulated seconds per training step")
@@ -181,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--queued-seconds", type=float, default=2.0)
     s.add_argument("--api-key", default=None, help="accept only this key (default: any)")
     s.add_argument("--daily-job-limit", type=int, default=0, help="jobs per model per day before 429 (0: none)")
+    s.add_argument("--together-port", type=int, default=8766, help="port of the Together AI sandbox (-1: none)")
     s.set_defaults(func=cmd_sandbox)
 
     s = sub.add_parser("demo", help="the whole lifecycle on this machine with no accounts, printing the conversation")

@@ -53,6 +53,48 @@ class Settings:
     health_stall_minutes: float = 5.0
     health_queued_minutes: float = 120.0
     health_tokens_percent: float = 10.0
+    azure_endpoint: str | None = None
+    azure_api_key: str | None = field(default=None, repr=False)
+    together_api_key: str | None = field(default=None, repr=False)
+    together_base_url: str | None = None
+    together_project_id: str | None = None
+    default_provider: str | None = None
+
+    # ---- providers ------------------------------------------------------------------------
+
+    @property
+    def enabled_providers(self) -> tuple[str, ...]:
+        """Providers with any of their settings given, in a fixed order. With none given, OpenAI
+        alone (as before several providers existed: OPENAI_API_KEY, or FTBOT_SANDBOX=1)."""
+        on = []
+        if self.openai_api_key or self.openai_base_url:
+            on.append("openai")
+        if self.azure_endpoint or self.azure_api_key:
+            on.append("azure")
+        if self.together_api_key or self.together_base_url or self.together_project_id:
+            on.append("together")
+        return tuple(on) or ("openai",)
+
+    @property
+    def provider_default(self) -> str:
+        """The provider `start` and `upload` use when none is named."""
+        return self.default_provider or self.enabled_providers[0]
+
+    def check_providers(self) -> None:
+        """Every enabled provider has what it needs (the sandbox stands in for keys and endpoints)."""
+        _check_default(self)
+        enabled = self.enabled_providers
+        if self.sandbox:
+            return
+        if "openai" in enabled and not self.openai_api_key:
+            raise SettingsError("OPENAI_API_KEY is required but not set")
+        if "azure" in enabled:
+            if not self.azure_endpoint:
+                raise SettingsError("AZURE_OPENAI_ENDPOINT is required when AZURE_OPENAI_API_KEY is set")
+            if not self.azure_api_key and not _has_azure_identity():
+                raise SettingsError("AZURE_OPENAI_API_KEY is required (or install ftbot[azure] to sign in with Entra ID)")
+        if "together" in enabled and not self.together_api_key:
+            raise SettingsError("TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set")
 
     # ---- what each process needs ----------------------------------------------------------
 
@@ -69,8 +111,20 @@ class Settings:
             self.require("slack_signing_secret")
         if process == "socket":
             self.require("slack_app_token")
-        if process in {"serve", "socket", "worker"} and not self.sandbox:
-            self.require("openai_api_key")
+        if process in {"serve", "socket", "worker"}:
+            self.check_providers()
+
+
+PROVIDER_NAMES = ("openai", "azure", "together")
+
+
+def _has_azure_identity() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("azure.identity") is not None
+    except ModuleNotFoundError:
+        return False
 
 
 _ENV_NAME = {
@@ -101,6 +155,12 @@ _ENV_NAME = {
     "health_stall_minutes": "FTBOT_HEALTH_STALL_MINUTES",
     "health_queued_minutes": "FTBOT_HEALTH_QUEUED_MINUTES",
     "health_tokens_percent": "FTBOT_HEALTH_TOKENS_PERCENT",
+    "azure_endpoint": "AZURE_OPENAI_ENDPOINT",
+    "azure_api_key": "AZURE_OPENAI_API_KEY",
+    "together_api_key": "TOGETHER_API_KEY",
+    "together_base_url": "TOGETHER_BASE_URL",
+    "together_project_id": "TOGETHER_PROJECT_ID",
+    "default_provider": "FTBOT_DEFAULT_PROVIDER",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -205,6 +265,15 @@ def _retirements(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _provider_name(env: Mapping[str, str], name: str) -> str | None:
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    if raw.lower() not in PROVIDER_NAMES:
+        raise SettingsError(f"{name} must be one of {', '.join(PROVIDER_NAMES)}, got {raw[:40]!r}")
+    return raw.lower()
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings. The process environment wins over `.env`."""
     if env is None:
@@ -220,7 +289,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
     except Exception:
         raise SettingsError("DATABASE_URL is not a valid database URL (e.g. sqlite:///ftbot.db or postgres://…)") from None
 
-    return Settings(
+    settings = Settings(
         slack_bot_token=_token(env, "SLACK_BOT_TOKEN", "xoxb-"),
         slack_signing_secret=_str(env, "SLACK_SIGNING_SECRET"),
         slack_app_token=_token(env, "SLACK_APP_TOKEN", "xapp-"),
@@ -248,4 +317,20 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         health_stall_minutes=_number(env, "FTBOT_HEALTH_STALL_MINUTES", float, 5.0, minimum=0.01),
         health_queued_minutes=_number(env, "FTBOT_HEALTH_QUEUED_MINUTES", float, 120.0, minimum=0.01),
         health_tokens_percent=_number(env, "FTBOT_HEALTH_TOKENS_PERCENT", float, 10.0, minimum=0.0, maximum=1000.0),
+        azure_endpoint=_url(env, "AZURE_OPENAI_ENDPOINT", None),
+        azure_api_key=_str(env, "AZURE_OPENAI_API_KEY"),
+        together_api_key=_str(env, "TOGETHER_API_KEY"),
+        together_base_url=_url(env, "TOGETHER_BASE_URL", None),
+        together_project_id=_str(env, "TOGETHER_PROJECT_ID"),
+        default_provider=_provider_name(env, "FTBOT_DEFAULT_PROVIDER"),
     )
+    _check_default(settings)
+    return settings
+
+
+def _check_default(settings: Settings) -> None:
+    enabled = settings.enabled_providers
+    if settings.default_provider is not None and settings.default_provider not in enabled:
+        raise SettingsError(f"FTBOT_DEFAULT_PROVIDER is {settings.default_provider!r} but that provider is not enabled (enabled: {', '.join(enabled)})")
+    if len(enabled) > 1 and settings.default_provider is None:
+        raise SettingsError(f"FTBOT_DEFAULT_PROVIDER is required when several providers are enabled ({', '.join(enabled)})")

@@ -268,6 +268,8 @@ class ApprovalRequest(Base):
     # delete_model | job_budget
     kind: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(255))
+    # The provider the target (a model to delete, a job to start) belongs to.
+    provider: Mapped[str] = mapped_column(String(32), default="openai")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     requested_by: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str | None] = mapped_column(String(32))

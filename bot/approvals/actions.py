@@ -55,6 +55,7 @@ class Pending:
     channel_id: str | None
     detail: dict[str, Any] = field(default_factory=dict)
     approvers: tuple[str, ...] = ()
+    provider: str = "openai"  # where the model is, or where the job is to run
 
     @property
     def idempotency_key(self) -> str:
@@ -73,7 +74,7 @@ class Executor(Protocol):
 class DeleteModel:
     def run(self, services: Services, req: Pending) -> dict[str, Any]:
         try:
-            deleted = services.provider.delete_model(req.target)
+            deleted = services.provider_for(req.provider).delete_model(req.target)
         except ProviderNotFound as exc:
             raise ActionFailed(f"the provider has no model {req.target} (deleted already?): {exc.reason}") from exc
         except ProviderPermissionError as exc:
@@ -88,7 +89,7 @@ class DeleteModel:
 
     def resolve(self, services: Services, req: Pending, why: str) -> dict[str, Any] | None:
         try:
-            present = any(m.id == req.target for m in services.provider.list_models())
+            present = any(m.id == req.target for m in services.provider_for(req.provider).list_models())
         except ProviderError:
             return None
         if present:

@@ -33,7 +33,7 @@ def snapshot(services: Services, request_id: int) -> Pending | None:
         if req is None:
             return None
         approvers = tuple(s.scalars(select(ApprovalVote.user_id).where(ApprovalVote.request_id == req.id, ApprovalVote.decision == "approve").order_by(ApprovalVote.id)))
-        return Pending(req.id, req.kind, req.team_id, req.target, req.requested_by, req.channel_id, dict(req.detail or {}), approvers)
+        return Pending(req.id, req.kind, req.team_id, req.target, req.requested_by, req.channel_id, dict(req.detail or {}), approvers, req.provider or "openai")
 
 
 def execute(services: Services, request_id: int) -> str:

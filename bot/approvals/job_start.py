@@ -17,6 +17,6 @@ def start_from_request(services: Services, req: Pending) -> dict[str, Any]:
     """`req.detail["spec"]` is `dataclasses.asdict(JobSpec)` with the files already resolved to provider ids."""
     spec = JobSpec(**req.detail["spec"])
     channel = req.detail.get("channel") or req.channel_id or ""
-    started = start_job(services, spec, team_id=req.team_id, user=req.requested_by, channel=channel, idempotency_key=req.idempotency_key)
+    started = start_job(services, spec, team_id=req.team_id, user=req.requested_by, channel=channel, idempotency_key=req.idempotency_key, provider=req.provider)
     deliver_now(services, started.subscription_ids)
     return {"job": started.job.id, "channel": channel}

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.approvals import audit
 from bot.approvals.messages import deliver, plan_post, view
 from bot.errors import UserError
+from bot.jobs.model_owner import find_model, one_owner
 from bot.messages.approval import ApprovalView
 from bot.mrkdwn import code
 from bot.services import Services
@@ -36,6 +37,7 @@ def open_request(
     channel: str,
     detail: dict[str, Any],
     request_key: str | None,
+    provider: str = "openai",
 ) -> Opened:
     s = services.settings
     where = s.approval_channel or channel
@@ -51,6 +53,7 @@ def open_request(
                 team_id=team_id,
                 kind=kind,
                 target=target,
+                provider=provider,
                 detail=detail,
                 requested_by=requested_by,
                 channel_id=where,
@@ -77,13 +80,14 @@ def open_request(
 
 def request_model_deletion(services: Services, *, team_id: str, user: str, channel: str, model: str, reason: str | None, request_key: str | None) -> Opened:
     """Check the model exists at the provider, then open the request. Unknown names post nothing."""
-    found = next((m for m in services.provider.list_models() if m.id == model), None)
+    owner = one_owner(find_model(services, team_id, model), model)
+    found = owner.model if owner is not None else None
     if found is None:
         raise UserError(f"There is no model {code(model[:200])} at the provider. `/ft models` lists the fine-tuned ones.")
     if not found.is_fine_tuned:
         raise UserError(f"{code(model[:200])} is a base model, not one of your fine-tuned models; only those can be deleted.")
     with services.db.session() as session:
-        job = session.scalar(select(Job).where(Job.fine_tuned_model == model))
+        job = session.scalar(select(Job).where(Job.fine_tuned_model == model, Job.provider == owner.provider))
         if job is not None and job.team_id not in (None, team_id):
             raise UserError(f"There is no model {code(model[:200])} at the provider. `/ft models` lists the fine-tuned ones.")
         job_ref = job.provider_job_id if job is not None else None
@@ -92,8 +96,8 @@ def request_model_deletion(services: Services, *, team_id: str, user: str, chann
         )
     if waiting is not None and not _same_delivery(services, request_key, waiting):
         raise UserError(f"Request #{waiting} to delete {code(model[:200])} is already open; vote on it there.")
-    detail = {"reason": reason, "job_ref": job_ref}
-    return open_request(services, kind="delete_model", team_id=team_id, target=model, requested_by=user, channel=channel, detail=detail, request_key=request_key)
+    detail = {"reason": reason, "job_ref": job_ref, "provider": owner.provider}
+    return open_request(services, kind="delete_model", team_id=team_id, target=model, requested_by=user, channel=channel, detail=detail, request_key=request_key, provider=owner.provider)
 
 
 def _same_delivery(services: Services, request_key: str | None, request_id: int) -> bool:
@@ -113,6 +117,7 @@ def request_job_approval(
     estimate_usd: float | None,
     estimate_note: str | None = None,
     request_key: str | None = None,
+    provider: str | None = None,
 ) -> Opened:
     """Hold a start back until approved. `spec` is what the registered job starter needs to start it
     (JSON-serialisable; stored with the request); `estimate_usd` None means no estimate could be made."""
@@ -126,7 +131,9 @@ def request_job_approval(
         "channel": channel,
     }
     target = str(spec.get("file") or spec.get("training_file") or "job")
-    return open_request(services, kind="job_budget", team_id=team_id, target=target, requested_by=user, channel=channel, detail=detail, request_key=request_key)
+    provider = provider or services.default_provider
+    detail["provider"] = provider
+    return open_request(services, kind="job_budget", team_id=team_id, target=target, requested_by=user, channel=channel, detail=detail, request_key=request_key, provider=provider)
 
 
 def needs_job_approval(services: Services, estimate_usd: float | None) -> bool:

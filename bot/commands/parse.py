@@ -15,9 +15,9 @@ DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 # Placeholders are capitals, not `<file>`: Slack reads `<…>` in mrkdwn as a link or mention.
 USAGE: dict[str, str] = {
     "help": "/ft help",
-    "upload": "/ft upload",
+    "upload": "/ft upload [provider=P]",
     "files": "/ft files",
-    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X]",
+    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X] [provider=P]",
     "list": "/ft list [N]",
     "status": "/ft status JOB_ID",
     "events": "/ft events JOB_ID [N]",
@@ -37,7 +37,8 @@ VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
 OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume"})
 
-START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta")
+START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "provider")
+PROVIDERS = ("openai", "azure", "together")
 _CHANNEL_REF = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
@@ -58,6 +59,7 @@ class StartRequest:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     suffix: str | None = None
     seed: int | None = None
+    provider: str | None = None  # None: FTBOT_DEFAULT_PROVIDER
 
 
 def verb_of(text: str) -> str:
@@ -121,6 +123,24 @@ def parse_channel(raw: str) -> str:
     )
 
 
+def parse_provider(raw: str, verb: str) -> str:
+    name = raw.strip().lower()
+    if name not in PROVIDERS:
+        raise UserError(f"`provider` must be one of {', '.join(PROVIDERS)}, got `{_clip(raw)}`.", USAGE[verb])
+    return name
+
+
+def parse_upload(args: tuple[str, ...]) -> str | None:
+    """`/ft upload [provider=P]`: the provider to upload to (None: the default)."""
+    provider: str | None = None
+    for a in args:
+        key, sep, value = a.partition("=")
+        if not sep or key.lower() != "provider" or provider is not None:
+            raise UserError("`upload` takes only `provider=P`: choose the file in the form, or share a .jsonl file with the bot.", USAGE["upload"])
+        provider = parse_provider(value, "upload")
+    return provider
+
+
 def _int(key: str, raw: str, lo: int, hi: int | None) -> int:
     if not re.fullmatch(r"[0-9]+", raw):
         raise UserError(f"`{key}` must be a whole number, got `{_clip(raw)}`.", USAGE["start"])
@@ -182,6 +202,7 @@ def parse_start(args: tuple[str, ...]) -> StartRequest:
         if not re.fullmatch(r"[A-Za-z0-9._-]+", suffix):
             raise UserError("`suffix` may use letters, digits, `.`, `_` and `-` only.", USAGE["start"])
     seed = _int("seed", opts["seed"], 0, 2**31 - 1) if "seed" in opts else None
+    provider = parse_provider(opts["provider"], "start") if "provider" in opts else None
     return StartRequest(
         file=positional[0],
         model=opts.get("model", DEFAULT_MODEL),
@@ -190,4 +211,5 @@ def parse_start(args: tuple[str, ...]) -> StartRequest:
         hyperparameters=hyper,
         suffix=suffix,
         seed=seed,
+        provider=provider,
     )

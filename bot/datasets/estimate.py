@@ -42,17 +42,17 @@ def _from_dataset(row: Dataset, spec: JobSpec) -> tuple[int, int] | None:
     return billed // epochs, row.example_count
 
 
-def _by_counting(services: Services, spec: JobSpec) -> tuple[int, int] | None:
+def _by_counting(services: Services, spec: JobSpec, provider: str | None) -> tuple[int, int] | None:
     with tempfile.TemporaryDirectory(prefix="ftbot-estimate-") as tmp:
         path = Path(tmp) / "train.jsonl"
-        services.provider.download_file(spec.training_file, path)  # streamed: files may be gigabytes
+        services.provider_for(provider).download_file(spec.training_file, path)  # streamed: files may be gigabytes
         report = validate_file(path, model=spec.model, price_overrides=dict(services.settings.price_table))
     if report.tokens is None or not report.examples:
         return None
     return report.tokens.billed_per_epoch, report.examples
 
 
-def estimate_job_cost(services: Services, team_id: str, spec: JobSpec) -> Estimate:
+def estimate_job_cost(services: Services, team_id: str, spec: JobSpec, provider: str | None = None) -> Estimate:
     price = price_for(spec.model, dict(services.settings.price_table))
     if price is None:
         return Estimate(None, f"no training price is known for {spec.model} (FTBOT_PRICE_TABLE can add one)")
@@ -62,7 +62,7 @@ def estimate_job_cost(services: Services, team_id: str, spec: JobSpec) -> Estima
         ).first()
         counted = _from_dataset(row, spec) if row is not None else None
     if counted is None:
-        counted = _by_counting(services, spec)
+        counted = _by_counting(services, spec, provider)
     if counted is None:
         return Estimate(None, "the training file has no examples to count")
     per_epoch, examples = counted

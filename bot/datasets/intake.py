@@ -36,6 +36,13 @@ class Arrival:
     force: bool = False  # "upload anyway" on a file with errors
     model: str = DEFAULT_MODEL
     explicit: bool = False  # the user asked for this file (modal, button): say so if it is not .jsonl
+    provider: str | None = None  # where it goes (None: FTBOT_DEFAULT_PROVIDER)
+
+    @property
+    def kind(self) -> str:
+        # One intake per file and provider: the same file may go to two providers.
+        base = "force" if self.force else "validate"
+        return base if self.provider is None else f"{base[0]}@{self.provider}"[:16]
 
 
 @dataclass
@@ -51,16 +58,12 @@ LIMITS = Limits()
 STALE_CLAIM = timedelta(minutes=30)
 
 
-def _kind(a: Arrival) -> str:
-    return "force" if a.force else "validate"
-
-
 def _claim(services: Services, a: Arrival) -> bool:
     """True when this delivery handles the file: the first one, or one that finds an earlier claim left
     unfinished for longer than any intake takes (its process died mid-download)."""
     try:
         with services.db.session() as s:
-            s.add(DatasetIntake(team_id=a.team_id, slack_file_id=a.slack_file_id, kind=_kind(a), user_id=a.user_id, channel_id=a.channel_id))
+            s.add(DatasetIntake(team_id=a.team_id, slack_file_id=a.slack_file_id, kind=a.kind, user_id=a.user_id, channel_id=a.channel_id))
         return True
     except IntegrityError:
         pass
@@ -71,7 +74,7 @@ def _claim(services: Services, a: Arrival) -> bool:
             .where(
                 DatasetIntake.team_id == a.team_id,
                 DatasetIntake.slack_file_id == a.slack_file_id,
-                DatasetIntake.kind == _kind(a),
+                DatasetIntake.kind == a.kind,
                 DatasetIntake.finished_at.is_(None),
                 DatasetIntake.created_at < now - STALE_CLAIM,
             )
@@ -96,7 +99,7 @@ def _finish(services: Services, a: Arrival) -> None:
     with services.db.session() as s:
         s.execute(
             update(DatasetIntake)
-            .where(DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == _kind(a))
+            .where(DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == a.kind)
             .values(finished_at=utcnow())
         )
 
@@ -105,7 +108,7 @@ def _release(services: Services, a: Arrival) -> None:
     with services.db.session() as s:
         s.execute(
             delete(DatasetIntake).where(
-                DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == _kind(a)
+                DatasetIntake.team_id == a.team_id, DatasetIntake.slack_file_id == a.slack_file_id, DatasetIntake.kind == a.kind
             )
         )
 
@@ -157,13 +160,13 @@ def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # no
         return "rejected"
     try:
         report = validate_file(dl.path, model=a.model, max_line_bytes=limits.max_line_bytes, price_overrides=dict(services.settings.price_table))
-        ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=a.model, channel_id=a.channel_id, thread_ts=a.thread_ts)
+        ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=a.model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
         if not report.ok and not a.force:
             _post(services, a, dataset_report(report, ctx))
             return "rejected"
         try:
             reg: Registered = register(
-                services, team_id=a.team_id, name=info.name, path=dl.path, size=dl.bytes, sha256=dl.sha256, report=report, user_id=a.user_id
+                services, team_id=a.team_id, name=info.name, path=dl.path, size=dl.bytes, sha256=dl.sha256, report=report, user_id=a.user_id, provider=a.provider
             )
         except ProviderError as exc:
             _release(services, a)

@@ -21,12 +21,12 @@ class Registered:
     reused: bool
 
 
-def _reusable(services: Services, team_id: str, sha256: str) -> str | None:
+def _reusable(services: Services, team_id: str, sha256: str, provider: str) -> str | None:
     with services.db.session() as s:
-        ids = list(dict.fromkeys(s.scalars(select(Dataset.provider_file_id).where(Dataset.team_id == team_id, Dataset.sha256 == sha256).order_by(Dataset.created_at.desc()))))
+        ids = list(dict.fromkeys(s.scalars(select(Dataset.provider_file_id).where(Dataset.team_id == team_id, Dataset.sha256 == sha256, Dataset.provider == provider).order_by(Dataset.created_at.desc()))))
     for fid in ids:
         try:
-            services.provider.get_file(fid)
+            services.provider_for(provider).get_file(fid)
             return fid
         except ProviderNotFound:
             continue  # deleted at the provider since: upload again
@@ -34,12 +34,13 @@ def _reusable(services: Services, team_id: str, sha256: str) -> str | None:
 
 
 def register(
-    services: Services, *, team_id: str, name: str, path: Path, size: int, sha256: str, report: Report, user_id: str | None
+    services: Services, *, team_id: str, name: str, path: Path, size: int, sha256: str, report: Report, user_id: str | None, provider: str | None = None
 ) -> Registered:
-    fid = _reusable(services, team_id, sha256)
+    provider = provider or services.default_provider
+    fid = _reusable(services, team_id, sha256, provider)
     reused = fid is not None
     if fid is None:
-        fid = services.provider.upload_file(path, name).id
+        fid = services.provider_for(provider).upload_file(path, name).id
     row = Dataset(
         team_id=team_id,
         provider_file_id=fid,
@@ -49,7 +50,7 @@ def register(
         example_count=report.examples,
         validation=_summary(report),
         uploaded_by=user_id,
-        provider=getattr(services.provider, "name", "openai"),
+        provider=provider,
         verdict=report.verdict,
         format=report.format,
         tokens=report.tokens.total if report.tokens else None,

@@ -11,8 +11,10 @@ from bot.services import Services
 from storage.models import Dataset
 
 
-def resolve_file(services: Services, team_id: str, ref: str, *, what: str) -> str:
+def resolve_file(services: Services, team_id: str, ref: str, *, what: str, provider: str | None = None) -> str:
+    """The provider file id; `provider` (default: the default one) is where the job will run."""
     ref = ref.strip()
+    provider = provider or services.default_provider
     # `train` and `train.jsonl` name the same dataset; a name used twice means the newest upload.
     names = [ref] if ref.lower().endswith(".jsonl") else [ref, ref + ".jsonl"]
     with services.db.session() as s:
@@ -20,12 +22,17 @@ def resolve_file(services: Services, team_id: str, ref: str, *, what: str) -> st
             select(Dataset)
             .where(Dataset.team_id == team_id, Dataset.name.in_(names))
             .order_by(Dataset.created_at.desc(), Dataset.id.desc())
-        ).first()
-        if named is not None:
-            return named.provider_file_id
+        ).all()
+        here = [d for d in named if d.provider == provider]
+        if here:
+            return here[0].provider_file_id
+        if named:
+            # A file lives at one provider: a job elsewhere needs the dataset uploaded there too.
+            elsewhere = ", ".join(sorted({d.provider for d in named}))
+            raise UserError(f"The dataset {code(ref[:60])} was uploaded to {elsewhere}, not to {provider}: `/ft upload` it to {provider} first.")
     if ref.startswith("file-"):
         try:
-            f = services.provider.get_file(ref)
+            f = services.provider_for(provider).get_file(ref)
         except ProviderNotFound:
             raise UserError(f"Unknown {what} {code(ref[:60])}: no such file at the provider. `/ft files` lists yours.") from None
         if f.purpose != "fine-tune":

@@ -14,7 +14,7 @@ from bot.errors import UserError
 from bot.jobs.notify import plan_card_update, subscribe
 from bot.jobs.store import apply_fresh_status, new_job_row, resolve_job
 from bot.jobs.view import JobView, view_of
-from bot.provider.base import JobSpec, JobStatus
+from bot.provider.base import JobSpec, JobStatus, steer_refusal
 from bot.services import Services
 from storage.leases import hold_lease, release_lease
 from storage.models import AuditLog, Job, Subscription
@@ -35,8 +35,11 @@ def _existing(services: Services, key: str) -> Job | None:
         return s.scalar(select(Job).where(Job.idempotency_key == key))
 
 
-def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, channel: str, idempotency_key: str) -> Started:
-    """Create the job once per idempotency key, however often Slack delivers the request."""
+def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, channel: str, idempotency_key: str, provider: str | None = None) -> Started:
+    """Create the job once per idempotency key, however often Slack delivers the request, at
+    `provider` (None: the default one)."""
+    provider = provider or services.default_provider
+    at = services.provider_for(provider)
     found = _existing(services, idempotency_key)
     if found is not None:
         return Started(view_of(found), False, ())
@@ -59,24 +62,24 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
             return Started(view_of(found), False, ())
         # A crash after the provider made the job but before we stored it leaves the job at the
         # provider, tagged with our key: find it rather than make a second one.
-        pj = services.provider.find_job_by_key(idempotency_key) or services.provider.create_job(spec, idempotency_key=idempotency_key)
+        pj = at.find_job_by_key(idempotency_key) or at.create_job(spec, idempotency_key=idempotency_key)
         now = utcnow()
         channels = [channel] + [c for c in (services.settings.notify_channel,) if c and c != channel]
         try:
             with services.db.session() as s:
-                row = new_job_row(pj, team_id=team_id, started_by=user, channel=channel, idempotency_key=idempotency_key)
+                row = new_job_row(pj, team_id=team_id, started_by=user, channel=channel, idempotency_key=idempotency_key, provider=provider)
                 if spec.suffix:
                     row.suffix = spec.suffix
                 s.add(row)
                 s.flush()
                 subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
-                s.add(AuditLog(team_id=team_id, actor=user, action="job.start", target=pj.id, detail={"model": spec.model, "training_file": spec.training_file, "method": spec.method, "hyperparameters": spec.hyperparameters}))
+                s.add(AuditLog(team_id=team_id, actor=user, action="job.start", target=pj.id, detail={"provider": provider, "model": spec.model, "training_file": spec.training_file, "method": spec.method, "hyperparameters": spec.hyperparameters}))
                 s.flush()
                 return Started(view_of(row), True, tuple(sub.id for sub in subs))
         except IntegrityError:
             # The poller discovered the job first (FTBOT_NOTIFY_CHANNEL): adopt its row.
             with services.db.session() as s:
-                row = s.scalar(select(Job).where(Job.provider_job_id == pj.id))
+                row = s.scalar(select(Job).where(Job.provider == provider, Job.provider_job_id == pj.id))
                 if row is None:
                     raise
                 if row.idempotency_key == idempotency_key:
@@ -93,8 +96,15 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
 def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: str) -> JobView:
     """cancel / pause / resume. Refuses early, with a clear reason, when the status forbids it."""
     with services.db.session() as s:
-        job_id = resolve_job(s, team_id, ref).provider_job_id
-    status = services.provider.get_job(job_id).status  # our copy may be a poll behind
+        found = resolve_job(s, team_id, ref)
+        row_id, job_id, trained = found.id, found.provider_job_id, found.step
+        at = services.provider_for(found.provider)
+    fresh = at.get_job(job_id)  # our copy may be a poll behind
+    status = fresh.status
+    # The provider's own rules first: one without pause says so, whatever the job's status.
+    refusal = steer_refusal(at, action, fresh, trained)
+    if refusal:
+        raise UserError(refusal)
     allowed = {
         "cancel": JobStatus.ACTIVE,
         "pause": {JobStatus.RUNNING},
@@ -104,11 +114,11 @@ def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: 
         need = {"cancel": "queued, running or paused", "pause": "running", "resume": "paused"}[action]
         done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[action]
         raise UserError(f"`{job_id}` is {status.replace('_', ' ')}: only a {need} job can be {done}.")
-    call = {"cancel": services.provider.cancel_job, "pause": services.provider.pause_job, "resume": services.provider.resume_job}[action]
+    call = {"cancel": at.cancel_job, "pause": at.pause_job, "resume": at.resume_job}[action]
     pj = call(job_id)
     now = utcnow()
     with services.db.session() as s:
-        row = s.scalar(select(Job).where(Job.provider_job_id == job_id))
+        row = s.get(Job, row_id)
         apply_fresh_status(row, pj)
         row.next_poll_at = now
         for sub in s.scalars(select(Subscription).where(Subscription.job_id == row.id)):

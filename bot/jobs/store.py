@@ -137,12 +137,15 @@ def resolve_job(session: Session, team_id: str | None, ref: str) -> Job:
     q = q.where(Job.team_id == team_id)  # data is always scoped to the asking team
     rows = session.scalars(q.limit(6)).all()
     exact = [r for r in rows if r.provider_job_id == ref]
-    if exact:
+    if len(exact) == 1:
         return exact[0]
+    rows = exact or rows
     if not rows:
         raise UserError(f"No job matches {code(ref[:40])}. `/ft list` shows your jobs.")
     if len(rows) > 1:
-        shown = ", ".join(f"`{r.provider_job_id}`" for r in rows[:5])
+        # Ids of different providers can share a prefix (or, rarely, be equal): name each one's provider.
+        several = len({r.provider for r in rows}) > 1
+        shown = ", ".join(f"`{r.provider_job_id}`" + (f" ({r.provider})" if several else "") for r in rows[:5])
         raise UserError(f"{code(ref[:40])} matches several jobs: {shown}. Give more of the id.")
     return rows[0]
 

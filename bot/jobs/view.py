@@ -31,6 +31,8 @@ class JobView:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     training_file: str | None = None
     suffix: str | None = None
+    # The job's provider, set only when several providers are enabled (messages then name it).
+    provider: str | None = None
 
     @property
     def final(self) -> bool:
@@ -43,8 +45,18 @@ class JobView:
         return max(0.0, min(1.0, self.step / self.total_steps))
 
 
-def view_of(job: Any) -> JobView:
+_labels = {"show": False}
+
+
+def show_providers(on: bool) -> None:
+    """Set once at start-up (bot.services.build_services): with several providers enabled, every
+    job message names its job's provider. One process serves one configuration."""
+    _labels["show"] = on
+
+
+def view_of(job: Any, *, show_provider: bool | None = None) -> JobView:
     """From a storage.models.Job (or anything with the same attributes)."""
+    show = _labels["show"] if show_provider is None else show_provider
     m = job.latest_metrics or {}
     err = job.error or {}
     return JobView(
@@ -68,4 +80,5 @@ def view_of(job: Any) -> JobView:
         hyperparameters=dict(job.hyperparameters or {}),
         training_file=job.training_file,
         suffix=job.suffix,
+        provider=(getattr(job, "provider", None) or "openai") if show else None,
     )

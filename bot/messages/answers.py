@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.jobs.view import JobView
 from bot.messages.events import EventView, chunk_lines, event_line
-from bot.messages.job_card import fmt_num, job_blocks, job_text, status_label
+from bot.messages.job_card import fmt_num, job_blocks, job_text, provider_tag, status_label
 from bot.mrkdwn import clip, code, escape, truncate
 
 PAGE = 10
@@ -36,7 +36,7 @@ def job_line(j: JobView) -> str:
     model = f" → {code(j.fine_tuned_model)}" if j.fine_tuned_model else ""
     who = f" by <@{j.started_by}>" if j.started_by else ""
     when = f" {j.created_at:%Y-%m-%d %H:%M}" if j.created_at else ""
-    return f"{status_label(j.status)}{progress}  {code(j.id)} {clip(j.base_model, 100)}{model}{who}{when}"
+    return f"{status_label(j.status)}{progress}  {code(j.id)} {clip(j.base_model, 100)}{provider_tag(j.provider)}{model}{who}{when}"
 
 
 def job_list(jobs: Sequence[JobView], *, offset: int, total: int, page: int = PAGE) -> dict[str, Any]:
@@ -98,18 +98,21 @@ class ModelView:
     job_id: str | None
     started_by: str | None
     serving_ends: date | None = None  # None: no end announced (or unknown base model)
+    provider: str | None = None  # set when several providers are enabled
 
 
-def models_answer(models: Sequence[ModelView]) -> dict[str, Any]:
+def models_answer(models: Sequence[ModelView], *, unavailable: Sequence[str] = ()) -> dict[str, Any]:
+    """`unavailable`: providers that could not be asked (name: reason), said rather than hidden."""
+    down = [_context(":warning: Not listed: " + "; ".join(escape(u) for u in unavailable))] if unavailable else []
     if not models:
-        return {"text": "No fine-tuned models yet.", "blocks": [_section("No fine-tuned models yet.")]}
+        return {"text": "No fine-tuned models yet.", "blocks": [_section("No fine-tuned models yet."), *down]}
     lines = []
     for m in models:
         origin = f"from {code(m.job_id)}" if m.job_id else "made outside ftbot"
         who = f" by <@{m.started_by}>" if m.started_by else ""
         ends = f"; serves until {m.serving_ends:%Y-%m-%d}" if m.serving_ends else "; no end of serving announced"
-        lines.append(f":robot_face: {code(m.id)}\n      {origin}{who}{ends}")
-    blocks = [_section(f"*Fine-tuned models* ({len(models)})")] + [_section("\n".join(c)) for c in chunk_lines(lines)[:40]]
+        lines.append(f":robot_face: {code(m.id)}{provider_tag(m.provider)}\n      {origin}{who}{ends}")
+    blocks = [_section(f"*Fine-tuned models* ({len(models)})")] + [_section("\n".join(c)) for c in chunk_lines(lines)[:40]] + down
     return {"text": f"{len(models)} fine-tuned models", "blocks": blocks}
 
 

@@ -28,6 +28,7 @@ class ReportContext:
     channel_id: str | None = None
     thread_ts: str | None = None
     provider_file_id: str | None = None
+    provider: str | None = None  # the provider asked for (None: the default)
     reused: bool = False
 
 
@@ -110,6 +111,8 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
     if ctx.provider_file_id:
         again = "identical bytes were already uploaded, reusing " if ctx.reused else "uploaded as "
         start = _clip(ctx.name[:-6] if ctx.name.lower().endswith(".jsonl") else ctx.name, 100)
+        if ctx.provider:
+            start += f" provider={ctx.provider}"
         blocks.append(
             {
                 "type": "section",
@@ -117,7 +120,7 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
             }
         )
     elif verdict == "errors":
-        value = json.dumps({"f": ctx.slack_file_id, "c": ctx.channel_id, "t": ctx.thread_ts, "m": ctx.model})[:2000]
+        value = json.dumps({"f": ctx.slack_file_id, "c": ctx.channel_id, "t": ctx.thread_ts, "m": ctx.model, "p": ctx.provider})[:2000]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "Not uploaded: a job on it would fail or train on bad data."}})
         blocks.append(
             {
@@ -162,6 +165,7 @@ class DatasetRow:
     tokens: int | None
     uploaded_by: str | None
     created_at: datetime | None
+    provider: str | None = None  # shown when several providers are enabled
 
 
 def _size(n: int) -> str:
@@ -182,7 +186,8 @@ def datasets_list(rows: list[DatasetRow], *, limit: int = 40) -> dict[str, Any]:
         verdict = f"{ICON.get(r.verdict or '', '')} {r.verdict}" if r.verdict else "not checked"
         examples = f"{r.examples:,} examples" if r.examples is not None else "? examples"
         tokens = f"{r.tokens:,} tokens" if r.tokens is not None else "? tokens"
-        line = f"{code(_clip(r.name, 80))} {code(r.provider_file_id)} · {_size(r.bytes)} · {examples} · {verdict} · {tokens} · {who}, {when}"
+        at = f" · {escape(r.provider)}" if r.provider else ""
+        line = f"{code(_clip(r.name, 80))} {code(r.provider_file_id)}{at} · {_size(r.bytes)} · {examples} · {verdict} · {tokens} · {who}, {when}"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(line, 2900)}})
     if len(rows) > limit:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {len(rows) - limit:,} older ones"}]})

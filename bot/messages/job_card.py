@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.jobs.view import JobView
 from bot.mrkdwn import clip, code, escape, truncate
+from bot.provider.base import provider_label
 
 STATUS_EMOJI = {
     "validating_files": ":mag:",
@@ -54,10 +55,15 @@ def fmt_eta(eta: datetime | None, now: datetime) -> str | None:
     return f"about {s} s"
 
 
+def provider_tag(provider: str | None) -> str:
+    """" · Azure OpenAI" when the data names a provider (several enabled), else nothing."""
+    return f" · {escape(provider_label(provider))}" if provider else ""
+
+
 def job_fields(job: JobView, now: datetime) -> list[dict[str, Any]]:
     fields = [
         {"type": "mrkdwn", "text": f"*Status*\n{status_label(job.status)}"},
-        {"type": "mrkdwn", "text": f"*Base model*\n{code(job.base_model)}"},
+        {"type": "mrkdwn", "text": f"*Base model*\n{code(job.base_model)}{provider_tag(job.provider)}"},
         {"type": "mrkdwn", "text": f"*Train loss*\n{fmt_num(job.train_loss)}"},
         {"type": "mrkdwn", "text": f"*Valid loss*\n{fmt_num(job.valid_loss)}"},
     ]
@@ -127,6 +133,8 @@ def final_alert(job: JobView) -> dict[str, Any]:
     if job.status == "succeeded":
         head = f":white_check_mark: Fine-tuning {code(job.id)} *succeeded*"
         detail = f"Your model: {code(job.fine_tuned_model or '?')}\nTry it: `/ft try {clip(job.fine_tuned_model or '', 300)} PROMPT`"
+        if job.provider == "azure":
+            detail = f"Your model: {code(job.fine_tuned_model or '?')}\nDeploy it in Azure, then try it: `/ft try DEPLOYMENT PROMPT`"
     elif job.status == "failed":
         head = f":x: Fine-tuning {code(job.id)} *failed*"
         detail = f"Error: {clip(job.error_message or 'no reason given', 2500)}"
@@ -150,6 +158,6 @@ def final_alert(job: JobView) -> dict[str, Any]:
         "text": text,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{clip(job.base_model, 200)}{mention}"}]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{clip(job.base_model, 200)}{provider_tag(job.provider)}{mention}"}]},
         ],
     }

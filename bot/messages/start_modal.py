@@ -30,9 +30,14 @@ def _number(block_id: str, label: str, hint: str, *, decimal: bool = False, min_
     return {"type": "input", "block_id": block_id, "optional": True, "label": {"type": "plain_text", "text": label}, "hint": {"type": "plain_text", "text": hint}, "element": el}
 
 
-def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str) -> dict[str, Any]:
-    """files: (file id, label); models: base and fine-tuned model names to start from."""
+def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str, providers: list[tuple[str, str]] | None = None, default_provider: str | None = None) -> dict[str, Any]:
+    """files: (file id, label); models: base and fine-tuned model names to start from; providers:
+    (name, label) to choose from, shown when there are several."""
     blocks: list[dict[str, Any]] = []
+    if providers and len(providers) > 1:
+        opts = [_opt(label, name) for name, label in providers]
+        initial = next((o for o in opts if o["value"] == default_provider), opts[0])
+        blocks.append({"type": "input", "block_id": "provider", "label": {"type": "plain_text", "text": "Provider"}, "element": {"type": "static_select", "action_id": "value", "options": opts, "initial_option": initial}})
     if files:
         file_opts = [_opt(label, fid) for fid, label in files[:100]]
         blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file"}, "element": {"type": "static_select", "action_id": "value", "options": file_opts}})
@@ -76,13 +81,13 @@ def form_values(state_values: dict[str, Any]) -> dict[str, str]:
 def form_to_args(values: dict[str, str]) -> tuple[str, ...]:
     """The same key=value words `/ft start` takes, so both paths share one strict parser."""
     args = [values.get("file", "")]
-    for block, key in (("validation", "validation"), ("model", "model"), ("method", "method"), ("epochs", "epochs"), ("batch", "batch"), ("lr", "lr"), ("beta", "beta"), ("suffix", "suffix")):
+    for block, key in (("validation", "validation"), ("model", "model"), ("method", "method"), ("epochs", "epochs"), ("batch", "batch"), ("lr", "lr"), ("beta", "beta"), ("suffix", "suffix"), ("provider", "provider")):
         if block in values:
             args.append(f"{key}={values[block]}")
     return tuple(a for a in args if a)
 
 
-FIELD_OF_OPTION = {"epochs": "epochs", "batch": "batch", "lr": "lr", "beta": "beta", "suffix": "suffix", "method": "method", "model": "model", "validation": "validation"}
+FIELD_OF_OPTION = {"epochs": "epochs", "batch": "batch", "lr": "lr", "beta": "beta", "suffix": "suffix", "method": "method", "model": "model", "validation": "validation", "provider": "provider"}
 
 
 def field_for_error(message: str) -> str:

@@ -17,7 +17,8 @@ MODELS = (
 CALLBACK = "upload_dataset"
 
 
-def upload_modal(channel: str | None) -> dict[str, Any]:
+def upload_modal(channel: str | None, *, provider: str | None = None, provider_label: str | None = None) -> dict[str, Any]:
+    """`provider_label`: shown when several providers are enabled, so the uploader sees where it goes."""
     def opt(m: str) -> dict[str, Any]:
         return {"text": {"type": "plain_text", "text": m}, "value": m}
 
@@ -27,7 +28,7 @@ def upload_modal(channel: str | None) -> dict[str, Any]:
         "title": {"type": "plain_text", "text": "Upload a dataset"},
         "submit": {"type": "plain_text", "text": "Check and upload"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps({"channel": channel}),
+        "private_metadata": json.dumps({"channel": channel, "provider": provider}),
         "blocks": [
             {
                 "type": "input",
@@ -43,7 +44,7 @@ def upload_modal(channel: str | None) -> dict[str, Any]:
             },
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": "Checked before anything is uploaded: errors with line numbers, tokens and the cost of a job."}],
+                "elements": [{"type": "mrkdwn", "text": "Checked before anything is uploaded: errors with line numbers, tokens and the cost of a job." + (f" Uploaded to *{provider_label}*." if provider_label else "")}],
             },
         ],
     }

@@ -117,7 +117,8 @@ class Model:
     def is_fine_tuned(self) -> bool:
         if self.fine_tuned is not None:
             return self.fine_tuned
-        return self.id.startswith("ft:")
+        # OpenAI: ft:<base>:<org>:<suffix>:<id>; Azure: <base>.ft-<hash>[-suffix]
+        return self.id.startswith("ft:") or ".ft-" in self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,13 @@ class ProviderUnavailable(ProviderError):
 
 class Provider(Protocol):
     name: str
+    # The longest `suffix` the provider accepts on a new job.
+    max_suffix_length: int
+
+    def steer_refusal(self, action: str, job: Job, trained_steps: int | None) -> str | None:
+        """Why `action` (pause / resume) cannot be done to this job now at this provider, beyond the
+        status rules every provider shares; None when it can. Providers without pause say so here."""
+        ...
 
     # files
     def upload_file(self, data: BinaryIO | bytes, filename: str, *, purpose: str = "fine-tune") -> ProviderFile: ...
@@ -238,3 +246,16 @@ class Provider(Protocol):
     def list_models(self) -> list[Model]: ...
     def delete_model(self, model: str) -> bool: ...
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str: ...
+
+
+PROVIDER_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI"}
+
+
+def provider_label(name: str) -> str:
+    return PROVIDER_LABELS.get(name, name)
+
+
+def steer_refusal(provider: object, action: str, job: Job, trained_steps: int | None) -> str | None:
+    """The provider's own refusal, for adapters that have rules (those without the hook have none)."""
+    hook = getattr(provider, "steer_refusal", None)
+    return hook(action, job, trained_steps) if hook is not None else None

@@ -1,24 +1,88 @@
-"""Build the configured provider. With FTBOT_SANDBOX=1 that is OpenAI's client against a local sandbox."""
+"""Build every enabled provider. With FTBOT_SANDBOX=1 each talks to a local sandbox of its own kind:
+OpenAI and Azure OpenAI to OpenAI-compatible sandboxes (Azure's on the `/openai/v1/` path its v1
+endpoint uses), Together AI to the Together-compatible one."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bot.provider.base import Provider
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
+SANDBOX_KEY = "sandbox"
+
+
+def _sandbox_timing() -> Any:
+    from bot.sandbox.state import Timing
+
+    return Timing(validating_seconds=5, queued_seconds=5, step_seconds=2)
+
+
+def _openai_sandbox() -> Any:
+    from bot.sandbox.server import SandboxServer
+
+    return SandboxServer(timing=_sandbox_timing()).start()
+
+
+def make_one(name: str, settings: Settings, *, max_retries: int = 2, timeout: float = 30.0) -> tuple[Provider, Any | None]:
+    """One provider, and the sandbox server started for it (None when it talks to a real service)."""
+    sandbox = settings.sandbox
+    if name == "openai":
+        from bot.provider.openai_adapter import OpenAIProvider
+
+        if sandbox and not settings.openai_base_url:
+            server = _openai_sandbox()
+            return OpenAIProvider(api_key=settings.openai_api_key or SANDBOX_KEY, base_url=server.url, max_retries=max_retries, timeout=timeout), server
+        return OpenAIProvider(api_key=settings.openai_api_key or "", base_url=settings.openai_base_url, max_retries=max_retries, timeout=timeout), None
+    if name == "azure":
+        from bot.provider.azure_adapter import AzureOpenAIProvider
+
+        if sandbox:
+            server = _openai_sandbox()
+            return AzureOpenAIProvider(endpoint=server.base, api_key=settings.azure_api_key or SANDBOX_KEY, max_retries=max_retries, timeout=timeout), server
+        return AzureOpenAIProvider(endpoint=settings.azure_endpoint or "", api_key=settings.azure_api_key, max_retries=max_retries, timeout=timeout), None
+    if name == "together":
+        from bot.provider.together_adapter import TogetherProvider
+        from bot.sandbox.together_server import TogetherSandboxServer
+
+        server = None
+        base_url = settings.together_base_url
+        if sandbox:
+            server = TogetherSandboxServer(timing=_sandbox_timing()).start()
+            base_url = server.url
+        provider = TogetherProvider(
+            api_key=settings.together_api_key or SANDBOX_KEY,
+            base_url=base_url,
+            project_id=settings.together_project_id or ("sandbox" if sandbox else None),
+            max_retries=max_retries,
+            timeout=timeout,
+        )
+        return provider, server
+    raise SettingsError(f"unknown provider {name!r}")
+
+
+def make_providers(settings: Settings, **kw: Any) -> tuple[dict[str, Provider], list[Any]]:
+    """Every enabled provider by name, and the sandbox servers started for them (to stop later)."""
+    providers: dict[str, Provider] = {}
+    servers: list[Any] = []
+    try:
+        for name in settings.enabled_providers:
+            provider, server = make_one(name, settings, **kw)
+            providers[name] = provider
+            if server is not None:
+                servers.append(server)
+                log.info("FTBOT_SANDBOX=1: simulated provider %s at %s", name, server.url)
+    except Exception:
+        for server in servers:
+            server.stop()
+        raise
+    return providers, servers
+
 
 def make_provider(settings: Settings) -> tuple[Provider, object | None]:
-    """The provider, and the in-process sandbox server when one was started (to stop it later)."""
-    from bot.provider.openai_adapter import OpenAIProvider
-
-    if settings.sandbox and not settings.openai_base_url:
-        from bot.sandbox.server import SandboxServer
-        from bot.sandbox.state import Timing
-
-        server = SandboxServer(timing=Timing(validating_seconds=5, queued_seconds=5, step_seconds=2)).start()
-        log.info("FTBOT_SANDBOX=1: simulated provider at %s", server.url)
-        return OpenAIProvider(api_key=settings.openai_api_key or "sandbox", base_url=server.url), server
-    return OpenAIProvider(api_key=settings.openai_api_key or "", base_url=settings.openai_base_url), None
+    """The default provider alone (kept for callers that predate several providers)."""
+    provider, server = make_one(settings.provider_default, settings)
+    return provider, server

@@ -51,46 +51,46 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 
 
 @contextlib.contextmanager
-def translate_errors(what: str) -> Iterator[None]:
+def translate_errors(what: str, vendor: str = "OpenAI", key_setting: str = "OPENAI_API_KEY") -> Iterator[None]:
     """Turn the client's exceptions into ours, with a reason a person can read."""
     try:
         yield
     except openai.APITimeoutError as exc:
-        raise ProviderUnavailable(f"OpenAI did not answer in time ({what})") from exc
+        raise ProviderUnavailable(f"{vendor} did not answer in time ({what})") from exc
     except openai.APIConnectionError as exc:
-        raise ProviderUnavailable("OpenAI is unreachable, try again in a minute") from exc
+        raise ProviderUnavailable(f"{vendor} is unreachable, try again in a minute") from exc
     except openai.AuthenticationError as exc:
         raise ProviderAuthError(
-            "OpenAI rejected the API key (check OPENAI_API_KEY)", code=exc.code, status=401
+            f"{vendor} rejected the API key (check {key_setting})", code=exc.code, status=401
         ) from exc
     except openai.PermissionDeniedError as exc:
         raise ProviderPermissionError(
-            f"OpenAI refused: {_message(exc)}", code=exc.code, status=403
+            f"{vendor} refused: {_message(exc)}", code=exc.code, status=403
         ) from exc
     except openai.NotFoundError as exc:
-        raise ProviderNotFound(f"OpenAI has no such {what}", code=exc.code, status=404) from exc
+        raise ProviderNotFound(f"{vendor} has no such {what}", code=exc.code, status=404) from exc
     except openai.RateLimitError as exc:
         if exc.code == "daily_rate_limit_exceeded":
             raise DailyJobLimit(
-                f"OpenAI refused: {_message(exc)}", code=exc.code, status=429
+                f"{vendor} refused: {_message(exc)}", code=exc.code, status=429
             ) from exc
         raise ProviderRateLimited(
-            "OpenAI is rate limiting us, try again in a minute",
+            f"{vendor} is rate limiting us, try again in a minute",
             retry_after=_retry_after(exc),
             code=exc.code,
             status=429,
         ) from exc
     except openai.InternalServerError as exc:
         raise ProviderUnavailable(
-            "OpenAI is having trouble (server error), try again in a minute", status=exc.status_code
+            f"{vendor} is having trouble (server error), try again in a minute", status=exc.status_code
         ) from exc
     except (openai.BadRequestError, openai.UnprocessableEntityError, openai.ConflictError) as exc:
         raise ProviderInvalidRequest(
-            f"OpenAI refused: {_message(exc)}", code=exc.code, status=exc.status_code
+            f"{vendor} refused: {_message(exc)}", code=exc.code, status=exc.status_code
         ) from exc
     except openai.APIStatusError as exc:
         raise ProviderError(
-            f"OpenAI answered {exc.status_code}: {_message(exc)}", code=exc.code, status=exc.status_code
+            f"{vendor} answered {exc.status_code}: {_message(exc)}", code=exc.code, status=exc.status_code
         ) from exc
 
 
@@ -179,6 +179,9 @@ class OpenAIProvider:
     """Provider over the official `openai` client (which retries 429/5xx/connection errors itself)."""
 
     name = "openai"
+    vendor = "OpenAI"
+    key_setting = "OPENAI_API_KEY"
+    max_suffix_length = 64
 
     def __init__(
         self,
@@ -197,6 +200,12 @@ class OpenAIProvider:
         self.files_api_limit = files_api_limit
         self.upload_part_size = upload_part_size
 
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return translate_errors(what, self.vendor, self.key_setting)
+
+    def steer_refusal(self, action: str, job: Job, trained_steps: int | None) -> str | None:
+        return None
+
     # ---- files ------------------------------------------------------------------------------
 
     def upload_file(
@@ -205,7 +214,7 @@ class OpenAIProvider:
         size = data.stat().st_size if isinstance(data, Path) else None
         if isinstance(data, bytes):
             size = len(data)
-        with translate_errors("file"):
+        with self._errors("file"):
             if size is not None and size > self.files_api_limit:
                 # A Path is read part by part from disk, never whole into memory.
                 upload = self.client.uploads.upload_file_chunked(
@@ -217,7 +226,7 @@ class OpenAIProvider:
                     part_size=self.upload_part_size,
                 )
                 if upload.file is None:
-                    raise ProviderError(f"OpenAI accepted the upload but made no file (status {upload.status})")
+                    raise ProviderError(f"{self.vendor} accepted the upload but made no file (status {upload.status})")
                 return _file(upload.file)
             if isinstance(data, Path):
                 # A file handle, not its bytes: the client streams it into the request.
@@ -226,7 +235,7 @@ class OpenAIProvider:
             return _file(self.client.files.create(file=(filename, data), purpose=purpose))
 
     def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[ProviderFile]:
-        with translate_errors("file"):
+        with self._errors("file"):
             kwargs: dict[str, Any] = {"limit": min(limit, 10000)}
             if purpose:
                 kwargs["purpose"] = purpose
@@ -238,11 +247,11 @@ class OpenAIProvider:
             return out
 
     def get_file(self, file_id: str) -> ProviderFile:
-        with translate_errors("file"):
+        with self._errors("file"):
             return _file(self.client.files.retrieve(file_id))
 
     def file_content(self, file_id: str) -> bytes:
-        with translate_errors("file"):
+        with self._errors("file"):
             return self.client.files.content(file_id).read()
 
     def download_file(self, file_id: str, dest: Path) -> int:
@@ -250,7 +259,7 @@ class OpenAIProvider:
             return stream_to_file(resp, dest)
 
     def delete_file(self, file_id: str) -> bool:
-        with translate_errors("file"):
+        with self._errors("file"):
             return bool(self.client.files.delete(file_id).deleted)
 
     # ---- jobs -------------------------------------------------------------------------------
@@ -284,7 +293,7 @@ class OpenAIProvider:
         attempts = 3
         for attempt in range(attempts):
             try:
-                with translate_errors("job"):
+                with self._errors("job"):
                     return _job(client.fine_tuning.jobs.create(**kwargs))
             except (ProviderUnavailable, ProviderRateLimited):
                 if attempt == attempts - 1:
@@ -296,7 +305,7 @@ class OpenAIProvider:
         raise AssertionError("unreachable")
 
     def find_job_by_key(self, idempotency_key: str) -> Job | None:
-        with translate_errors("job"):
+        with self._errors("job"):
             page = self.client.fine_tuning.jobs.list(
                 limit=10, metadata={IDEMPOTENCY_METADATA_KEY: idempotency_key}
             )
@@ -306,7 +315,7 @@ class OpenAIProvider:
         return None
 
     def list_jobs(self, *, limit: int = 20, after: str | None = None) -> JobPage:
-        with translate_errors("job"):
+        with self._errors("job"):
             kwargs: dict[str, Any] = {"limit": limit}
             if after:
                 kwargs["after"] = after
@@ -314,19 +323,19 @@ class OpenAIProvider:
             return JobPage(jobs=[_job(j) for j in page.data], has_more=bool(page.has_more))
 
     def get_job(self, job_id: str) -> Job:
-        with translate_errors("job"):
+        with self._errors("job"):
             return _job(self.client.fine_tuning.jobs.retrieve(job_id))
 
     def cancel_job(self, job_id: str) -> Job:
-        with translate_errors("job"):
+        with self._errors("job"):
             return _job(self.client.fine_tuning.jobs.cancel(job_id))
 
     def pause_job(self, job_id: str) -> Job:
-        with translate_errors("job"):
+        with self._errors("job"):
             return _job(self.client.fine_tuning.jobs.pause(job_id))
 
     def resume_job(self, job_id: str) -> Job:
-        with translate_errors("job"):
+        with self._errors("job"):
             return _job(self.client.fine_tuning.jobs.resume(job_id))
 
     # ---- events and checkpoints -------------------------------------------------------------
@@ -336,7 +345,7 @@ class OpenAIProvider:
         # newest event we already have, then hand back what is new, oldest first.
         newest_first: list[JobEvent] = []
         after: str | None = None
-        with translate_errors("job"):
+        with self._errors("job"):
             while True:
                 kwargs: dict[str, Any] = {"limit": page_size}
                 if after:
@@ -354,26 +363,26 @@ class OpenAIProvider:
         return newest_first
 
     def list_events(self, job_id: str, *, limit: int = 20) -> list[JobEvent]:
-        with translate_errors("job"):
+        with self._errors("job"):
             page = self.client.fine_tuning.jobs.list_events(job_id, limit=limit)
             return [_event(e) for e in page.data]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
-        with translate_errors("job"):
+        with self._errors("job"):
             return [_checkpoint(c) for c in self.client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)]
 
     # ---- models -----------------------------------------------------------------------------
 
     def list_models(self) -> list[Model]:
-        with translate_errors("model"):
+        with self._errors("model"):
             return [Model(id=m.id, created=int(m.created), owned_by=m.owned_by) for m in self.client.models.list()]
 
     def delete_model(self, model: str) -> bool:
-        with translate_errors("model"):
+        with self._errors("model"):
             return bool(self.client.models.delete(model).deleted)
 
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:
-        with translate_errors("model"):
+        with self._errors("model"):
             resp = self.client.chat.completions.create(
                 model=model,
                 messages=[{"role": "user", "content": prompt}],

@@ -88,6 +88,10 @@ class SandboxApp:
     # ---- plumbing ---------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):  # noqa: ANN001
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/openai/v1/"):
+            # Azure OpenAI's v1 endpoint is OpenAI's API under /openai/v1/: one sandbox serves both.
+            environ["PATH_INFO"] = path[len("/openai") :]
         request = Request(environ)
         return self.dispatch(request)(environ, start_response)
 

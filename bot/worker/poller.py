@@ -2,6 +2,10 @@
 events (and checkpoints when they can have changed), and store everything with the Slack messages it
 causes in one transaction per job.
 
+Each provider is polled on its own (its own claim, job list, fetch threads, backoff and discovery
+lease): a provider that fails, rate-limits or answers slowly delays only its own jobs' updates.
+`cycle()` runs every provider's part side by side; the worker schedules each provider's part apart.
+
 Safe with several worker processes: a job is claimed with a lease (SELECT … FOR UPDATE SKIP LOCKED
 on PostgreSQL; SQLite's single writer gives the same guarantee), and the unique constraints on events
 and outbox keys refuse anything a second poller might still try to write.
@@ -25,7 +29,7 @@ from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, 
 from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
-from bot.provider.base import ProviderError, ProviderNotFound, ProviderRateLimited
+from bot.provider.base import Provider, ProviderError, ProviderNotFound, ProviderRateLimited
 from bot.services import Services
 from storage.leases import hold_lease
 from storage.models import Job
@@ -44,6 +48,7 @@ class Claimed:
     provider_job_id: str
     created_at: datetime
     last_event_id: str | None
+    provider: str = "openai"
 
 
 @dataclass
@@ -64,6 +69,11 @@ class CycleStats:
     errors: list[str] = field(default_factory=list)
 
 
+def discovery_lease(provider: str) -> str:
+    # OpenAI keeps the lease name it had before several providers existed (rolling upgrades).
+    return "discovery" if provider == "openai" else f"discovery:{provider}"
+
+
 class Poller:
     def __init__(self, services: Services, worker_id: str, *, lease_seconds: float = 60.0, batch: int = 5000, threads: int = 16, team_id: str | None = None) -> None:
         self.s = services
@@ -71,43 +81,91 @@ class Poller:
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
         self.team_id = team_id
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="poll")
+        self.threads = threads
+        # One fetch pool per provider: a slow provider's requests never queue ahead of another's.
+        self.pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools_lock = threading.Lock()
 
     @property
     def interval(self) -> float:
         return self.s.settings.poll_interval
 
+    @property
+    def providers(self) -> list[str]:
+        return list(self.s.providers)
+
+    def _pool(self, provider: str) -> ThreadPoolExecutor:
+        with self._pools_lock:
+            pool = self.pools.get(provider)
+            if pool is None:
+                pool = self.pools[provider] = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=f"poll-{provider}")
+            return pool
+
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        with self._pools_lock:
+            for pool in self.pools.values():
+                pool.shutdown(wait=False, cancel_futures=True)
 
     # ---- the cycle --------------------------------------------------------------------------
 
-    def cycle(self) -> CycleStats:
+    def cycle(self, provider: str | None = None) -> CycleStats:
+        """One provider's cycle, or (None) every provider's side by side, the stats added up."""
+        if provider is not None:
+            return self._cycle(provider)
+        names = self.providers
+        if len(names) == 1:
+            return self._cycle(names[0])
+        total = CycleStats()
+        threads = []
+        results: dict[str, CycleStats] = {}
+
+        def run(name: str) -> None:
+            try:
+                results[name] = self._cycle(name)
+            except Exception:  # noqa: BLE001 - one provider's surprise must not stop the others
+                log.exception("poll cycle for %s failed", name)
+
+        for name in names:
+            t = threading.Thread(target=run, args=(name,), name=f"cycle-{name}", daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        for st in results.values():
+            total.claimed += st.claimed
+            total.polled += st.polled
+            total.failed += st.failed
+            total.discovered += st.discovered
+            total.list_pages += st.list_pages
+            total.errors += st.errors
+        return total
+
+    def _cycle(self, provider: str) -> CycleStats:
         stats = CycleStats()
         started = utcnow()
-        claimed = self._claim()
+        claimed = self._claim(provider)
         stats.claimed = len(claimed)
-        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, "discovery", self.me, self._discovery_ttl)
+        discover = bool(self.s.settings.notify_channel) and hold_lease(self.s.db, discovery_lease(provider), self.me, self._discovery_ttl)
         if not claimed and not discover:
             return stats
         # Slow provider answers can stretch a cycle past the lease; renewing it meanwhile keeps
         # another worker from claiming (and polling, and writing) the same jobs.
-        with self._renewing(discover):
-            return self._poll(claimed, discover, started, stats)
+        with self._renewing(discover, provider):
+            return self._poll(provider, claimed, discover, started, stats)
 
     @property
     def _discovery_ttl(self) -> timedelta:
         return timedelta(seconds=max(30.0, 3 * self.interval))
 
     @contextmanager
-    def _renewing(self, discover: bool) -> Iterator[None]:
+    def _renewing(self, discover: bool, provider: str) -> Iterator[None]:
         stop = threading.Event()
         period = max(0.05, self.lease.total_seconds() / 3)
 
         def renew() -> None:
             while not stop.wait(period):
                 try:
-                    self._renew(discover)
+                    self._renew(discover, provider)
                 except Exception:  # noqa: BLE001 - a missed renewal is retried; the owner checks guard the writes
                     log.warning("renewing the poll lease failed", exc_info=True)
 
@@ -119,42 +177,43 @@ class Poller:
             stop.set()
             t.join()
 
-    def _renew(self, discover: bool) -> None:
+    def _renew(self, discover: bool, provider: str) -> None:
         with self.s.db.session() as s:
             # Only rows still ours: a job already written (lease cleared) or taken over stays as it is.
-            s.execute(update(Job).where(Job.lease_owner == self.me).values(lease_until=utcnow() + self.lease))
+            s.execute(update(Job).where(Job.lease_owner == self.me, Job.provider == provider).values(lease_until=utcnow() + self.lease))
         if discover:
-            hold_lease(self.s.db, "discovery", self.me, self._discovery_ttl)
+            hold_lease(self.s.db, discovery_lease(provider), self.me, self._discovery_ttl)
 
-    def _poll(self, claimed: list[Claimed], discover: bool, started: datetime, stats: CycleStats) -> CycleStats:
+    def _poll(self, provider: str, claimed: list[Claimed], discover: bool, started: datetime, stats: CycleStats) -> CycleStats:
+        at = self.s.providers[provider]
         try:
-            statuses, pages = self._statuses(claimed, discover)
+            statuses, pages = self._statuses(at, claimed, discover)
             stats.list_pages = pages
         except ProviderError as exc:
             # The job list is down: every claimed job backs off, none is lost.
-            log.warning("job list failed: %s", exc.reason)
+            log.warning("%s job list failed: %s", provider, exc.reason)
             for c in claimed:
                 self._failed(c, exc)
             stats.failed = len(claimed)
             stats.errors.append(exc.reason)
             return stats
         if discover:
-            stats.discovered = self._discover(statuses)
+            stats.discovered = self._discover(provider, statuses)
         # Next polls are timed from the cycle's start, so jobs stay in step and one list read serves all.
         next_poll = started + timedelta(seconds=self.interval)
-        fetched = [f for f in self.pool.map(lambda c: self._fetch(c, statuses.get(c.provider_job_id)), claimed) if f is not None]
+        fetched = [f for f in self._pool(provider).map(lambda c: self._fetch(c, statuses.get(c.provider_job_id)), claimed) if f is not None]
         for i in range(0, len(fetched), WRITE_BATCH):
             self._store(fetched[i : i + WRITE_BATCH], next_poll)
         stats.polled = len(fetched)
         stats.failed = len(claimed) - len(fetched)
         return stats
 
-    def _claim(self) -> list[Claimed]:
+    def _claim(self, provider: str) -> list[Claimed]:
         now = utcnow()
         with self.s.db.session() as s:
             q = (
                 select(Job.id)
-                .where(Job.is_final.is_(False), Job.next_poll_at <= now, or_(Job.lease_until.is_(None), Job.lease_until < now))
+                .where(Job.provider == provider, Job.is_final.is_(False), Job.next_poll_at <= now, or_(Job.lease_until.is_(None), Job.lease_until < now))
                 .order_by(Job.next_poll_at)
                 .limit(self.batch)
             )
@@ -164,10 +223,10 @@ class Poller:
             if not ids:
                 return []
             s.execute(update(Job).where(Job.id.in_(ids)).values(lease_owner=self.me, lease_until=now + self.lease))
-            rows = s.execute(select(Job.id, Job.provider_job_id, Job.created_at, Job.last_event_id).where(Job.id.in_(ids))).all()
+            rows = s.execute(select(Job.id, Job.provider_job_id, Job.created_at, Job.last_event_id, Job.provider).where(Job.id.in_(ids))).all()
         return [Claimed(*r) for r in rows]
 
-    def _statuses(self, claimed: list[Claimed], discover: bool) -> tuple[dict[str, ProviderJob], int]:
+    def _statuses(self, at: Provider, claimed: list[Claimed], discover: bool) -> tuple[dict[str, ProviderJob], int]:
         """Statuses from the job list, newest first, paged until every claimed job has been seen."""
         wanted = {c.provider_job_id for c in claimed}
         oldest = min((c.created_at for c in claimed), default=None)
@@ -175,7 +234,7 @@ class Poller:
         after: str | None = None
         pages = 0
         while wanted - found.keys() or (discover and pages == 0):
-            page = self.s.provider.list_jobs(limit=LIST_PAGE, after=after)
+            page = at.list_jobs(limit=LIST_PAGE, after=after)
             pages += 1
             for pj in page.jobs:
                 found[pj.id] = pj
@@ -187,20 +246,21 @@ class Poller:
         return found, pages
 
     def _fetch(self, c: Claimed, pj: ProviderJob | None) -> Fetched | None:
-        """Everything new about one job at the provider; None when that failed (and was recorded)."""
+        """Everything new about one job at its provider; None when that failed (and was recorded)."""
+        at = self.s.providers[c.provider]
         try:
             if pj is None:
                 try:
-                    pj = self.s.provider.get_job(c.provider_job_id)
+                    pj = at.get_job(c.provider_job_id)
                 except ProviderNotFound:
                     # The job list answered (so the provider and our key work), yet this one job is
                     # unknown: it is gone for good, not failing for a while.
                     log.warning("%s is not found at the provider; closing it", c.provider_job_id)
                     return Fetched(c, None, [], None)
-            events = self.s.provider.new_events(c.provider_job_id, c.last_event_id)
+            events = at.new_events(c.provider_job_id, c.last_event_id)
             checkpoints = None
             if pj.is_final or any("checkpoint" in e.message.lower() for e in events if e.type != "metrics"):
-                checkpoints = self.s.provider.list_checkpoints(c.provider_job_id)
+                checkpoints = at.list_checkpoints(c.provider_job_id)
         except ProviderError as exc:
             self._failed(c, exc)
             return None
@@ -277,14 +337,14 @@ class Poller:
 
     # ---- jobs started outside Slack -------------------------------------------------------------
 
-    def _discover(self, seen: dict[str, ProviderJob]) -> int:
+    def _discover(self, provider: str, seen: dict[str, ProviderJob]) -> int:
         channel = self.s.settings.notify_channel
         if not channel or not seen:
             return 0
         recent = utcnow().timestamp() - max(300.0, 10 * self.interval)
         added = 0
         with self.s.db.session() as s:
-            known = set(s.scalars(select(Job.provider_job_id).where(Job.provider_job_id.in_(list(seen)))))
+            known = set(s.scalars(select(Job.provider_job_id).where(Job.provider == provider, Job.provider_job_id.in_(list(seen)))))
         for pj in seen.values():
             if pj.id in known:
                 continue
@@ -292,7 +352,7 @@ class Poller:
             announce = not pj.is_final or (pj.finished_at or 0) >= recent
             try:
                 with self.s.db.session() as s:
-                    row = new_job_row(pj, team_id=self.team_id, started_by=None, channel=channel, idempotency_key=(pj.metadata or {}).get("ftbot_key"))
+                    row = new_job_row(pj, team_id=self.team_id, started_by=None, channel=channel, idempotency_key=(pj.metadata or {}).get("ftbot_key"), provider=provider)
                     s.add(row)
                     s.flush()
                     if announce:

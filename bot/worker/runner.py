@@ -1,5 +1,6 @@
-"""The worker: APScheduler runs the poll cycle every FTBOT_POLL_INTERVAL seconds and the outbox
-sender every moment, each never overlapping itself. A failing cycle is logged and the next one runs."""
+"""The worker: APScheduler runs each provider's poll cycle every FTBOT_POLL_INTERVAL seconds (as
+separate jobs, so a slow or failing provider never holds back another's) and the outbox sender
+every moment, each never overlapping itself. A failing cycle is logged and the next one runs."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class Worker:
         self.sender = Sender(services, self.id, claim_seconds=max(30.0, lease))
         self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
         self.retirement_interval = retirement_interval
-        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(3 + len(services.providers))}, timezone="UTC")
 
     def _team(self) -> str | None:
         if self.team_id is None:
@@ -51,11 +52,12 @@ class Worker:
                 log.warning("auth.test failed (%s); jobs found outside Slack wait for it", type(exc).__name__)
         return self.team_id
 
-    def poll(self) -> None:
+    def poll(self, provider: str | None = None) -> None:
+        """One provider's cycle (None: every provider's), then the approvals sweep and a send."""
         try:
             if self.services.settings.notify_channel:
                 self._team()
-            stats = self.poller.cycle()
+            stats = self.poller.cycle(provider)
             if stats.claimed or stats.discovered:
                 log.debug("poll: %s", stats)
         except Exception:  # noqa: BLE001 - the scheduler must keep running
@@ -81,7 +83,8 @@ class Worker:
         if freed:
             log.info("released %d claims left by a stopped worker on this host", freed)
         now = datetime.now().astimezone()
-        self.scheduler.add_job(self.poll, "interval", seconds=self.services.settings.poll_interval, id="poll", max_instances=1, coalesce=True, next_run_time=now)
+        for name in self.services.providers:
+            self.scheduler.add_job(self.poll, "interval", args=(name,), seconds=self.services.settings.poll_interval, id=f"poll:{name}", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.warn_retirements, "interval", seconds=self.retirement_interval, id="retirements", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.start()

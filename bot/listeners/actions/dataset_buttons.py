@@ -37,6 +37,7 @@ def _force(body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             force=True,
             model=value.get("m") or "gpt-4o-mini-2024-07-18",
             explicit=True,
+            provider=value.get("p") if isinstance(value.get("p"), str) else None,
         ),
     )
 

@@ -27,7 +27,7 @@ def _take_in(body: dict[str, Any], view: dict[str, Any], context: Any) -> None:
     services: Services = context["services"]
     meta = json.loads(view.get("private_metadata") or "{}")
     team = view.get("team_id") or body["team"]["id"]
-    take_in(services, Arrival(team_id=team, slack_file_id=ids[0], user_id=body["user"]["id"], channel_id=meta.get("channel"), model=model, explicit=True))
+    take_in(services, Arrival(team_id=team, slack_file_id=ids[0], user_id=body["user"]["id"], channel_id=meta.get("channel"), model=model, explicit=True, provider=meta.get("provider")))
 
 
 def register(app: App) -> None:

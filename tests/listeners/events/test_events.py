@@ -31,8 +31,9 @@ def test_manifest_copies_agree_and_subscribe_to_known_events() -> None:
     assert set(_subscribed()) <= set(SAMPLES), _subscribed()
 
 
-# What each sample makes the bot call (None: nothing, the event is only acknowledged).
-EFFECT = {"app_home_opened": "views.publish", "message.im": "chat.postMessage", "file_shared": None}
+# What each sample makes the bot call (None: nothing, the event is only acknowledged). A shared file
+# Slack cannot describe (F0001 does not exist) is answered as such: the dataset tests cover the rest.
+EFFECT = {"app_home_opened": "views.publish", "message.im": "chat.postMessage", "file_shared": "chat.postMessage"}
 
 
 @pytest.mark.parametrize("event_type", sorted(SAMPLES))

@@ -8,38 +8,57 @@ from typing import Any
 from slack_bolt import Respond
 from sqlalchemy import select
 
-from bot.commands.parse import USAGE, Command
+from bot.commands.parse import USAGE, Command, parse_upload
 from bot.errors import UserError
 from bot.listeners.commands.registry import handles
 from bot.messages.dataset_report import DatasetRow, datasets_list
 from bot.messages.upload_modal import upload_modal
+from bot.mrkdwn import clip, escape
+from bot.provider.base import ProviderError, provider_label
 from bot.services import Services
 from storage.models import Dataset
 
 
 @handles("upload")
-def upload(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], **_: Any) -> None:
-    if cmd.args:
-        raise UserError("`upload` takes no arguments: choose the file in the form, or share a .jsonl file with the bot.", USAGE["upload"])
+def upload(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], services: Services, **_: Any) -> None:
+    provider = parse_upload(cmd.args)
+    if provider is not None:
+        services.provider_for(provider)  # not enabled: say so before the form opens
     if not body.get("trigger_id"):
         raise UserError("Slack sent no trigger to open the form with; try again.")
-    client.views_open(trigger_id=body["trigger_id"], view=upload_modal(body.get("channel_id")))
+    label = provider_label(provider or services.default_provider) if services.several_providers else None
+    client.views_open(trigger_id=body["trigger_id"], view=upload_modal(body.get("channel_id"), provider=provider, provider_label=label))
 
 
 @handles("files")
 def files(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Services, **_: Any) -> None:
     if cmd.args:
         raise UserError("`files` takes no arguments.", USAGE["files"])
+    several = services.several_providers
     with services.db.session() as s:
         rows = [
-            DatasetRow(d.name, d.provider_file_id, d.bytes, d.example_count, d.verdict, d.tokens, d.uploaded_by, d.created_at)
+            DatasetRow(d.name, d.provider_file_id, d.bytes, d.example_count, d.verdict, d.tokens, d.uploaded_by, d.created_at, d.provider if several else None)
             for d in s.scalars(select(Dataset).where(Dataset.team_id == body["team_id"]).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(200))
         ]
-    known = {r.provider_file_id for r in rows}
-    # Fine-tuning files uploaded outside Slack are listed too, unchecked.
-    rows += [
-        DatasetRow(f.filename, f.id, f.bytes, None, None, None, None, datetime.fromtimestamp(f.created_at, UTC))
-        for f in services.provider.list_files(purpose="fine-tune", limit=100)
-        if f.id not in known
-    ]
-    respond(response_type="ephemeral", **datasets_list(rows))
+    known = {(r.provider, r.provider_file_id) for r in rows}
+    # Fine-tuning files uploaded outside Slack are listed too, unchecked; a provider that fails is
+    # named rather than hiding the others' files.
+    down: list[str] = []
+    for name, provider in services.providers.items():
+        try:
+            found = provider.list_files(purpose="fine-tune", limit=100)
+        except ProviderError as exc:
+            if not several:
+                raise
+            down.append(f"{provider_label(name)}: {exc.reason}")
+            continue
+        label = name if several else None
+        rows += [
+            DatasetRow(f.filename, f.id, f.bytes, None, None, None, None, datetime.fromtimestamp(f.created_at, UTC), label)
+            for f in found
+            if (label, f.id) not in known
+        ]
+    answer = datasets_list(rows)
+    if down:
+        answer["blocks"].append({"type": "context", "elements": [{"type": "mrkdwn", "text": clip("Not listed: " + "; ".join(escape(d) for d in down), 2900)}]})
+    respond(response_type="ephemeral", **answer)

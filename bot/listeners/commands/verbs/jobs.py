@@ -15,7 +15,9 @@ from bot.jobs.view import view_of
 from bot.listeners.commands.registry import handles
 from bot.messages.answers import job_list, job_status, launch_answer, steered_answer
 from bot.messages.start_modal import start_modal
+from bot.provider.base import provider_label
 from bot.services import Services
+from storage.models import Job
 from storage.types import utcnow
 
 
@@ -24,7 +26,8 @@ def start(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], 
     team, user, channel = body["team_id"], body["user_id"], body["channel_id"]
     if not cmd.args:
         files, models = start_choices(services, team)
-        client.views_open(trigger_id=body["trigger_id"], view=start_modal(files, models, channel=channel))
+        choices = [(name, provider_label(name)) for name in services.providers]
+        client.views_open(trigger_id=body["trigger_id"], view=start_modal(files, models, channel=channel, providers=choices, default_provider=services.default_provider))
         return
     req = parse_start(cmd.args)
     key = idempotency_key(team, user, channel, body.get("trigger_id", ""), cmd.rest)
@@ -43,10 +46,11 @@ def list_jobs(cmd: Command, *, respond: Respond, body: dict[str, Any], services:
 def status(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Services, **_: Any) -> None:
     ref = one_arg(cmd, "job id")
     with services.db.session() as s:
-        job_id = resolve_job(s, body["team_id"], ref).provider_job_id
-    fresh = services.provider.get_job(job_id)
+        found = resolve_job(s, body["team_id"], ref)
+        row_id, job_id, provider = found.id, found.provider_job_id, found.provider
+    fresh = services.provider_for(provider).get_job(job_id)
     with services.db.session() as s:
-        row = resolve_job(s, body["team_id"], job_id)
+        row = s.get(Job, row_id)
         apply_fresh_status(row, fresh)  # fresher than the last poll
         view = view_of(row)
     respond(response_type="ephemeral", **job_status(view, utcnow()))

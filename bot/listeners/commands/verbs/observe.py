@@ -18,14 +18,17 @@ from bot.messages.answers import CheckpointView, checkpoints_answer, events_answ
 from bot.messages.events import EventView
 from bot.mrkdwn import code
 from bot.outbox.deliver import deliver_now
+from bot.provider.base import Provider
 from bot.services import Services
 from storage.models import Subscription
 from storage.types import utcnow
 
 
-def _job_id(services: Services, team_id: str, ref: str) -> str:
+def _job_id(services: Services, team_id: str, ref: str) -> tuple[str, Provider]:
+    """The job's id and the provider it runs at."""
     with services.db.session() as s:
-        return resolve_job(s, team_id, ref).provider_job_id
+        row = resolve_job(s, team_id, ref)
+        return row.provider_job_id, services.provider_for(row.provider)
 
 
 @handles("events")
@@ -33,18 +36,18 @@ def events(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Se
     if not 1 <= len(cmd.args) <= 2:
         raise UserError("`events` needs a job id and, optionally, how many.", USAGE["events"])
     n = optional_count(cmd, 1, 20, 200)
-    job_id = _job_id(services, body["team_id"], cmd.args[0])
-    newest_first = services.provider.list_events(job_id, limit=n)
+    job_id, at = _job_id(services, body["team_id"], cmd.args[0])
+    newest_first = at.list_events(job_id, limit=n)
     views = [EventView(ts(e.created_at), e.level, e.message, e.type) for e in reversed(newest_first)]
     respond(response_type="ephemeral", **events_answer(job_id, views))
 
 
 @handles("checkpoints")
 def checkpoints(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Services, **_: Any) -> None:
-    job_id = _job_id(services, body["team_id"], one_arg(cmd, "job id"))
+    job_id, at = _job_id(services, body["team_id"], one_arg(cmd, "job id"))
     views = [
         CheckpointView(c.step_number, c.model, c.metrics.get("train_loss"), c.metrics.get("valid_loss"), c.metrics.get("train_mean_token_accuracy"), ts(c.created_at))
-        for c in services.provider.list_checkpoints(job_id)
+        for c in at.list_checkpoints(job_id)
     ]
     respond(response_type="ephemeral", **checkpoints_answer(job_id, views))
 
@@ -53,8 +56,8 @@ def checkpoints(cmd: Command, *, respond: Respond, body: dict[str, Any], service
 def metrics(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], services: Services, **_: Any) -> None:
     with services.db.session() as s:
         row = resolve_job(s, body["team_id"], one_arg(cmd, "job id"))
-        row_id, job_id, status = row.id, row.provider_job_id, row.status
-    points, ckpts, total = chart_points(services, row_id, job_id)
+        row_id, job_id, status, provider = row.id, row.provider_job_id, row.status, row.provider
+    points, ckpts, total = chart_points(services, row_id, job_id, provider)
     if not points:
         respond(response_type="ephemeral", text=f"No training metrics for {code(job_id)} yet: they start when training does.")
         return
