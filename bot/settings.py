@@ -6,6 +6,7 @@ and exits. Secret values never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -44,6 +45,13 @@ class Settings:
     # FTBOT_PRICE_TABLE, read at start-up: (model, USD per 1M training tokens) merged over the shipped table
     price_table: tuple[tuple[str, float], ...] = ()
     retirements_file: str | None = None
+    # OPENAI_WEBHOOK_SECRET (whsec_…): when set, POST /webhooks/openai exists and idle jobs are polled less
+    openai_webhook_secret: str | None = field(default=None, repr=False)
+    idle_poll_interval: float = 300.0
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return bool(self.openai_webhook_secret)
 
     # ---- what each process needs ----------------------------------------------------------
 
@@ -84,6 +92,8 @@ _ENV_NAME = {
     "sandbox": "FTBOT_SANDBOX",
     "price_table": "FTBOT_PRICE_TABLE",
     "retirements_file": "FTBOT_RETIREMENTS",
+    "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
+    "idle_poll_interval": "FTBOT_IDLE_POLL_INTERVAL",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -186,6 +196,19 @@ def _retirements(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _webhook_secret(env: Mapping[str, str], name: str) -> str | None:
+    raw = _token(env, name, "whsec_")
+    if raw is None:
+        return None
+    try:
+        # Standard Webhooks: the part after whsec_ is the base64 key; a mangled paste would fail every delivery.
+        if not base64.b64decode(raw[len("whsec_") :], validate=True):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"{name} must be whsec_ followed by base64 (copy it whole from the OpenAI dashboard)") from None
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings. The process environment wins over `.env`."""
     if env is None:
@@ -221,4 +244,6 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         sandbox=_bool(env, "FTBOT_SANDBOX"),
         price_table=_price_table(env, "FTBOT_PRICE_TABLE"),
         retirements_file=_retirements(env, "FTBOT_RETIREMENTS"),
+        openai_webhook_secret=_webhook_secret(env, "OPENAI_WEBHOOK_SECRET"),
+        idle_poll_interval=_number(env, "FTBOT_IDLE_POLL_INTERVAL", float, 300.0, minimum=0.05),
     )

@@ -10,6 +10,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.approvals.expiry import sweep as approvals_sweep
+from bot.jobs import webhooks
 from bot.outbox.sender import Sender
 from bot.retirements.table import table_for
 from bot.retirements.warnings import plan_retirement_warnings
@@ -30,6 +31,7 @@ class Worker:
         send_interval: float | None = None,
         team_id: str | None = None,
         retirement_interval: float = 3600.0,
+        webhook_check_interval: float = 0.5,
     ) -> None:
         self.services = services
         self.id = worker_id()
@@ -40,6 +42,7 @@ class Worker:
         self.sender = Sender(services, self.id, claim_seconds=max(30.0, lease))
         self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
         self.retirement_interval = retirement_interval
+        self.webhook_check_interval = webhook_check_interval
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
 
     def _team(self) -> str | None:
@@ -70,6 +73,45 @@ class Worker:
         except Exception:  # noqa: BLE001 - tried again at the next interval
             log.exception("retirement check failed")
 
+    def react_to_webhooks(self) -> None:
+        """The fast path: jobs named by webhooks since the last check are polled now and what they
+        cause is sent now, so an ending reaches Slack within about a second, not a poll interval."""
+        try:
+            todo = webhooks.pending(self.services.db)
+            if not todo:
+                return
+            db = self.services.db
+            done = [p.row_id for p in todo if p.job_is_final]
+            webhooks.finish(db, done, "polled")
+            unknown = [p for p in todo if p.job_row_id is None]
+            if unknown:
+                if self.services.settings.notify_channel:
+                    self._team()
+                for p in unknown:
+                    self.poller.adopt(p.provider_job_id)
+                # Adopted jobs are polled on the next check, as known ones; the rest are not ours.
+                known_now = {p.row_id for p in webhooks.pending(db) if p.job_row_id is not None}
+                webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now], "ignored")
+            live = [p for p in todo if p.job_row_id is not None and not p.job_is_final]
+            if live:
+                polled = set(self.poller.poll_jobs(sorted({p.job_row_id for p in live})).job_ids)
+                after = {p.row_id: p for p in webhooks.pending(db)}
+                webhooks.finish(db, [p.row_id for p in live if p.row_id in after and after[p.row_id].job_is_final], "polled")
+                # Polled and still not final: the provider's API lags the webhook. Tried again on the
+                # next checks, then left to the regular polls. A job another worker held was not
+                # polled here and waits for the next check without counting.
+                lagging = [p.row_id for p in live if p.job_row_id in polled and p.row_id in after and not after[p.row_id].job_is_final]
+                webhooks.finish(db, webhooks.retry_later(db, lagging), "gave_up")
+            self.send()
+        except Exception:  # noqa: BLE001 - the scheduler must keep running; the rows stay pending
+            log.exception("webhook check failed")
+
+    def prune_webhooks(self) -> None:
+        try:
+            webhooks.prune(self.services.db)
+        except Exception:  # noqa: BLE001 - tried again at the next interval
+            log.exception("pruning webhook deliveries failed")
+
     def send(self) -> None:
         try:
             self.sender.send_pending()
@@ -84,6 +126,9 @@ class Worker:
         self.scheduler.add_job(self.poll, "interval", seconds=self.services.settings.poll_interval, id="poll", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.warn_retirements, "interval", seconds=self.retirement_interval, id="retirements", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
+        if self.services.settings.webhooks_enabled:
+            self.scheduler.add_job(self.react_to_webhooks, "interval", seconds=self.webhook_check_interval, id="webhooks", max_instances=1, coalesce=True, next_run_time=now)
+            self.scheduler.add_job(self.prune_webhooks, "interval", seconds=self.retirement_interval, id="webhook_prune", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.start()
         log.info("worker %s polling every %ss", self.id, self.services.settings.poll_interval)
         return self
