@@ -21,6 +21,8 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
+DEFERRED_KINDS = frozenset({"chart"})
+
 
 class Worker:
     def __init__(
@@ -102,7 +104,8 @@ class Worker:
                 # polled here and waits for the next check without counting.
                 lagging = [p.row_id for p in live if p.job_row_id in polled and p.row_id in after and not after[p.row_id].job_is_final]
                 webhooks.finish(db, webhooks.retry_later(db, lagging), "gave_up")
-            self.send()
+            # Alerts, cards and replies now; charts (slow to draw) are left to the regular send.
+            self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
         except Exception:  # noqa: BLE001 - the scheduler must keep running; the rows stay pending
             log.exception("webhook check failed")
 
@@ -114,6 +117,9 @@ class Worker:
 
     def send(self) -> None:
         try:
+            # Everything but charts across all threads first, so many jobs ending together do not
+            # wait for each other's charts to be drawn; then the charts.
+            self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
             self.sender.send_pending()
         except Exception:  # noqa: BLE001
             log.exception("send cycle failed")
