@@ -29,6 +29,8 @@ import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bot.app import build_app  # noqa: E402
@@ -42,6 +44,7 @@ from bot.slack_standin.server import SlackStandIn  # noqa: E402
 from bot.web import HttpServer, WebApp  # noqa: E402
 from bot.worker.runner import Worker  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
+from storage.models import WebhookDelivery  # noqa: E402
 
 TOKEN = "xoxb-bench"
 SCALE = 20  # bench seconds → real seconds
@@ -119,6 +122,8 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
                     alerts.setdefault(text.split(" ")[1], c.at)
             time.sleep(0.05)
         deliveries = _ctl(base, "/_sandbox/webhooks", method="GET")["deliveries"]
+        with svc.db.session() as s:
+            rows = {r.provider_job_id: (r.received_at.timestamp(), r.processed_at.timestamp() if r.processed_at else None) for r in s.scalars(select(WebhookDelivery))}
     finally:
         worker.stop()
         server.stop()
@@ -129,6 +134,9 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
             sent.setdefault(d["job_id"], d["sent_at"])
     answered = [d["answered_at"] - d["sent_at"] for d in deliveries]
     lat = [alerts[j] - sent[j] for j in job_ids if j in alerts and j in sent]
+    recorded = [rows[j][0] - sent[j] for j in job_ids if j in rows and j in sent]
+    polled = [rows[j][1] - rows[j][0] for j in job_ids if j in rows and rows[j][1]]
+    posted = [alerts[j] - rows[j][1] for j in job_ids if j in rows and rows[j][1] and j in alerts]
     return {
         "jobs": n_jobs,
         "poll_interval_s": 60,
@@ -136,6 +144,7 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
         "webhooks_sent": len(sent),
         "webhook_answer_ms": {"p50": round(1000 * statistics.median(answered), 1), "max": round(1000 * max(answered), 1)},
         "webhook_to_slack_s": {"p50": round(statistics.median(lat), 3), "p99": round(_pct(lat, 99), 3), "max": round(max(lat), 3)},
+        "breakdown_p50_s": {"sent_to_recorded": round(statistics.median(recorded), 3), "recorded_to_polled": round(statistics.median(polled), 3), "polled_to_alert": round(statistics.median(posted), 3)},
         "all_webhooks_sent_within_s": round(max(sent.values()) - ended_at, 3),
         "non_2xx_answers": sum(1 for d in deliveries if not (d["status"] and 200 <= d["status"] < 300)),
     }
@@ -178,6 +187,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--jobs", type=int, default=100)
+    ap.add_argument("--only", choices=["latency", "requests"], default=None)
     ap.add_argument("--window", type=float, default=45.0, help="bench seconds of polling per request-count run")
     args = ap.parse_args()
 
@@ -206,10 +216,11 @@ def main() -> int:
             upgrade(url)
             return replace(base_settings, database_url=url)
 
-        out["latency"] = scenario_latency(base, slack, settings_for("ftbot_bench_wh_a"), args.jobs)
-        print(json.dumps(out["latency"]), flush=True)
+        if args.only != "requests":
+            out["latency"] = scenario_latency(base, slack, settings_for("ftbot_bench_wh_a"), args.jobs)
+            print(json.dumps(out["latency"]), flush=True)
         runs = []
-        for i, (idle, running) in enumerate(((30, 10),)):
+        for i, (idle, running) in enumerate(((30, 10),) if args.only != "latency" else ()):
             for webhooks in (False, True):
                 r = scenario_requests(base, slack, settings_for(f"ftbot_bench_wh_b{i}{int(webhooks)}"), idle=idle, running=running, webhooks=webhooks, window=args.window)
                 print(json.dumps(r), flush=True)

@@ -22,6 +22,9 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 DEFERRED_KINDS = frozenset({"chart"})
+# Webhook jobs are polled and their alerts sent this many at a time, so when many end together the
+# first alerts do not wait for the last jobs' writes.
+FAST_CHUNK = 20
 
 
 class Worker:
@@ -96,7 +99,12 @@ class Worker:
                 webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now], "ignored")
             live = [p for p in todo if p.job_row_id is not None and not p.job_is_final]
             if live:
-                polled = set(self.poller.poll_jobs(sorted({p.job_row_id for p in live})).job_ids)
+                ids = sorted({p.job_row_id for p in live})
+                polled: set[int] = set()
+                for i in range(0, len(ids), FAST_CHUNK):
+                    polled.update(self.poller.poll_jobs(ids[i : i + FAST_CHUNK]).job_ids)
+                    # Alerts, cards and replies now; charts (slow to draw) are left to the regular send.
+                    self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
                 after = {p.row_id: p for p in webhooks.pending(db)}
                 webhooks.finish(db, [p.row_id for p in live if p.row_id in after and after[p.row_id].job_is_final], "polled")
                 # Polled and still not final: the provider's API lags the webhook. Tried again on the
@@ -104,8 +112,8 @@ class Worker:
                 # polled here and waits for the next check without counting.
                 lagging = [p.row_id for p in live if p.job_row_id in polled and p.row_id in after and not after[p.row_id].job_is_final]
                 webhooks.finish(db, webhooks.retry_later(db, lagging), "gave_up")
-            # Alerts, cards and replies now; charts (slow to draw) are left to the regular send.
-            self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
+            if unknown:
+                self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
         except Exception:  # noqa: BLE001 - the scheduler must keep running; the rows stay pending
             log.exception("webhook check failed")
 
