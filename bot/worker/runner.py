@@ -12,6 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.approvals.expiry import sweep as approvals_sweep
 from bot.jobs import webhooks
 from bot.outbox.sender import Sender
+from bot.provider.base import ProviderError
 from bot.retirements.table import table_for
 from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
@@ -92,11 +93,17 @@ class Worker:
             if unknown:
                 if self.services.settings.notify_channel:
                     self._team()
+                failed: list[int] = []
                 for p in unknown:
-                    self.poller.adopt(p.provider_job_id)
+                    try:
+                        self.poller.adopt(p.provider_job_id)
+                    except ProviderError as exc:
+                        log.warning("fetching %s, named by a webhook, failed: %s", p.provider_job_id, exc.reason)
+                        failed.append(p.row_id)
                 # Adopted jobs are polled on the next check, as known ones; the rest are not ours.
                 known_now = {p.row_id for p in webhooks.pending(db) if p.job_row_id is not None}
-                webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now], "ignored")
+                webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now and p.row_id not in failed], "ignored")
+                webhooks.finish(db, webhooks.retry_later(db, failed), "gave_up")
             live = [p for p in todo if p.job_row_id is not None and not p.job_is_final]
             if live:
                 ids = sorted({p.job_row_id for p in live})

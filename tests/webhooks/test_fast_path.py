@@ -72,3 +72,27 @@ def test_rows_are_kept_past_the_retry_window_then_pruned(db_url, start_bot) -> N
     with db.session() as s:
         assert list(s.scalars(select(WebhookDelivery.webhook_id))) == ["wh_new"]
     assert not webhooks.record(db, WebhookEvent(id="wh_new", type="fine_tuning.job.failed", job_id="ftjob-2"))
+
+
+def test_an_unknown_job_while_the_provider_is_down_is_tried_again(sqlite_url, start_bot, sandbox, slack) -> None:  # noqa: ANN001
+    from bot.provider import JobSpec
+    from bot.sandbox.state import Faults
+
+    bot = start_bot(sqlite_url, poll_interval=60, openai_webhook_secret=new_secret(), notify_channel="C0NOTIFY")
+    f = bot.services.provider.upload_file(chat_jsonl(), "train.jsonl")
+    outside = bot.services.provider.create_job(JobSpec(model="gpt-4o-mini-2024-07-18", training_file=f.id))
+    assert webhooks.record(bot.services.db, WebhookEvent(id="wh_down", type="fine_tuning.job.cancelled", job_id=outside.id))
+    sandbox.state.faults = Faults(rate=1.0, kinds=("503",), path_contains=outside.id)
+    worker = Worker(bot.services, lease_seconds=5, team_id="T0001")
+    try:
+        worker.react_to_webhooks()
+        row = _row(bot)
+        assert (row.processed_at, row.attempts) == (None, 1)
+        sandbox.state.faults = Faults()
+        sandbox.state.cancel_job(outside.id)
+        worker.react_to_webhooks()  # adopted (and announced: it has already ended)
+        worker.react_to_webhooks()  # now a known, final job: done
+        assert _row(bot).outcome == "polled"
+        wait_for(lambda: [m for m in slack.channel_messages("C0NOTIFY") if m.get("text", "").startswith(f"Fine-tuning {outside.id} cancelled")])
+    finally:
+        worker.stop()
