@@ -170,6 +170,12 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
                     chart_saved.write_bytes(data)
                     say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
+        hooks_until = time.monotonic() + 5
+        while chart_saved is not None and not seen_hooks and time.monotonic() < hooks_until:
+            time.sleep(0.05)  # the regular poll can beat the webhook on a loaded machine: show it anyway
+            for d in sandbox.state.webhooks.deliveries()[:1]:
+                seen_hooks += 1
+                say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, after the poll had seen the ending)")
         if chart_saved is not None:
             deleted_ok = demo_model_deletion(services, requester, slack, say)
     finally:
