@@ -135,8 +135,7 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
     answered = [d["answered_at"] - d["sent_at"] for d in deliveries]
     lat = [alerts[j] - sent[j] for j in job_ids if j in alerts and j in sent]
     recorded = [rows[j][0] - sent[j] for j in job_ids if j in rows and j in sent]
-    polled = [rows[j][1] - rows[j][0] for j in job_ids if j in rows and rows[j][1]]
-    posted = [alerts[j] - rows[j][1] for j in job_ids if j in rows and rows[j][1] and j in alerts]
+    posted = [alerts[j] - rows[j][0] for j in job_ids if j in rows and j in alerts]
     return {
         "jobs": n_jobs,
         "poll_interval_s": 60,
@@ -144,7 +143,7 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
         "webhooks_sent": len(sent),
         "webhook_answer_ms": {"p50": round(1000 * statistics.median(answered), 1), "max": round(1000 * max(answered), 1)},
         "webhook_to_slack_s": {"p50": round(statistics.median(lat), 3), "p99": round(_pct(lat, 99), 3), "max": round(max(lat), 3)},
-        "breakdown_p50_s": {"sent_to_recorded": round(statistics.median(recorded), 3), "recorded_to_polled": round(statistics.median(polled), 3), "polled_to_alert": round(statistics.median(posted), 3)},
+        "breakdown_p50_s": {"sent_to_recorded": round(statistics.median(recorded), 3), "recorded_to_alert": round(statistics.median(posted), 3)},
         "all_webhooks_sent_within_s": round(max(sent.values()) - ended_at, 3),
         "non_2xx_answers": sum(1 for d in deliveries if not (d["status"] and 200 <= d["status"] < 300)),
     }

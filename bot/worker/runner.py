@@ -4,6 +4,7 @@ sender every moment, each never overlapping itself. A failing cycle is logged an
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,6 +27,7 @@ DEFERRED_KINDS = frozenset({"chart"})
 # Webhook jobs are polled and their alerts sent this many at a time, so when many end together the
 # first alerts do not wait for the last jobs' writes.
 FAST_CHUNK = 20
+CHART_BATCH = 16
 
 
 class Worker:
@@ -49,6 +51,7 @@ class Worker:
         self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
         self.retirement_interval = retirement_interval
         self.webhook_check_interval = webhook_check_interval
+        self._urgent = threading.Event()  # set while webhook jobs are being polled: charts wait
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(4)}, timezone="UTC")
 
     def _team(self) -> str | None:
@@ -86,43 +89,49 @@ class Worker:
             todo = webhooks.pending(self.services.db)
             if not todo:
                 return
-            db = self.services.db
-            done = [p.row_id for p in todo if p.job_is_final]
-            webhooks.finish(db, done, "polled")
-            unknown = [p for p in todo if p.job_row_id is None]
-            if unknown:
-                if self.services.settings.notify_channel:
-                    self._team()
-                failed: list[int] = []
-                for p in unknown:
-                    try:
-                        self.poller.adopt(p.provider_job_id)
-                    except ProviderError as exc:
-                        log.warning("fetching %s, named by a webhook, failed: %s", p.provider_job_id, exc.reason)
-                        failed.append(p.row_id)
-                # Adopted jobs are polled on the next check, as known ones; the rest are not ours.
-                known_now = {p.row_id for p in webhooks.pending(db) if p.job_row_id is not None}
-                webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now and p.row_id not in failed], "ignored")
-                webhooks.finish(db, webhooks.retry_later(db, failed), "gave_up")
-            live = [p for p in todo if p.job_row_id is not None and not p.job_is_final]
-            if live:
-                ids = sorted({p.job_row_id for p in live})
-                polled: set[int] = set()
-                for i in range(0, len(ids), FAST_CHUNK):
-                    polled.update(self.poller.poll_jobs(ids[i : i + FAST_CHUNK]).job_ids)
-                    # Alerts, cards and replies now; charts (slow to draw) are left to the regular send.
-                    self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
-                after = {p.row_id: p for p in webhooks.pending(db)}
-                webhooks.finish(db, [p.row_id for p in live if p.row_id in after and after[p.row_id].job_is_final], "polled")
-                # Polled and still not final: the provider's API lags the webhook. Tried again on the
-                # next checks, then left to the regular polls. A job another worker held was not
-                # polled here and waits for the next check without counting.
-                lagging = [p.row_id for p in live if p.job_row_id in polled and p.row_id in after and not after[p.row_id].job_is_final]
-                webhooks.finish(db, webhooks.retry_later(db, lagging), "gave_up")
-            if unknown:
-                self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
+            self._urgent.set()
+            self._react(todo)
         except Exception:  # noqa: BLE001 - the scheduler must keep running; the rows stay pending
             log.exception("webhook check failed")
+        finally:
+            self._urgent.clear()
+
+    def _react(self, todo: list[webhooks.Pending]) -> None:
+        db = self.services.db
+        done = [p.row_id for p in todo if p.job_is_final]
+        webhooks.finish(db, done, "polled")
+        unknown = [p for p in todo if p.job_row_id is None]
+        if unknown:
+            if self.services.settings.notify_channel:
+                self._team()
+            failed: list[int] = []
+            for p in unknown:
+                try:
+                    self.poller.adopt(p.provider_job_id)
+                except ProviderError as exc:
+                    log.warning("fetching %s, named by a webhook, failed: %s", p.provider_job_id, exc.reason)
+                    failed.append(p.row_id)
+            # Adopted jobs are polled on the next check, as known ones; the rest are not ours.
+            known_now = {p.row_id for p in webhooks.pending(db) if p.job_row_id is not None}
+            webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now and p.row_id not in failed], "ignored")
+            webhooks.finish(db, webhooks.retry_later(db, failed), "gave_up")
+        live = [p for p in todo if p.job_row_id is not None and not p.job_is_final]
+        if live:
+            ids = sorted({p.job_row_id for p in live})
+            polled: set[int] = set()
+            for i in range(0, len(ids), FAST_CHUNK):
+                polled.update(self.poller.poll_jobs(ids[i : i + FAST_CHUNK]).job_ids)
+                # Alerts, cards and replies now; charts (slow to draw) are left to the regular send.
+                self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
+            after = {p.row_id: p for p in webhooks.pending(db)}
+            webhooks.finish(db, [p.row_id for p in live if p.row_id in after and after[p.row_id].job_is_final], "polled")
+            # Polled and still not final: the provider's API lags the webhook. Tried again on the
+            # next checks, then left to the regular polls. A job another worker held was not
+            # polled here and waits for the next check without counting.
+            lagging = [p.row_id for p in live if p.job_row_id in polled and p.row_id in after and not after[p.row_id].job_is_final]
+            webhooks.finish(db, webhooks.retry_later(db, lagging), "gave_up")
+        if unknown:
+            self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
 
     def prune_webhooks(self) -> None:
         try:
@@ -135,7 +144,9 @@ class Worker:
             # Everything but charts across all threads first, so many jobs ending together do not
             # wait for each other's charts to be drawn; then the charts.
             self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
-            self.sender.send_pending()
+            if not self._urgent.is_set():
+                # A few charts a cycle: drawing is CPU-bound and would slow the next webhook's alert.
+                self.sender.send_pending(limit=CHART_BATCH)
         except Exception:  # noqa: BLE001
             log.exception("send cycle failed")
 
