@@ -330,7 +330,8 @@ class Poller:
 
     def _wake_changed(self, statuses: dict[str, ProviderJob], claimed: list[Claimed]) -> None:
         """The job list is read anyway: a job waiting out its idle interval whose status moved on
-        there (queued → running) is polled at once rather than up to an idle interval late."""
+        there (queued → running) is made due, so the next cycle polls it rather than one up to an idle
+        interval later."""
         if not self.s.settings.webhooks_enabled or not statuses:
             return
         mine = {c.provider_job_id for c in claimed}
