@@ -59,6 +59,7 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
     from bot.provider.openai_adapter import OpenAIProvider
     from bot.sandbox.server import SandboxServer
     from bot.sandbox.state import Timing
+    from bot.sandbox.webhooks import new_secret
     from bot.services import build_services
     from bot.slack_standin.requests import SlackRequester
     from bot.slack_standin.server import SlackStandIn
@@ -88,11 +89,14 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
         openai_base_url=sandbox.url,
         database_url=db_url,
         poll_interval=1.0,
+        openai_webhook_secret=new_secret(),
     )
     services = build_services(settings, provider=OpenAIProvider(api_key="sk-demo", base_url=sandbox.url))
     app = build_app(services)
     http = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
     worker = Worker(services, send_interval=0.2).start()
+    # The sandbox tells ftbot when a job ends, signed, as OpenAI's webhooks do.
+    sandbox.state.webhooks.configure(f"{http.url}/webhooks/openai", settings.openai_webhook_secret)
     requester = SlackRequester(f"{http.url}/slack/events", SECRET, response_base=f"{slack.base}/response")
 
     say("ftbot demo: everything runs on this machine, no accounts needed")
@@ -133,6 +137,7 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
 
     seen_calls = len(slack.calls())
     seen_responses = 0
+    seen_hooks = 0
     chart_saved: Path | None = None
     deleted_ok = False
     deadline = started + 120
@@ -141,6 +146,9 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
             for r in slack.responses()[seen_responses:]:
                 seen_responses += 1
                 say(f"[only @alice sees] {_plain(r.get('blocks'), r.get('text', ''))}")
+            for d in sandbox.state.webhooks.deliveries()[seen_hooks:]:
+                seen_hooks += 1
+                say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']} in {(d['answered_at'] - d['sent_at']) * 1000:.0f} ms)")
             calls = slack.calls()
             for c in calls[seen_calls:]:
                 seen_calls += 1
@@ -162,6 +170,12 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
                     chart_saved.write_bytes(data)
                     say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
+        hooks_until = time.monotonic() + 5
+        while chart_saved is not None and not seen_hooks and time.monotonic() < hooks_until:
+            time.sleep(0.05)  # the regular poll can beat the webhook on a loaded machine: show it anyway
+            for d in sandbox.state.webhooks.deliveries()[:1]:
+                seen_hooks += 1
+                say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, after the poll had seen the ending)")
         if chart_saved is not None:
             deleted_ok = demo_model_deletion(services, requester, slack, say)
     finally:

@@ -6,6 +6,7 @@ and exits. Secret values never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -96,6 +97,14 @@ class Settings:
         if "together" in enabled and not self.together_api_key:
             raise SettingsError("TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set")
 
+    # OPENAI_WEBHOOK_SECRET (whsec_…): when set, POST /webhooks/openai exists and idle jobs are polled less
+    openai_webhook_secret: str | None = field(default=None, repr=False)
+    idle_poll_interval: float = 300.0
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return bool(self.openai_webhook_secret)
+
     # ---- what each process needs ----------------------------------------------------------
 
     def require(self, *names: str) -> None:
@@ -161,6 +170,8 @@ _ENV_NAME = {
     "together_base_url": "TOGETHER_BASE_URL",
     "together_project_id": "TOGETHER_PROJECT_ID",
     "default_provider": "FTBOT_DEFAULT_PROVIDER",
+    "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
+    "idle_poll_interval": "FTBOT_IDLE_POLL_INTERVAL",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -274,6 +285,19 @@ def _provider_name(env: Mapping[str, str], name: str) -> str | None:
     return raw.lower()
 
 
+def _webhook_secret(env: Mapping[str, str], name: str) -> str | None:
+    raw = _token(env, name, "whsec_")
+    if raw is None:
+        return None
+    try:
+        # Standard Webhooks: the part after whsec_ is the base64 key; a mangled paste would fail every delivery.
+        if not base64.b64decode(raw[len("whsec_") :], validate=True):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"{name} must be whsec_ followed by base64 (copy it whole from the OpenAI dashboard)") from None
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Path | None = ".env") -> Settings:
     """Read settings. The process environment wins over `.env`."""
     if env is None:
@@ -323,6 +347,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         together_base_url=_url(env, "TOGETHER_BASE_URL", None),
         together_project_id=_str(env, "TOGETHER_PROJECT_ID"),
         default_provider=_provider_name(env, "FTBOT_DEFAULT_PROVIDER"),
+        openai_webhook_secret=_webhook_secret(env, "OPENAI_WEBHOOK_SECRET"),
+        idle_poll_interval=_number(env, "FTBOT_IDLE_POLL_INTERVAL", float, 300.0, minimum=0.05),
     )
     _check_default(settings)
     return settings

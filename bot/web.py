@@ -1,4 +1,5 @@
-"""The HTTP face of `ftbot serve`: POST /slack/events (Bolt) and GET /healthz, served by waitress."""
+"""The HTTP face of `ftbot serve`: POST /slack/events (Bolt), GET /healthz and, when
+OPENAI_WEBHOOK_SECRET is set, POST /webhooks/openai; served by waitress."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
+from bot.jobs import webhooks
 from bot.outbox.sender import delivery_health
+from bot.provider.base import WebhookRejected
 from bot.services import Services
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/openai"
+# OpenAI's job webhooks are a few hundred bytes; anything far larger is not one of them.
+MAX_WEBHOOK_BYTES = 64 * 1024
 
 
 class WebApp:
@@ -29,7 +36,41 @@ class WebApp:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") in {"GET", "HEAD"}:
             return self._health(start_response)
+        if path == WEBHOOK_PATH and self.services.settings.webhooks_enabled:
+            return self._webhook(environ, start_response)
         return self.bolt(environ, start_response)
+
+    def _webhook(self, environ, start_response):  # noqa: ANN001
+        """Verify, record once, answer. The job is polled by the worker, never in the request."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _answer(start_response, "405 Method Not Allowed", {"error": "POST only"}, [("Allow", "POST")])
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 < length <= MAX_WEBHOOK_BYTES:
+            return _answer(start_response, "400 Bad Request", {"error": "missing or oversized body"})
+        body = environ["wsgi.input"].read(length)
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        secret = self.services.settings.openai_webhook_secret or ""
+        openai = self.services.providers.get("openai")
+        if openai is None:
+            return _answer(start_response, "404 Not Found", {"error": "OpenAI is not enabled"})
+        try:
+            event = openai.parse_webhook(body, headers, secret)
+        except WebhookRejected as exc:
+            log.warning("webhook refused: %s", exc.reason)
+            return _answer(start_response, "400 Bad Request", {"error": exc.reason})
+        if event is None:
+            return _answer(start_response, "200 OK", {"ok": True, "ignored": True})
+        try:
+            fresh = webhooks.record(self.services.db, event, provider="openai")
+        except Exception as exc:  # noqa: BLE001 - a 5xx makes the provider deliver it again later
+            log.warning("webhook %s not recorded: %s", event.id, type(exc).__name__)
+            return _answer(start_response, "503 Service Unavailable", {"error": "try again"})
+        if fresh:
+            log.info("webhook %s: %s for %s", event.id, event.type, event.job_id)
+        return _answer(start_response, "200 OK", {"ok": True, "duplicate": not fresh})
 
     def _health(self, start_response):  # noqa: ANN001
         try:
@@ -42,6 +83,12 @@ class WebApp:
         data = json.dumps(body).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
+
+
+def _answer(start_response, status: str, body: dict, extra: list[tuple[str, str]] | None = None) -> list[bytes]:  # noqa: ANN001
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *(extra or [])])
+    return [data]
 
 
 class HttpServer:

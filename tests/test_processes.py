@@ -29,7 +29,7 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     )
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout
-    for seen in ("acme-draft.jsonl`: 4 errors", "[Upload anyway]", "Uploaded as `file-", "/ft start acme-support validation=file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]"):
+    for seen in ("acme-draft.jsonl`: 4 errors", "[Upload anyway]", "Uploaded as `file-", "/ft start acme-support validation=file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]", "[webhook] OpenAI -> ftbot /webhooks/openai: fine_tuning.job.succeeded"):
         assert seen in text, seen
     assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
     # the model's deletion through a team approval

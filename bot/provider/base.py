@@ -6,6 +6,7 @@ this; the rest of ftbot only sees these types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -141,6 +142,29 @@ class JobSpec:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+# The provider's webhook event types that end a job; other types are acknowledged and ignored.
+JOB_ENDED_EVENTS = frozenset({"fine_tuning.job.succeeded", "fine_tuning.job.failed", "fine_tuning.job.cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """A verified webhook about a job. `id` is the delivery's webhook-id, the same on every retry."""
+
+    id: str
+    type: str
+    job_id: str
+    created_at: int | None = None
+
+
+class WebhookRejected(Exception):
+    """The request is not a genuine, fresh webhook (bad signature, missing headers, stale timestamp,
+    unreadable body). `reason` is short and never contains the secret."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 # ---- errors ---------------------------------------------------------------------------------
 
 
@@ -247,6 +271,11 @@ class Provider(Protocol):
     def delete_model(self, model: str) -> bool: ...
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str: ...
 
+    # webhooks
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str], secret: str) -> WebhookEvent | None:
+        """The verified event when it is about a job ending, None for a genuine event of another type;
+        raises WebhookRejected when the request cannot be trusted."""
+        ...
 
 PROVIDER_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI"}
 

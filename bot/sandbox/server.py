@@ -48,6 +48,8 @@ ROUTES = Map(
         Rule("/_sandbox/jobs/<jid>", methods=["DELETE"], endpoint="ctl_forget_job"),
         Rule("/_sandbox/jobs/<jid>/curve", methods=["POST"], endpoint="ctl_curve"),
         Rule("/_sandbox/jobs/<jid>/stall", methods=["POST", "DELETE"], endpoint="ctl_stall"),
+        Rule("/_sandbox/webhooks", methods=["GET", "POST", "DELETE"], endpoint="ctl_webhooks"),
+        Rule("/_sandbox/webhooks/<wid>/replay", methods=["POST"], endpoint="ctl_webhook_replay"),
     ]
 )
 
@@ -325,6 +327,31 @@ class SandboxApp:
     def ctl_forget_job(self, request: Request, jid: str) -> Response:
         self.state.forget_job(jid)
         return _json({"ok": True, "id": jid})
+
+
+    def ctl_webhooks(self, request: Request) -> Response:
+        """POST {"url": ..., "secret": "whsec_…", "retry_delays": [...]?}: sign and send a webhook
+        whenever a job ends; DELETE: stop; GET: every delivery attempt so far."""
+        hooks = self.state.webhooks
+        if request.method == "GET":
+            return _json({"deliveries": hooks.deliveries()})
+        if request.method == "DELETE":
+            hooks.configure(None, None)
+            return _json({"ok": True})
+        body = _body(request)
+        url, secret = body.get("url"), body.get("secret")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ApiError(400, "url must be an http(s) URL", param="url")
+        if not isinstance(secret, str) or not secret.startswith("whsec_"):
+            raise ApiError(400, "secret must be a whsec_… signing secret", param="secret")
+        delays = body.get("retry_delays")
+        hooks.configure(url, secret, retry_delays=tuple(float(x) for x in delays) if delays is not None else None)
+        return _json({"ok": True, "url": url})
+
+    def ctl_webhook_replay(self, request: Request, wid: str) -> Response:
+        if not self.state.webhooks.replay(wid):
+            raise ApiError(404, f"No webhook delivery {wid}")
+        return _json({"ok": True, "webhook_id": wid})
 
 
 class SandboxServer(BackgroundServer):

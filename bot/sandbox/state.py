@@ -121,6 +121,9 @@ class SandboxState:
         self.fault_rng = random.Random(7)
         self.api_key = api_key
         self.daily_job_limit = daily_job_limit  # 0 = no limit
+        from bot.sandbox.webhooks import WebhookSender
+
+        self.webhooks = WebhookSender(self)  # signed webhooks when jobs end, once configured
         self.reset()
 
     def reset(self) -> None:
@@ -139,6 +142,7 @@ class SandboxState:
             # A canned chat answer ("{prompt}" stands for the prompt), as a model that echoes or
             # says something hostile would; None: the usual "You asked: …" answer.
             self.chat_reply: str | None = None
+            self.webhooks.reset()
 
     # ---- files ------------------------------------------------------------------------------
 
@@ -544,6 +548,7 @@ class SandboxState:
         job.obj["estimated_finish"] = None
         job.obj["error"] = error
         job.phase = "done"
+        self.webhooks.job_ended(job.obj)
 
     def get_job(self, jid: str) -> dict[str, Any]:
         with self.lock:

@@ -5,13 +5,16 @@ every moment, each never overlapping itself. A failing cycle is logged and the n
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.approvals.expiry import sweep as approvals_sweep
+from bot.jobs import webhooks
 from bot.outbox.sender import Sender
+from bot.provider.base import ProviderError
 from bot.retirements.table import table_for
 from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
@@ -20,6 +23,12 @@ from storage.leases import release_dead_local_claims, worker_id
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+DEFERRED_KINDS = frozenset({"chart"})
+# Webhook jobs are polled and their alerts sent this many at a time, so when many end together the
+# first alerts do not wait for the last jobs' writes.
+FAST_CHUNK = 20
+CHART_BATCH = 16
 
 
 class Worker:
@@ -31,6 +40,7 @@ class Worker:
         send_interval: float | None = None,
         team_id: str | None = None,
         retirement_interval: float = 3600.0,
+        webhook_check_interval: float = 0.5,
     ) -> None:
         self.services = services
         self.id = worker_id()
@@ -41,7 +51,10 @@ class Worker:
         self.sender = Sender(services, self.id, claim_seconds=max(30.0, lease))
         self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
         self.retirement_interval = retirement_interval
-        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(3 + len(services.providers))}, timezone="UTC")
+        self.webhook_check_interval = webhook_check_interval
+        self._urgent = threading.Event()  # set while webhook jobs are being polled: charts wait
+        # A poll job per provider, the sender, retirements, webhooks and their pruning.
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(5 + len(services.providers))}, timezone="UTC")
 
     def _team(self) -> str | None:
         if self.team_id is None:
@@ -72,9 +85,71 @@ class Worker:
         except Exception:  # noqa: BLE001 - tried again at the next interval
             log.exception("retirement check failed")
 
+    def react_to_webhooks(self) -> None:
+        """The fast path: jobs named by webhooks since the last check are polled now and what they
+        cause is sent now, so an ending reaches Slack within about a second, not a poll interval."""
+        try:
+            todo = webhooks.pending(self.services.db)
+            if not todo:
+                return
+            self._urgent.set()
+            self._react(todo)
+        except Exception:  # noqa: BLE001 - the scheduler must keep running; the rows stay pending
+            log.exception("webhook check failed")
+        finally:
+            self._urgent.clear()
+
+    def _react(self, todo: list[webhooks.Pending]) -> None:
+        db = self.services.db
+        done = [p.row_id for p in todo if p.job_is_final]
+        webhooks.finish(db, done, "polled")
+        unknown = [p for p in todo if p.job_row_id is None]
+        if unknown:
+            if self.services.settings.notify_channel:
+                self._team()
+            failed: list[int] = []
+            for p in unknown:
+                try:
+                    self.poller.adopt(p.provider_job_id)
+                except ProviderError as exc:
+                    log.warning("fetching %s, named by a webhook, failed: %s", p.provider_job_id, exc.reason)
+                    failed.append(p.row_id)
+            # Adopted jobs are polled on the next check, as known ones; the rest are not ours.
+            known_now = {p.row_id for p in webhooks.pending(db) if p.job_row_id is not None}
+            webhooks.finish(db, [p.row_id for p in unknown if p.row_id not in known_now and p.row_id not in failed], "ignored")
+            webhooks.finish(db, webhooks.retry_later(db, failed), "gave_up")
+        live = [p for p in todo if p.job_row_id is not None and not p.job_is_final]
+        if live:
+            ids = sorted({p.job_row_id for p in live})
+            polled: set[int] = set()
+            for i in range(0, len(ids), FAST_CHUNK):
+                polled.update(self.poller.poll_jobs(ids[i : i + FAST_CHUNK]).job_ids)
+                # Alerts, cards and replies now; charts (slow to draw) are left to the regular send.
+                self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
+            after = {p.row_id: p for p in webhooks.pending(db)}
+            webhooks.finish(db, [p.row_id for p in live if p.row_id in after and after[p.row_id].job_is_final], "polled")
+            # Polled and still not final: the provider's API lags the webhook. Tried again on the
+            # next checks, then left to the regular polls. A job another worker held was not
+            # polled here and waits for the next check without counting.
+            lagging = [p.row_id for p in live if p.job_row_id in polled and p.row_id in after and not after[p.row_id].job_is_final]
+            webhooks.finish(db, webhooks.retry_later(db, lagging), "gave_up")
+        if unknown:
+            self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
+
+    def prune_webhooks(self) -> None:
+        try:
+            webhooks.prune(self.services.db)
+        except Exception:  # noqa: BLE001 - tried again at the next interval
+            log.exception("pruning webhook deliveries failed")
+
     def send(self) -> None:
         try:
-            self.sender.send_pending()
+            # Everything but charts across all threads first, so many jobs ending together do not
+            # wait for each other's charts to be drawn; then the charts.
+            self.sender.send_pending(defer_kinds=DEFERRED_KINDS)
+            if not self._urgent.is_set():
+                # A few charts a cycle: drawing is CPU-bound and would slow the next webhook's alert.
+                self.sender.send_pending(limit=CHART_BATCH)
         except Exception:  # noqa: BLE001
             log.exception("send cycle failed")
 
@@ -87,6 +162,9 @@ class Worker:
             self.scheduler.add_job(self.poll, "interval", args=(name,), seconds=self.services.settings.poll_interval, id=f"poll:{name}", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.warn_retirements, "interval", seconds=self.retirement_interval, id="retirements", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
+        if self.services.settings.webhooks_enabled:
+            self.scheduler.add_job(self.react_to_webhooks, "interval", seconds=self.webhook_check_interval, id="webhooks", max_instances=1, coalesce=True, next_run_time=now)
+            self.scheduler.add_job(self.prune_webhooks, "interval", seconds=self.retirement_interval, id="webhook_prune", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.start()
         log.info("worker %s polling every %ss", self.id, self.services.settings.poll_interval)
         return self
