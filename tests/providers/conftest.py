@@ -134,7 +134,7 @@ def azure_sandbox(_azure_sandbox_server: SandboxServer) -> SandboxServer:
 
 
 @pytest.fixture
-def kits(sandbox, azure_sandbox, together_sandbox) -> dict[str, Kit]:  # noqa: ANN001
+def kits(sandbox, azure_sandbox, together_sandbox) -> dict[str, Kit]:  # noqa: ANN001, F811
     _reset(sandbox)
     together_sandbox.state.timing = replace(FAST)
     together_sandbox.state.daily_job_limit = 0
