@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from storage.models import Job
@@ -117,3 +118,48 @@ def test_models_need_a_project_and_try_needs_an_endpoint(sqlite_url, launch, kit
     other = launch(sqlite_url, ["together"], worker=False, together_project_id=None)
     answer = other.ask("models")
     assert "TOGETHER_PROJECT_ID" in answer["text"] and TOGETHER_KEY not in answer["text"], answer
+
+
+def test_ftbot_sandbox_serves_the_together_api_too(tmp_path) -> None:  # noqa: ANN001
+    """`ftbot sandbox` answers the real `together` client on --together-port, next to OpenAI's API."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from bot.provider import JobSpec
+    from bot.provider.base import ProviderAuthError
+    from bot.provider.together_adapter import TogetherProvider
+    from bot.sandbox.together_state import PROJECT_ID
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "sandbox", "--port", str(ports[0]), "--together-port", str(ports[1]), "--step-seconds", "0.01", "--validating-seconds", "0.05", "--queued-seconds", "0.05", "--api-key", "tgp-k"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env={**os.environ},
+    )
+    base = f"http://127.0.0.1:{ports[1]}"
+    try:
+        together = TogetherProvider("tgp-k", base, PROJECT_ID, max_retries=0, timeout=5)
+
+        def up() -> bool:
+            try:
+                return together.list_jobs().jobs == []
+            except Exception:  # noqa: BLE001 - not listening yet
+                return False
+
+        wait_for(up, timeout=30, interval=0.2)
+        f = together.upload_file(chat_jsonl(12), "train.jsonl")
+        job = together.create_job(JobSpec(model="meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", training_file=f.id, hyperparameters={"n_epochs": 1}))
+        done = wait_for(lambda: (j := together.get_job(job.id)).status == "succeeded" and j, timeout=20)
+        assert [m.id for m in together.list_models()] == [done.fine_tuned_model]
+        with pytest.raises(ProviderAuthError, match="TOGETHER_API_KEY"):  # --api-key holds for Together too
+            TogetherProvider("other-key", base, PROJECT_ID, max_retries=0, timeout=5).list_jobs()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=20)[0]
+    assert f"Together AI sandbox on {base}  (set TOGETHER_BASE_URL={base})" in out, out
