@@ -135,3 +135,26 @@ def test_together_events_posted_once_across_a_worker_restart(db_url, launch, kit
     assert lines == expected  # every Together event once, oldest first, none lost at the restart
     assert lines[: len(before)] == before and len(before) < len(lines)
     assert "step 12/12" in json.dumps(_card(slack, job_id)["blocks"])
+
+
+def test_jobs_started_outside_slack_are_found_at_each_provider(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    """FTBOT_NOTIFY_CHANNEL: each provider's own discovery finds its jobs, and their rows say where they are."""
+    from bot.provider import JobSpec
+
+    team = launch(sqlite_url, ["openai", "together"], default="openai", notify_channel=CHANNEL)
+    providers = team.bot.services.providers
+    outside = {
+        "together": providers["together"].create_job(JobSpec(model="meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", training_file=_file(team, "together"))).id,
+        "openai": providers["openai"].create_job(JobSpec(model="gpt-4o-mini-2024-07-18", training_file=_file(team, "openai"))).id,
+    }
+    for name, job_id in outside.items():
+        wait_for(lambda job_id=job_id: _card(slack, job_id), timeout=20)
+        assert _row(team, job_id).provider == name
+    # Started from Slack at Together: one row and one card, whichever of start and discovery stores it first.
+    slack_job = _started(team.ask(f"start {_file(team, 'together')} provider=together"))
+    wait_for(lambda: _alert(slack, slack_job), timeout=30)
+    with team.bot.services.db.session() as s:
+        rows = s.scalars(select(Job).where(Job.provider_job_id == slack_job)).all()
+        assert [(r.provider, r.started_by) for r in rows] == [("together", "U0001")]
+    cards = [m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and slack_job in (m.get("text") or "") and "Base model" in json.dumps(m.get("blocks"))]
+    assert len(cards) == 1
