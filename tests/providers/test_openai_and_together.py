@@ -158,3 +158,35 @@ def test_jobs_started_outside_slack_are_found_at_each_provider(sqlite_url, launc
         assert [(r.provider, r.started_by) for r in rows] == [("together", "U0001")]
     cards = [m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and slack_job in (m.get("text") or "") and "Base model" in json.dumps(m.get("blocks"))]
     assert len(cards) == 1
+
+
+def test_the_start_form_with_together_enabled(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"], default="openai", worker=False)
+    assert team.bot.slack.command("start", trigger_id="1.2").status == 200
+    form = wait_for(lambda: slack.calls("views.open"))[0].args["view"]
+    blocks = {b["block_id"]: b for b in form["blocks"]}
+    assert blocks["model"]["optional"] and "initial_option" not in blocks["model"]["element"]  # the provider's default
+    offered = [o["value"] for o in blocks["model"]["element"]["options"]]
+    assert "gpt-4o-mini-2024-07-18" in offered and "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference" in offered
+    assert [o["value"] for o in blocks["training"]["element"]["options"]] == ["lora", "full"] and "lora_r" in blocks
+    assert "Together AI: the rate itself" in blocks["lr"]["hint"]["text"]
+
+    def submit(view_id: str, **fields: str) -> str:
+        values: dict[str, Any] = {}
+        for k, v in fields.items():
+            kind = "static_select" if k in {"file", "provider", "training", "model"} else "number_input"
+            values[k] = {"value": {"type": kind, "selected_option": {"value": v}} if kind == "static_select" else {"type": kind, "value": v}}
+        before = len(slack.calls("chat.postEphemeral"))
+        reply = team.bot.slack.view_submission("start_job", values, private_metadata=json.dumps({"channel": CHANNEL}), view_id=view_id)
+        assert reply.status == 200 and not reply.body.strip(), reply.text
+        return wait_for(lambda: slack.calls("chat.postEphemeral")[before:])[0].args["text"]
+
+    at_together = submit("V1", file=_file(team, "together"), provider="together", training="full", lr="0.0001", epochs="1")
+    job = kits["together"].jobs()[_started({"text": at_together})]
+    assert job["model"] == "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference" and job["training_type"] == {"type": "Full"} and job["learning_rate"] == 1e-4
+    at_openai = submit("V2", file=_file(team, "openai"), provider="openai", lr="2", epochs="1")
+    job = kits["openai"].jobs()[_started({"text": at_openai})]
+    assert job["model"] == "gpt-4o-mini-2024-07-18" and job["method"]["supervised"]["hyperparameters"]["learning_rate_multiplier"] == 2
+    # A Together option sent to OpenAI: refused after the form closed, told in the channel, nothing made.
+    refused = submit("V3", file=_file(team, "openai"), provider="openai", lora_r="8")
+    assert "`lora_r` is a Together AI option" in refused and len(kits["openai"].jobs()) == 1
