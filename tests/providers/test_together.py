@@ -163,3 +163,26 @@ def test_ftbot_sandbox_serves_the_together_api_too(tmp_path) -> None:  # noqa: A
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=20)[0]
     assert f"Together AI sandbox on {base}  (set TOGETHER_BASE_URL={base})" in out, out
+
+
+def test_ftbot_sandbox_setting_runs_together_against_its_own_sandbox() -> None:
+    """FTBOT_SANDBOX=1 with TOGETHER_API_KEY: a Together sandbox of its own, whose project the adapter
+    uses, so models can be listed without TOGETHER_PROJECT_ID."""
+    from bot.provider import JobSpec
+    from bot.provider.factory import make_providers
+    from bot.settings import load_settings
+
+    s = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "FTBOT_SANDBOX": "1", "TOGETHER_API_KEY": "x"})
+    providers, servers = make_providers(s, max_retries=0, timeout=5)
+    try:
+        assert list(providers) == ["together"] and len(servers) == 1
+        together = providers["together"]
+        servers[0].state.timing.step_seconds = 0.01
+        servers[0].state.timing.validating_seconds = servers[0].state.timing.queued_seconds = 0.05
+        f = together.upload_file(chat_jsonl(12), "train.jsonl")
+        job = together.create_job(JobSpec(model=together.default_model, training_file=f.id, hyperparameters={"n_epochs": 1}))
+        done = wait_for(lambda: (j := together.get_job(job.id)).status == "succeeded" and j, timeout=20)
+        assert [m.id for m in together.list_models()] == [done.fine_tuned_model]
+    finally:
+        for server in servers:
+            server.stop()
