@@ -138,7 +138,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
-    return run_demo(out_dir=args.out, steps=args.steps)
+    return run_demo(out_dir=args.out, steps=args.steps, provider=args.provider)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="the whole lifecycle on this machine with no accounts, printing the conversation")
     s.add_argument("--out", default="ftbot-demo", help="where the demo database and chart go")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
+    s.add_argument("--provider", choices=("openai", "together"), default="openai", help="whose sandbox trains the demo job (default: openai)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("validate", help="check a JSONL fine-tuning dataset: errors, warnings, tokens and cost")

@@ -1,6 +1,6 @@
 """`ftbot demo`: the whole lifecycle on this machine with no accounts.
 
-Starts the OpenAI sandbox, the Slack stand-in and the bot (HTTP app + worker) on free local ports,
+Starts a provider's sandbox (OpenAI's, or Together AI's with `--provider together`), the Slack stand-in and the bot (HTTP app + worker) on free local ports,
 shares two datasets in a channel (one broken, one clean: checked, costed, uploaded), sends
 `/ft start <dataset name> …` as a signed request, and prints what the channel sees as it happens.
 """
@@ -54,10 +54,30 @@ def _training_file(n: int) -> bytes:
     return "\n".join(lines).encode()
 
 
-def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> int:  # noqa: ANN001
-    from bot.app import build_app
+DEMO_PROVIDERS = ("openai", "together")
+
+
+def _sandboxed_provider(name: str, timing: Any) -> tuple[Any, Any, dict[str, Any]]:  # noqa: ANN401
+    """(the sandbox server, the provider talking to it through its real SDK, the settings that say so)."""
+    if name == "together":
+        from bot.provider.together_adapter import TogetherProvider
+        from bot.sandbox.together_server import TogetherSandboxServer
+        from bot.sandbox.together_state import PROJECT_ID
+
+        server = TogetherSandboxServer(timing=timing).start()
+        provider = TogetherProvider(api_key="tgp-demo", base_url=server.url, project_id=PROJECT_ID)
+        conf = {"openai_api_key": None, "together_api_key": "tgp-demo", "together_base_url": server.url, "together_project_id": PROJECT_ID, "default_provider": "together"}
+        return server, provider, conf
     from bot.provider.openai_adapter import OpenAIProvider
     from bot.sandbox.server import SandboxServer
+
+    server = SandboxServer(timing=timing).start()
+    return server, OpenAIProvider(api_key="sk-demo", base_url=server.url), {"openai_api_key": "sk-demo", "openai_base_url": server.url}
+
+
+def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provider: str = "openai") -> int:  # noqa: ANN001
+    from bot.app import build_app
+    from bot.provider.base import provider_label
     from bot.sandbox.state import Timing
     from bot.sandbox.webhooks import new_secret
     from bot.services import build_services
@@ -78,31 +98,38 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
     db_url = f"sqlite:///{db_file}"
     upgrade(db_url)
 
-    sandbox = SandboxServer(timing=Timing(validating_seconds=1.0, queued_seconds=1.0, step_seconds=0.25, eval_every=5)).start()
+    if provider not in DEMO_PROVIDERS:
+        say(f"ftbot demo: --provider must be one of {', '.join(DEMO_PROVIDERS)}, not {provider!r}")
+        return 2
+    timing = Timing(validating_seconds=1.0, queued_seconds=1.0, step_seconds=0.25, eval_every=5)
+    sandbox, adapter, conf = _sandboxed_provider(provider, timing)
     slack = SlackStandIn(bot_token=TOKEN).start()
     settings = replace(
         Settings(),
         slack_bot_token=TOKEN,
         slack_signing_secret=SECRET,
         slack_api_url=slack.api_url,
-        openai_api_key="sk-demo",
-        openai_base_url=sandbox.url,
         database_url=db_url,
         poll_interval=1.0,
-        openai_webhook_secret=new_secret(),
+        # OpenAI's webhooks (Together has none): the sandbox signs and sends them when a job ends.
+        openai_webhook_secret=new_secret() if provider == "openai" else None,
+        **conf,
     )
-    services = build_services(settings, provider=OpenAIProvider(api_key="sk-demo", base_url=sandbox.url))
+    services = build_services(settings, provider=adapter)
     app = build_app(services)
     http = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
     worker = Worker(services, send_interval=0.2).start()
     # The sandbox tells ftbot when a job ends, signed, as OpenAI's webhooks do.
-    sandbox.state.webhooks.configure(f"{http.url}/webhooks/openai", settings.openai_webhook_secret)
+    hooks = sandbox.state.webhooks if provider == "openai" else None
+    if hooks is not None:
+        hooks.configure(f"{http.url}/webhooks/openai", settings.openai_webhook_secret)
     requester = SlackRequester(f"{http.url}/slack/events", SECRET, response_base=f"{slack.base}/response")
 
     say("ftbot demo: everything runs on this machine, no accounts needed")
-    say(f"  OpenAI sandbox   {sandbox.url}")
-    say(f"  Slack stand-in   {slack.api_url}")
-    say(f"  ftbot            {http.url}/slack/events   (database {db_file})")
+    rows = [(f"{provider_label(provider)} sandbox", sandbox.url), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
+    width = max(len(name) for name, _ in rows) + 3
+    for name, where in rows:
+        say(f"  {name:<{width}}{where}")
     say()
     examples = max(10, steps // 3)
 
@@ -128,7 +155,9 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
     share("acme-support.jsonl", _training_file(examples))
     v = services.provider.upload_file(_training_file(10), "acme-support-valid.jsonl")
     say(f"A validation set is already at the provider as {v.id}.")
-    command = f"start acme-support validation={v.id} epochs=3 batch=1 suffix=acme-support"
+    # At Together `lr` is the learning rate itself and LoRA is chosen explicitly (its options).
+    extra = " training=lora lora_r=16 lr=1e-4" if provider == "together" else ""
+    command = f"start acme-support validation={v.id} epochs=3 batch=1 suffix=acme-support{extra}"
     say(f"@alice types in #ml-runs:  /ft {command}")
     started = time.monotonic()
     reply = requester.command(command, user="U0ALICE", channel=CHANNEL)
@@ -146,7 +175,7 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
             for r in slack.responses()[seen_responses:]:
                 seen_responses += 1
                 say(f"[only @alice sees] {_plain(r.get('blocks'), r.get('text', ''))}")
-            for d in sandbox.state.webhooks.deliveries()[seen_hooks:]:
+            for d in (hooks.deliveries() if hooks else [])[seen_hooks:]:
                 seen_hooks += 1
                 say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']} in {(d['answered_at'] - d['sent_at']) * 1000:.0f} ms)")
             calls = slack.calls()
@@ -171,9 +200,9 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout) -> in
                     say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
         hooks_until = time.monotonic() + 5
-        while chart_saved is not None and not seen_hooks and time.monotonic() < hooks_until:
+        while hooks is not None and chart_saved is not None and not seen_hooks and time.monotonic() < hooks_until:
             time.sleep(0.05)  # the regular poll can beat the webhook on a loaded machine: show it anyway
-            for d in sandbox.state.webhooks.deliveries()[:1]:
+            for d in hooks.deliveries()[:1]:
                 seen_hooks += 1
                 say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, after the poll had seen the ending)")
         if chart_saved is not None:
@@ -235,8 +264,9 @@ def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, tim
 
     say()
     say(f"@alice wants the model gone:  /ft delete-model {model} superseded by v2")
+    asked = len(slack.responses())  # `show` moves `answers` on as it prints: compare with this
     requester.command(f"delete-model {model} superseded by v2", user="U0ALICE", channel=CHANNEL)
-    show(lambda: status() == "pending" and len(slack.responses()) > answers)
+    show(lambda: status() == "pending" and len(slack.responses()) > asked)
     with services.db.session() as s:
         rid = s.scalar(select(ApprovalRequest.id).order_by(ApprovalRequest.id.desc()))
     for user, name in (("U0ALICE", "@alice"), ("U0BOB", "@bob"), ("U0CAROL", "@carol")):

@@ -37,6 +37,30 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
         assert seen in text, seen
 
 
+def test_demo_runs_the_whole_lifecycle_on_together(tmp_path) -> None:  # noqa: ANN001
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "demo", "--provider", "together", "--out", str(tmp_path / "demo"), "--steps", "12"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    for seen in (
+        "Together AI sandbox", "Uploaded as `file-", "training=lora lora_r=16 lr=1e-4", "learning_rate=0.0001", "lora_r=16",
+        "[job card]", "[job card edited]", "[thread reply]", "Fine tune request created: ft-", "Training started",
+        "Fine-tuning job completed", "succeeded", "[thread: image]",
+    ):
+        assert seen in text, seen
+    assert "OpenAI sandbox" not in text and "ftjob-" not in text
+    assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    for seen in ("/ft delete-model sandbox/Meta-Llama-3.1-8B-Instruct-Reference-acme-support-", "[approval request]", "2 of 2", "*Deleted*", "was deleted"):
+        assert seen in text, seen
+
+
+def test_demo_refuses_an_unknown_provider(tmp_path) -> None:  # noqa: ANN001
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--provider", "azure"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2 and "invalid choice: 'azure'" in out.stderr
+
+
 def test_db_upgrade_command(tmp_path) -> None:  # noqa: ANN001
     env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     out = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade"], capture_output=True, text=True, env=env, timeout=60)

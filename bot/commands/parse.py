@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.errors import UserError
 from bot.mrkdwn import escape, unescape
+from bot.provider.base import provider_label
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 
@@ -17,7 +18,7 @@ USAGE: dict[str, str] = {
     "help": "/ft help",
     "upload": "/ft upload [provider=P]",
     "files": "/ft files",
-    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X] [provider=P]",
+    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X] [training=lora|full] [lora_r=N] [provider=P]",
     "list": "/ft list [N]",
     "status": "/ft status JOB_ID",
     "events": "/ft events JOB_ID [N]",
@@ -37,7 +38,9 @@ VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
 OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume"})
 
-START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "provider")
+START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
+# Options only Together AI takes (JobSpec hyperparameter names).
+TOGETHER_ONLY = {"training_type": "training", "lora_r": "lora_r"}
 PROVIDERS = ("openai", "azure", "together")
 _CHANNEL_REF = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -60,6 +63,7 @@ class StartRequest:
     suffix: str | None = None
     seed: int | None = None
     provider: str | None = None  # None: FTBOT_DEFAULT_PROVIDER
+    model_given: bool = False  # False: `model` is OpenAI's default, to be replaced by the provider's
 
 
 def verb_of(text: str) -> str:
@@ -195,6 +199,15 @@ def parse_start(args: tuple[str, ...]) -> StartRequest:
         if method != "dpo":
             raise UserError("`beta` only applies to `method=dpo`.", USAGE["start"])
         hyper["beta"] = _float("beta", opts["beta"], 0.0, 2.0)
+    if "training" in opts:
+        training = opts["training"].lower()
+        if training not in {"lora", "full"}:
+            raise UserError(f"`training` must be lora or full, got `{_clip(opts['training'])}`.", USAGE["start"])
+        hyper["training_type"] = training
+    if "lora_r" in opts:
+        if hyper.get("training_type") == "full":
+            raise UserError("`lora_r` applies to `training=lora` only.", USAGE["start"])
+        hyper["lora_r"] = _int("lora_r", opts["lora_r"], 1, 1024)
     suffix = opts.get("suffix")
     if suffix is not None:
         if len(suffix) > 64:
@@ -212,4 +225,33 @@ def parse_start(args: tuple[str, ...]) -> StartRequest:
         suffix=suffix,
         seed=seed,
         provider=provider,
+        model_given="model" in opts,
     )
+
+
+def for_provider(req: StartRequest, provider: str, *, default_model: str = DEFAULT_MODEL) -> StartRequest:
+    """The request as `provider` takes it, or a UserError saying which option does not fit there.
+
+    `lr` is OpenAI's learning-rate multiplier everywhere but at Together AI, which takes the rate
+    itself (such as 1e-5); `training` and `lora_r` exist only at Together AI.
+    """
+    hyper = dict(req.hyperparameters)
+    if provider == "together":
+        if "learning_rate_multiplier" in hyper:
+            lr = hyper.pop("learning_rate_multiplier")
+            if not 0 < lr <= 1:
+                raise UserError(
+                    f"At Together AI `lr` is the learning rate itself (such as 1e-5, its default; LoRA often takes 1e-4), above 0 and at most 1, got `{lr:g}`.",
+                    USAGE["start"],
+                )
+            hyper["learning_rate"] = lr
+    else:
+        given = [opt for key, opt in TOGETHER_ONLY.items() if key in hyper]
+        if given:
+            raise UserError(
+                f"{' and '.join(f'`{g}`' for g in given)} {'is a Together AI option' if len(given) == 1 else 'are Together AI options'}: "
+                f"{provider_label(provider)} does not take {'it' if len(given) == 1 else 'them'}. Add `provider=together` to train there.",
+                USAGE["start"],
+            )
+    model = req.model if req.model_given else default_model
+    return replace(req, hyperparameters=hyper, model=model)

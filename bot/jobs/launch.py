@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import select
 
 from bot.approvals.requests import Opened, needs_job_approval, request_job_approval
-from bot.commands.parse import USAGE, StartRequest
+from bot.commands.parse import DEFAULT_MODEL, USAGE, StartRequest, for_provider
 from bot.datasets.estimate import Estimate, estimate_job_cost
 from bot.datasets.resolve import resolve_file
 from bot.errors import UserError
@@ -38,6 +38,7 @@ def launch(services: Services, req: StartRequest, *, team_id: str, user: str, ch
     """Check the files, then start the job once and post its card, or hold it for approvals."""
     provider = getattr(req, "provider", None) or services.default_provider
     at = services.provider_for(provider)
+    req = for_provider(req, provider, default_model=getattr(at, "default_model", DEFAULT_MODEL))
     if req.suffix and len(req.suffix) > at.max_suffix_length:
         raise UserError(f"`suffix` may be at most {at.max_suffix_length} characters at {provider_label(provider)}, got {len(req.suffix)}.", USAGE["start"])
     training = resolve_file(services, team_id, req.file, what="training file", provider=provider)

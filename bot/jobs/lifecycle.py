@@ -110,6 +110,8 @@ def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: 
         "pause": {JobStatus.RUNNING},
         "resume": {JobStatus.PAUSED},
     }[action]
+    if action == "cancel" and status == JobStatus.CANCELLING:
+        raise UserError(f"`{job_id}` is being cancelled already: the card shows *cancelled* once the provider confirms it.")
     if status not in allowed:
         need = {"cancel": "queued, running or paused", "pause": "running", "resume": "paused"}[action]
         done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[action]

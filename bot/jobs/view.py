@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.provider.base import is_final
+from bot.provider.base import is_final, provider_can_pause
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class JobView:
     suffix: str | None = None
     # The job's provider, set only when several providers are enabled (messages then name it).
     provider: str | None = None
+    can_pause: bool = True  # False at providers without pause (no Pause button on the card)
 
     @property
     def final(self) -> bool:
@@ -81,4 +82,5 @@ def view_of(job: Any, *, show_provider: bool | None = None) -> JobView:
         training_file=job.training_file,
         suffix=job.suffix,
         provider=(getattr(job, "provider", None) or "openai") if show else None,
+        can_pause=provider_can_pause(getattr(job, "provider", None)),
     )

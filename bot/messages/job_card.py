@@ -17,6 +17,7 @@ STATUS_EMOJI = {
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
     "cancelled": ":no_entry_sign:",
+    "cancelling": ":octagonal_sign:",
     "not_found": ":ghost:",
 }
 BAR_WIDTH = 20
@@ -95,26 +96,28 @@ def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> lis
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": who}]})
     if with_buttons and not job.final:
         buttons = []
-        if job.status == "running":
+        if job.status == "running" and job.can_pause:
             buttons.append({"type": "button", "action_id": "job_pause", "text": {"type": "plain_text", "text": "Pause"}, "value": job.id})
         if job.status == "paused":
             buttons.append({"type": "button", "action_id": "job_resume", "text": {"type": "plain_text", "text": "Resume"}, "value": job.id})
-        buttons.append(
-            {
-                "type": "button",
-                "action_id": "job_cancel",
-                "style": "danger",
-                "text": {"type": "plain_text", "text": "Cancel"},
-                "value": job.id,
-                "confirm": {
-                    "title": {"type": "plain_text", "text": "Cancel this job?"},
-                    "text": {"type": "mrkdwn", "text": f"Training of {code(job.id)} stops for good."},
-                    "confirm": {"type": "plain_text", "text": "Cancel job"},
-                    "deny": {"type": "plain_text", "text": "Keep it"},
-                },
-            }
-        )
-        blocks.append({"type": "actions", "block_id": f"job_actions:{job.id}", "elements": buttons})
+        if job.status != "cancelling":  # asked already: the provider is stopping it
+            buttons.append(
+                {
+                    "type": "button",
+                    "action_id": "job_cancel",
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                    "value": job.id,
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Cancel this job?"},
+                        "text": {"type": "mrkdwn", "text": f"Training of {code(job.id)} stops for good."},
+                        "confirm": {"type": "plain_text", "text": "Cancel job"},
+                        "deny": {"type": "plain_text", "text": "Keep it"},
+                    },
+                }
+            )
+        if buttons:  # Slack refuses an actions block without elements
+            blocks.append({"type": "actions", "block_id": f"job_actions:{job.id}", "elements": buttons})
     return blocks
 
 

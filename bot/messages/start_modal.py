@@ -15,6 +15,14 @@ BASE_MODELS = (
     "gpt-4o-2024-08-06",
     "gpt-3.5-turbo-0125",
 )
+# Offered when Together AI is enabled (the first is its default, as in the Together adapter).
+TOGETHER_BASE_MODELS = (
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+    "meta-llama/Llama-3.3-70B-Instruct-Reference",
+    "Qwen/Qwen2.5-7B-Instruct",
+    "Qwen/Qwen2.5-72B-Instruct",
+    "openai/gpt-oss-20b",
+)
 
 
 def _opt(text: str, value: str) -> dict[str, Any]:
@@ -44,14 +52,35 @@ def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str
         blocks.append({"type": "input", "block_id": "validation", "optional": True, "label": {"type": "plain_text", "text": "Validation file"}, "element": {"type": "static_select", "action_id": "value", "options": file_opts}})
     else:
         blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file id"}, "hint": {"type": "plain_text", "text": "No datasets yet: paste a file id (file-…)."}, "element": {"type": "plain_text_input", "action_id": "value"}})
-    model_opts = [_opt(m, m) for m in dict.fromkeys([*BASE_MODELS, *models])][:100]
+    names = [name for name, _ in providers or []] or [default_provider or "openai"]
+    together = "together" in names
+    bases = [*(BASE_MODELS if names != ["together"] else ()), *(TOGETHER_BASE_MODELS if together else ())]
+    model_opts = [_opt(m, m) for m in dict.fromkeys([*bases, *models])][:100]
+    model_el: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": model_opts}
+    model_block: dict[str, Any] = {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Base model"}, "element": model_el}
+    if len(names) > 1:
+        # Each provider trains its own models: left empty, the chosen provider's default is used.
+        model_block["optional"] = True
+        model_el["placeholder"] = {"type": "plain_text", "text": "the provider's default"}
+    else:
+        default = TOGETHER_BASE_MODELS[0] if names == ["together"] else DEFAULT_MODEL
+        model_el["initial_option"] = _opt(default, default)
+    lr_hint = "OpenAI: a multiplier of its base rate; Together AI: the rate itself, such as 1e-5; empty: auto" if together else "above 0; empty: auto"
     blocks += [
-        {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Base model"}, "element": {"type": "static_select", "action_id": "value", "options": model_opts, "initial_option": _opt(DEFAULT_MODEL, DEFAULT_MODEL)}},
+        model_block,
         {"type": "input", "block_id": "method", "label": {"type": "plain_text", "text": "Method"}, "element": {"type": "static_select", "action_id": "value", "options": [_opt("supervised", "supervised"), _opt("dpo (preferences)", "dpo")], "initial_option": _opt("supervised", "supervised")}},
         _number("epochs", "Epochs", "1 to 50; empty: auto", min_value="1", max_value="50"),
         _number("batch", "Batch size", "1 to 256; empty: auto", min_value="1", max_value="256"),
-        _number("lr", "Learning-rate multiplier", "above 0; empty: auto", decimal=True),
+        _number("lr", "Learning rate" if together else "Learning-rate multiplier", lr_hint, decimal=True),
         _number("beta", "DPO beta", "only for dpo; empty: auto", decimal=True),
+    ]
+    if together:
+        training = [_opt("LoRA (adapter)", "lora"), _opt("full (all weights)", "full")]
+        blocks += [
+            {"type": "input", "block_id": "training", "optional": True, "label": {"type": "plain_text", "text": "Training (Together AI)"}, "hint": {"type": "plain_text", "text": "empty: LoRA"}, "element": {"type": "static_select", "action_id": "value", "options": training}},
+            _number("lora_r", "LoRA rank (Together AI)", "empty: the model's default", min_value="1", max_value="1024"),
+        ]
+    blocks += [
         {"type": "input", "block_id": "suffix", "optional": True, "label": {"type": "plain_text", "text": "Model name suffix"}, "element": {"type": "plain_text_input", "action_id": "value", "max_length": 64}},
     ]
     return {
@@ -81,13 +110,13 @@ def form_values(state_values: dict[str, Any]) -> dict[str, str]:
 def form_to_args(values: dict[str, str]) -> tuple[str, ...]:
     """The same key=value words `/ft start` takes, so both paths share one strict parser."""
     args = [values.get("file", "")]
-    for block, key in (("validation", "validation"), ("model", "model"), ("method", "method"), ("epochs", "epochs"), ("batch", "batch"), ("lr", "lr"), ("beta", "beta"), ("suffix", "suffix"), ("provider", "provider")):
+    for block, key in (("validation", "validation"), ("model", "model"), ("method", "method"), ("epochs", "epochs"), ("batch", "batch"), ("lr", "lr"), ("beta", "beta"), ("training", "training"), ("lora_r", "lora_r"), ("suffix", "suffix"), ("provider", "provider")):
         if block in values:
             args.append(f"{key}={values[block]}")
     return tuple(a for a in args if a)
 
 
-FIELD_OF_OPTION = {"epochs": "epochs", "batch": "batch", "lr": "lr", "beta": "beta", "suffix": "suffix", "method": "method", "model": "model", "validation": "validation", "provider": "provider"}
+FIELD_OF_OPTION = {"epochs": "epochs", "batch": "batch", "lr": "lr", "beta": "beta", "training": "training", "lora_r": "lora_r", "suffix": "suffix", "method": "method", "model": "model", "validation": "validation", "provider": "provider"}
 
 
 def field_for_error(message: str) -> str:

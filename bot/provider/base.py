@@ -284,6 +284,16 @@ def provider_label(name: str) -> str:
     return PROVIDER_LABELS.get(name, name)
 
 
+# Providers whose jobs cannot be paused at all (their adapters raise ProviderUnsupported): a card
+# made from a stored row offers no Pause button for them. A table, because cards are built from rows
+# without a provider object at hand.
+NO_PAUSE = frozenset({"together"})
+
+
+def provider_can_pause(name: str | None) -> bool:
+    return (name or "openai") not in NO_PAUSE
+
+
 def steer_refusal(provider: object, action: str, job: Job, trained_steps: int | None) -> str | None:
     """The provider's own refusal, for adapters that have rules (those without the hook have none)."""
     hook = getattr(provider, "steer_refusal", None)

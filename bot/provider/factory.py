@@ -47,6 +47,7 @@ def make_one(name: str, settings: Settings, *, max_retries: int = 2, timeout: fl
     if name == "together":
         from bot.provider.together_adapter import TogetherProvider
         from bot.sandbox.together_server import TogetherSandboxServer
+        from bot.sandbox.together_state import PROJECT_ID
 
         server = None
         base_url = settings.together_base_url
@@ -56,7 +57,7 @@ def make_one(name: str, settings: Settings, *, max_retries: int = 2, timeout: fl
         provider = TogetherProvider(
             api_key=settings.together_api_key or SANDBOX_KEY,
             base_url=base_url,
-            project_id=settings.together_project_id or ("sandbox" if sandbox else None),
+            project_id=settings.together_project_id or (PROJECT_ID if sandbox else None),
             max_retries=max_retries,
             timeout=timeout,
         )

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 
 NAME = "Together AI"
 MAX_SUFFIX = 40
+DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 STATUS_MAP = {
     "pending": "queued",
     "queued": "queued",
@@ -270,6 +271,9 @@ class TogetherProvider:
     """Provider over the official `together` client (which retries 429/5xx/connection errors itself)."""
 
     name = "together"
+    max_suffix_length = MAX_SUFFIX
+    # Used when a start names no model: OpenAI's default would be refused here.
+    default_model = DEFAULT_MODEL
 
     def __init__(
         self,
@@ -292,6 +296,10 @@ class TogetherProvider:
             max_retries=max_retries,
             timeout=timeout,
         )
+
+    def steer_refusal(self, action: str, job: Job, trained_steps: int | None) -> str | None:
+        # Before the shared status rules: the answer is "Together cannot", whatever the status.
+        return {"pause": PAUSE_REASON, "resume": RESUME_REASON}.get(action)
 
     # ---- files ------------------------------------------------------------------------------
 

@@ -19,8 +19,12 @@ from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import ORG
 from storage.models import ApprovalRequest
 from tests.conftest import FAST, SIGNING_SECRET, RunningBot, make_settings, wait_for
+from tests.together_sandbox import API_KEY as TOGETHER_KEY
+from tests.together_sandbox import _together_server, together_sandbox  # noqa: F401  (fixtures)
 
-CONTRACT_PROVIDERS = ["openai", "azure"]
+TOGETHER_PROJECT = "proj_sandbox"  # bot.sandbox.together_state.PROJECT_ID
+
+CONTRACT_PROVIDERS = ["openai", "azure", "together"]
 CHANNEL = "C0001"
 
 
@@ -30,6 +34,10 @@ class Kit:
     sandbox: Any  # the provider's sandbox server (with .state)
     settings: Callable[[Any], dict[str, Any]]  # sandbox -> Settings overrides that enable the provider
     done_event: str = "successfully completed"  # words of the provider's last event of a job that succeeded
+    # What `/ft pause` on a job still validating answers (a provider without pause says so instead).
+    pause_refusal: str = "only a running job can be paused"
+    # The status a cancelled job shows before it is cancelled (None: cancelled at once).
+    cancelling: str | None = None
 
     def add_model(self, model: str) -> str:
         with self.sandbox.state.lock:
@@ -72,6 +80,34 @@ class Kit:
         self.sandbox.state.faults = Faults()
 
 
+class TogetherKit(Kit):
+    """Together's sandbox keeps its own jobs, files and model registry (its `world`) over the shared
+    simulation (its `state`: timing, faults)."""
+
+    def add_model(self, model: str) -> str:
+        from bot.sandbox.together_state import ORGANIZATION_ID, PROJECT_ID
+
+        with self.sandbox.state.lock:
+            mid = f"ml_{len(self.sandbox.world.models)}_{int(time.time() * 1000)}"
+            self.sandbox.world.models[mid] = {"id": mid, "name": model, "organizationId": ORGANIZATION_ID, "projectId": PROJECT_ID}
+        return model
+
+    def has_model(self, model: str) -> bool:
+        with self.sandbox.state.lock:
+            return any(m["name"] == model for m in self.sandbox.world.models.values())
+
+    def jobs(self) -> dict[str, Any]:
+        with self.sandbox.state.lock:
+            return {jid: self.sandbox.world.get_job(jid) for jid in self.sandbox.world.jobs}
+
+    def model_of(self, job_id: str) -> str | None:
+        job = self.jobs()[job_id]
+        return job["model_output_name"] if job["status"] == "completed" else None
+
+    def files(self) -> list[dict[str, Any]]:
+        return self.sandbox.world.list_files()["data"]
+
+
 def _reset(server: SandboxServer) -> SandboxServer:
     server.state.reset()
     server.state.timing = replace(FAST)
@@ -98,12 +134,26 @@ def azure_sandbox(_azure_sandbox_server: SandboxServer) -> SandboxServer:
 
 
 @pytest.fixture
-def kits(sandbox, azure_sandbox) -> dict[str, Kit]:  # noqa: ANN001
+def kits(sandbox, azure_sandbox, together_sandbox) -> dict[str, Kit]:  # noqa: ANN001, F811
     _reset(sandbox)
+    together_sandbox.state.timing = replace(FAST)
+    together_sandbox.state.daily_job_limit = 0
+    from bot.sandbox.state import Faults
+
+    together_sandbox.state.faults = Faults()
     return {
         "openai": Kit("openai", sandbox, lambda sb: {"openai_api_key": "sk-test-key-123456", "openai_base_url": sb.url}),
         # The endpoint is the resource's host; the adapter talks to <endpoint>/openai/v1/.
         "azure": Kit("azure", azure_sandbox, lambda sb: {"azure_endpoint": sb.base, "azure_api_key": "azure-test-key"}),
+        # The base URL is the host alone (the SDK's paths carry /v1 and /v2); models live in a project.
+        "together": TogetherKit(
+            "together",
+            together_sandbox,
+            lambda sb: {"together_api_key": TOGETHER_KEY, "together_base_url": sb.url, "together_project_id": TOGETHER_PROJECT},
+            done_event="Fine-tuning job completed",
+            pause_refusal="Together AI cannot pause a job",
+            cancelling="cancelling",
+        ),
     }
 
 

@@ -93,14 +93,26 @@ def test_contract_dataset_jobs_alerts_models_and_approvals(provider: str, db_url
     chart = wait_for(lambda: [c.args for c in slack.calls("files.completeUploadExternal") if c.args.get("thread_ts") == card["ts"]])
     assert slack.uploaded_file(chart[0]["files"][0]["id"]).startswith(b"\x89PNG")
 
-    # ---- a second job, cancelled while it validates --------------------------------------------
-    kit.slow(validating_seconds=30)
+    # ---- a second job: pause answered per provider, then cancelled while it validates ----------
+    # (queued_seconds is how long a cancel takes to be confirmed where it is not immediate)
+    kit.slow(validating_seconds=30, queued_seconds=1.5)
     second = team.ask(f"start {uploaded['id']} epochs=1")
     assert "Started" in second["text"], second
     job2 = second["text"].split("`")[1]
+    paused = team.ask(f"pause {job2[:12]}")
+    assert kit.pause_refusal in paused["text"], paused  # one without pause says so plainly, whatever the status
+    assert kit.status_of(job2) not in {"paused", "cancelled"}
     cancelled = team.ask(f"cancel {job2[:12]}")
     assert "Cancelling" in cancelled["text"], cancelled
-    assert kit.status_of(job2) in {"cancelled", "cancel_requested"}
+    if kit.cancelling:
+        # Asked, not yet stopped: the answer and the card say so, without a second Cancel button.
+        assert f"it is now {kit.cancelling}" in cancelled["text"], cancelled
+        assert kit.status_of(job2) == "cancel_requested"
+        shown = wait_for(lambda: (c := _card(slack, job2)) and kit.cancelling in c["text"] and c)
+        assert "job_cancel" not in json.dumps(shown["blocks"]) and "job_pause" not in json.dumps(shown["blocks"])
+        assert "being cancelled already" in team.ask(f"cancel {job2[:12]}")["text"]
+    else:
+        assert kit.status_of(job2) == "cancelled"
     wait_for(lambda: _alert(slack, job2, "cancelled"), timeout=20)
     assert "cancelled" in _card(slack, job2)["text"]
 
