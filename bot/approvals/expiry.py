@@ -9,8 +9,8 @@ from sqlalchemy import select
 from bot.approvals import audit
 from bot.approvals.execution import recheck_late, resolve_stuck
 from bot.approvals.messages import deliver, plan_edit, post_key
-from bot.jobs.notify import enqueue
 from bot.messages.approval import unposted_notice
+from bot.outbox.queue import enqueue
 from bot.services import Services
 from storage.models import ApprovalRequest, OutboxMessage
 from storage.types import utcnow

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.jobs.notify import enqueue
 from bot.mrkdwn import code
+from bot.outbox.queue import enqueue
 from storage.models import Job, Subscription
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.jobs.notify import enqueue
 from bot.messages.approval import ApprovalView, approval_message
 from bot.outbox.deliver import deliver_now
+from bot.outbox.queue import enqueue
 from bot.services import Services
 from storage.models import ApprovalRequest, ApprovalVote
 

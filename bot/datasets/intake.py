@@ -15,9 +15,9 @@ from bot.datasets.download import SLACK_MAX_BYTES, DownloadError, download, file
 from bot.datasets.models import DEFAULT_MODEL
 from bot.datasets.register import Registered, register
 from bot.datasets.validate import MAX_LINE_BYTES, validate_file
-from bot.jobs.notify import enqueue
 from bot.messages.dataset_report import ReportContext, dataset_report, intake_problem
 from bot.outbox.deliver import deliver_now
+from bot.outbox.queue import enqueue
 from bot.provider.base import ProviderError
 from bot.services import Services
 from storage.models import DatasetIntake

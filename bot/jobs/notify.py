@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,39 +20,12 @@ from bot.jobs.view import view_of
 from bot.messages.events import EventView, event_replies
 from bot.messages.health import health_message
 from bot.messages.job_card import final_alert
+from bot.outbox.queue import enqueue
 from bot.settings import Settings
 from storage.models import Job, JobEvent, OutboxMessage, Subscription
 
 CARD_MIN_INTERVAL = timedelta(seconds=60)
 MILESTONES = 4  # card refreshes at 25 %, 50 %, 75 % and 100 % however many steps arrive
-
-
-def enqueue(
-    session: Session,
-    key: str,
-    *,
-    kind: str,
-    channel: str,
-    payload: dict[str, Any] | None = None,
-    sub: Subscription | None = None,
-    job: Job | None = None,
-    team_id: str | None = None,
-) -> bool:
-    """Add a message unless one with this key exists. True when added."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
-        return False
-    session.add(
-        OutboxMessage(
-            idempotency_key=key,
-            kind=kind,
-            channel_id=channel,
-            payload=payload or {},
-            subscription_id=sub.id if sub is not None else None,
-            job_id=job.id if job is not None else (sub.job_id if sub is not None else None),
-            team_id=team_id or (sub.team_id if sub is not None else None),
-        )
-    )
-    return True
 
 
 def subscribe(session: Session, job: Job, channel: str, *, user: str | None, now: datetime) -> tuple[Subscription, bool]:

@@ -15,8 +15,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.jobs.notify import enqueue
 from bot.messages.retirement import RetiringModel, retirement_warning
+from bot.outbox.queue import enqueue
 from bot.retirements.table import RetirementTable, base_model_of
 from storage.db import Database
 from storage.models import Job
