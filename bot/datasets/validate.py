@@ -14,6 +14,7 @@ Memory is bounded whatever the file's size:
 
 from __future__ import annotations
 
+import os
 import random
 from array import array
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,9 @@ MIN_EXAMPLES = 10
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64  # a real example nests about 6 deep; a tool's JSON schema a dozen or two
 MAX_TRACKED = 200_000
+# The token-count memo: at most this many strings of at most this many characters (a few MB).
+MEMO_ENTRIES = 20_000
+MEMO_MAX_CHARS = 500
 LINES_SHOWN = 5  # line numbers listed per kind of problem
 GIVE_UP_AFTER = 1000  # lines read with not one JSON object among them: not a JSONL file
 BATCH = 2048
@@ -219,7 +223,7 @@ class Validator:
         token_limit: int | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
         max_tracked: int = MAX_TRACKED,
-        threads: int = 1,
+        threads: int | None = None,
         price_overrides: dict[str, float] | None = None,
     ) -> None:
         self.facts = model_facts(model)
@@ -227,7 +231,11 @@ class Validator:
         self.limit = token_limit or self.facts.limit
         self.max_line_bytes = max_line_bytes
         self.max_tracked = max_tracked
-        self.threads = threads
+        # tiktoken encodes without the GIL: two slices of a batch on two cores (more threads than
+        # cores only add switching). Measured on 2 cores: 1.39 s → 1.0 s for 40 MB.
+        self.threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+        # System prompts and stock answers repeat across examples: a bounded memo of short strings.
+        self._memo: dict[str, int] = {}
         self.price_overrides = price_overrides
         self.enc = get_encoding(self.facts.encoding)
         # Roles are half the strings of a chat file and always the same few: counted once.
@@ -607,13 +615,18 @@ class Validator:
         self.batch, self.strings = [], []
 
     def _lengths(self, strings: list[str]) -> list[int]:
-        core, enc = self.enc._core_bpe, self.enc
+        core, enc, memo = self.enc._core_bpe, self.enc, self._memo
         out = []
         for s in strings:
-            try:
-                out.append(len(core.encode_ordinary(s)))
-            except UnicodeEncodeError:  # lone surrogates: tiktoken's public method repairs them
-                out.append(len(enc.encode_ordinary(s)))
+            n = memo.get(s)
+            if n is None:
+                try:
+                    n = len(core.encode_ordinary(s))
+                except UnicodeEncodeError:  # lone surrogates: tiktoken's public method repairs them
+                    n = len(enc.encode_ordinary(s))
+                if len(s) <= MEMO_MAX_CHARS and len(memo) < MEMO_ENTRIES:
+                    memo[s] = n  # a dict write is atomic under the GIL; two threads may both count one
+            out.append(n)
         return out
 
     def _record(self, n: int, asst: int, ex: _Example) -> None:
