@@ -7,18 +7,21 @@ stored report used another encoding, the file is counted again rather than guess
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.datasets.pricing import price_for
+from bot.datasets.pricing import OVERRIDE_SOURCE, price_for
 from bot.datasets.tokens import encoding_name_for
 from bot.datasets.validate import epochs_for, validate_file
-from bot.provider.base import JobSpec
+from bot.provider.base import JobSpec, ProviderError, provider_label
 from bot.services import Services
 from storage.models import Dataset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,24 @@ def _by_counting(services: Services, spec: JobSpec, provider: str | None) -> tup
     return report.tokens.billed_per_epoch, report.examples
 
 
+def _providers_own(services: Services, spec: JobSpec, provider: str | None) -> Estimate | None:
+    at = services.provider_for(provider)
+    try:
+        usd = at.estimate_price(spec)
+    except ProviderError as exc:
+        log.warning("%s could not estimate a job's price: %s", at.name, exc.reason)
+        return None
+    return Estimate(usd, f"{provider_label(at.name)}'s own estimate") if usd is not None else None
+
+
 def estimate_job_cost(services: Services, team_id: str, spec: JobSpec, provider: str | None = None) -> Estimate:
     price = price_for(spec.model, dict(services.settings.price_table))
+    # The operator's price table wins; then a provider that prices jobs itself (Together: by model
+    # size, LoRA or full), then the shipped table.
+    if price is None or price.source != OVERRIDE_SOURCE:
+        own = _providers_own(services, spec, provider)
+        if own is not None:
+            return own
     if price is None:
         return Estimate(None, f"no training price is known for {spec.model} (FTBOT_PRICE_TABLE can add one)")
     with services.db.session() as s:

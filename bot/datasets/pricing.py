@@ -9,6 +9,8 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+OVERRIDE_SOURCE = "FTBOT_PRICE_TABLE"
+
 
 class PriceTableError(Exception):
     pass
@@ -47,7 +49,7 @@ def load_overrides(path: str | Path) -> dict[str, float]:
 def price_for(model: str, overrides: Mapping[str, float] | None = None) -> Price | None:
     base = model.split(":")[1] if model.startswith("ft:") and model.count(":") >= 2 else model
     table, date, source = shipped()
-    for where, prices in (("FTBOT_PRICE_TABLE", overrides or {}), (f"{source}, {date}", table)):
+    for where, prices in ((OVERRIDE_SOURCE, overrides or {}), (f"{source}, {date}", table)):
         if base in prices:
             return Price(prices[base], where)
         match = max((k for k in prices if base.startswith(k)), key=len, default=None)

@@ -271,6 +271,12 @@ class Provider(Protocol):
     def delete_model(self, model: str) -> bool: ...
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str: ...
 
+    # cost
+    def estimate_price(self, spec: JobSpec) -> float | None:
+        """The provider's own estimate in USD for this job; None when it offers none (then ftbot
+        counts the tokens and uses its price table)."""
+        ...
+
     # webhooks
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], secret: str) -> WebhookEvent | None:
         """The verified event when it is about a job ending, None for a genuine event of another type;

@@ -260,6 +260,9 @@ class OpenAIProvider:
         with self._errors("file"):
             return self.client.files.content(file_id).read()
 
+    def estimate_price(self, spec: JobSpec) -> float | None:
+        return None  # OpenAI has no estimate endpoint: ftbot counts the tokens itself
+
     def download_file(self, file_id: str, dest: Path) -> int:
         with translate_errors("file"), self.client.files.with_streaming_response.content(file_id) as resp:
             return stream_to_file(resp, dest)

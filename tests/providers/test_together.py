@@ -6,6 +6,7 @@ deployed endpoint."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -186,3 +187,17 @@ def test_ftbot_sandbox_setting_runs_together_against_its_own_sandbox() -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+def test_budget_gate_uses_togethers_own_estimate(sqlite_url, launch, kits) -> None:  # noqa: ANN001
+    """ftbot ships no Together prices: a Together job over FTBOT_JOB_BUDGET_USD is priced by Together's
+    own estimate endpoint (model size, LoRA or full), held for approval, and under it simply starts."""
+    kit = kits["together"]
+    team = launch(sqlite_url, ["together"], worker=False, job_budget_usd=0.000001)
+    fid = _file(team)
+    held = team.ask(f"start {fid} epochs=2")
+    assert "Nothing was started" in held["text"] and "estimated at *$" in held["text"], held
+    assert kit.jobs() == {}
+    team.bot.services.settings = replace(team.bot.services.settings, job_budget_usd=100.0)
+    _started(team.ask(f"start {fid} epochs=2 suffix=within-budget"))
+    assert len(kit.jobs()) == 1
