@@ -400,15 +400,20 @@ class Poller:
         would arrive by webhook: it is polled at the idle interval instead."""
         slack = timedelta(seconds=min(2.0, 0.1 * self.interval))
         settings = self.s.settings
-        if settings.webhooks_enabled and job.status in self.IDLE_STATUSES and settings.idle_poll_interval > self.interval:
+        if self._webhooks_for(job.provider) and job.status in self.IDLE_STATUSES and settings.idle_poll_interval > self.interval:
             return next_poll + timedelta(seconds=settings.idle_poll_interval - self.interval) - slack
         return next_poll - slack
 
+    def _webhooks_for(self, provider: str) -> bool:
+        """Whether this provider's job endings arrive by webhook (only OpenAI's do): only then may its
+        idle jobs be polled less often."""
+        return provider == WEBHOOK_PROVIDER and self.s.settings.webhooks_enabled and WEBHOOK_PROVIDER in self.s.providers
+
     def _wake_changed(self, provider: str, statuses: dict[str, ProviderJob], claimed: list[Claimed]) -> None:
-        """The job list is read anyway: a job waiting out its idle interval whose status moved on
-        there (queued → running) is made due, so the next cycle polls it rather than one up to an idle
-        interval later."""
-        if not self.s.settings.webhooks_enabled or not statuses:
+        """When the job list is read anyway (other jobs of this provider are due, or discovery runs), a
+        job waiting out its idle interval whose status moved on there (queued → running) is made due,
+        so the next cycle polls it rather than one up to an idle interval later."""
+        if not self._webhooks_for(provider) or not statuses:
             return
         mine = {c.provider_job_id for c in claimed}
         listed = {pid: pj.status for pid, pj in statuses.items() if pid not in mine}

@@ -201,3 +201,31 @@ def test_budget_gate_uses_togethers_own_estimate(sqlite_url, launch, kits) -> No
     team.bot.services.settings = replace(team.bot.services.settings, job_budget_usd=100.0)
     _started(team.ask(f"start {fid} epochs=2 suffix=within-budget"))
     assert len(kit.jobs()) == 1
+
+
+def test_openai_webhooks_do_not_slow_together_polling(sqlite_url, launch, kits) -> None:  # noqa: ANN001
+    """The idle cadence is for jobs whose ending comes by webhook: OpenAI's. A queued Together job
+    beside them keeps the poll interval (its cancel or failure must not wait FTBOT_IDLE_POLL_INTERVAL)."""
+    from datetime import timedelta
+
+    from bot.sandbox.webhooks import new_secret
+    from bot.worker.poller import Poller
+    from storage.types import utcnow
+
+    openai_kit, kit = kits["openai"], kits["together"]
+    for k in (openai_kit, kit):
+        k.sandbox.state.timing.validating_seconds = 0.0
+        k.sandbox.state.timing.queued_seconds = 3600
+    team = launch(sqlite_url, ["openai", "together"], worker=False, openai_webhook_secret=new_secret(), poll_interval=5, idle_poll_interval=120)
+    together_job = _started(team.ask(f"start {_file(team)} provider=together"))
+    openai_job = _started(team.ask(f"start {_file(team, 'openai')} provider=openai"))
+    services = team.bot.services
+    with services.db.session() as s:
+        for j in s.scalars(select(Job)):
+            j.next_poll_at = utcnow() - timedelta(seconds=1)
+    Poller(services, "w1", team_id="T0001").cycle()
+    now = utcnow()
+    with services.db.session() as s:
+        due = {j.provider_job_id: (j.status, (j.next_poll_at - now).total_seconds()) for j in s.scalars(select(Job))}
+    assert due[openai_job][0] == "queued" and 100 < due[openai_job][1] <= 120  # its ending comes by webhook
+    assert due[together_job][0] == "queued" and 0 < due[together_job][1] <= 5  # no webhooks at Together
