@@ -92,14 +92,19 @@ def _sandbox_server() -> Iterator[SandboxServer]:
     server.stop()
 
 
+def reset_sandbox(server: SandboxServer) -> SandboxServer:
+    """Emptied (jobs, files, faults) and set to fast timing, for each test."""
+    server.state.reset()
+    server.state.timing = replace(FAST)
+    server.state.daily_job_limit = 0
+    server.state.api_key = None
+    return server
+
+
 @pytest.fixture
 def sandbox(_sandbox_server: SandboxServer) -> SandboxServer:
     """The OpenAI sandbox, emptied and set to fast timing for each test."""
-    _sandbox_server.state.reset()
-    _sandbox_server.state.timing = replace(FAST)
-    _sandbox_server.state.daily_job_limit = 0
-    _sandbox_server.state.api_key = None
-    return _sandbox_server
+    return reset_sandbox(_sandbox_server)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import ORG
 from storage.models import ApprovalRequest
-from tests.conftest import FAST, SIGNING_SECRET, RunningBot, make_settings, wait_for
+from tests.conftest import FAST, SIGNING_SECRET, RunningBot, make_settings, reset_sandbox, wait_for
 from tests.together_sandbox import API_KEY as TOGETHER_KEY
 from tests.together_sandbox import _together_server, together_sandbox  # noqa: F401  (fixtures)
 
@@ -108,17 +108,6 @@ class TogetherKit(Kit):
         return self.sandbox.world.list_files()["data"]
 
 
-def _reset(server: SandboxServer) -> SandboxServer:
-    server.state.reset()
-    server.state.timing = replace(FAST)
-    server.state.daily_job_limit = 0
-    server.state.api_key = None
-    from bot.sandbox.state import Faults
-
-    server.state.faults = Faults()
-    return server
-
-
 @pytest.fixture(scope="session")
 def _azure_sandbox_server() -> Iterator[SandboxServer]:
     # Azure's v1 endpoint is OpenAI's API under /openai/v1/: its own instance, so the two providers'
@@ -130,12 +119,12 @@ def _azure_sandbox_server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def azure_sandbox(_azure_sandbox_server: SandboxServer) -> SandboxServer:
-    return _reset(_azure_sandbox_server)
+    return reset_sandbox(_azure_sandbox_server)
 
 
 @pytest.fixture
 def kits(sandbox, azure_sandbox, together_sandbox) -> dict[str, Kit]:  # noqa: ANN001, F811
-    _reset(sandbox)
+    reset_sandbox(sandbox)
     together_sandbox.state.timing = replace(FAST)
     together_sandbox.state.daily_job_limit = 0
     from bot.sandbox.state import Faults

@@ -6,7 +6,6 @@ across a worker restart."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from bot.provider.factory import make_one
 from bot.worker.runner import Worker
 from storage.models import Job
 from tests.conftest import wait_for
-from tests.helpers import chat_jsonl
+from tests.helpers import chat_jsonl, thread_lines
 from tests.providers.conftest import CHANNEL
 
 LABELS = {"openai": "OpenAI", "together": "Together AI"}
@@ -44,13 +43,6 @@ def _alert(slack, job_id: str) -> dict[str, Any] | None:  # noqa: ANN001
             return m
     return None
 
-
-def _thread_lines(slack, card_ts: str) -> list[str]:  # noqa: ANN001
-    lines: list[str] = []
-    for m in slack.channel_messages(CHANNEL):
-        if m.get("thread_ts") == card_ts and m.get("ts") != card_ts and m.get("text") and not m.get("files"):
-            lines += m["text"].split("\n")
-    return [re.sub(r"^`[0-9:]+` ", "", ln) for ln in lines]
 
 
 def _row(team, job_id: str) -> Job:  # noqa: ANN001
@@ -121,9 +113,9 @@ def test_together_events_posted_once_across_a_worker_restart(db_url, launch, kit
     job_id = _started(team.ask(f"start {_file(team, 'together')} epochs=2 batch=2"))  # 12 steps
     card = wait_for(lambda: _card(slack, job_id))
     # Half-way: some events already in the thread, training under way.
-    wait_for(lambda: kit.status_of(job_id) == "running" and len(_thread_lines(slack, card["ts"])) >= 3, timeout=15)
+    wait_for(lambda: kit.status_of(job_id) == "running" and len(thread_lines(slack, CHANNEL, card["ts"])) >= 3, timeout=15)
     services.extras.pop("worker").stop()
-    before = _thread_lines(slack, card["ts"])
+    before = thread_lines(slack, CHANNEL, card["ts"])
     assert kit.status_of(job_id) == "running", "the job ended before the restart: slow the sandbox down"
 
     # A new worker with a new adapter: all it knows is what the database says was posted.
@@ -131,7 +123,7 @@ def test_together_events_posted_once_across_a_worker_restart(db_url, launch, kit
     services.extras["worker"] = Worker(services, lease_seconds=5, send_interval=0.05, team_id="T0001").start()
     wait_for(lambda: _alert(slack, job_id), timeout=30)
     expected = [e.message for e in services.providers["together"].new_events(job_id, None) if e.type != "metrics"]
-    lines = wait_for(lambda: (ln := _thread_lines(slack, card["ts"])) and len(ln) >= len(expected) and ln, timeout=10)
+    lines = wait_for(lambda: (ln := thread_lines(slack, CHANNEL, card["ts"])) and len(ln) >= len(expected) and ln, timeout=10)
     assert lines == expected  # every Together event once, oldest first, none lost at the restart
     assert lines[: len(before)] == before and len(before) < len(lines)
     assert "step 12/12" in json.dumps(_card(slack, job_id)["blocks"])

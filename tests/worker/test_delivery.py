@@ -15,7 +15,8 @@ from bot.worker.poller import Poller
 from storage.models import Job, OutboxMessage, Subscription
 from storage.types import utcnow
 from tests.conftest import wait_for
-from tests.worker.test_job_notifications import _drive, _thread_lines
+from tests.helpers import thread_lines
+from tests.worker.test_job_notifications import _drive
 from tests.worker.test_resilience import _start, _top
 
 
@@ -77,7 +78,7 @@ def test_an_archived_channel_stops_at_once_ends_the_subscription_and_tells_the_o
     assert len(notices) == 1 and "<#C0ARCHIVE>" in notices[0]["text"] and "archived" in notices[0]["text"] and job_id in notices[0]["text"]
     origin_card = _top(slack, "C0ORIGIN")[0]
     expected = [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
-    assert _thread_lines(slack, origin_card["ts"], "C0ORIGIN") == expected
+    assert thread_lines(slack, "C0ORIGIN", origin_card["ts"]) == expected
     # Another job in another channel is unaffected.
     other_top = _top(slack, "C0OTHER")
     assert len(other_top) == 2 and other_id in other_top[0]["text"] and "succeeded" in other_top[1]["text"]
@@ -126,7 +127,7 @@ def test_a_refused_token_pauses_sending_keeps_everything_and_resumes(db_url, sta
     top = _top(slack)
     assert len(top) == 2 and job_id in top[0]["text"] and "succeeded" in top[1]["text"]
     expected = [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
-    assert _thread_lines(slack, top[0]["ts"]) == expected
+    assert thread_lines(slack, "C0JOBS", top[0]["ts"]) == expected
     assert len(_files_in(slack, "C0JOBS")) == 1
     with urllib.request.urlopen(f"{bot.url}/healthz") as r:
         health = json.loads(r.read())["delivery"]

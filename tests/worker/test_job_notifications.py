@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from sqlalchemy import func, select
@@ -14,7 +13,7 @@ from bot.provider import JobSpec
 from bot.worker.poller import Poller
 from storage.models import JobEvent, MetricPoint, OutboxMessage
 from tests.conftest import wait_for
-from tests.helpers import chat_jsonl
+from tests.helpers import chat_jsonl, thread_lines
 
 MODEL = "gpt-4o-mini-2024-07-18"
 CH = "C0JOBS"
@@ -36,13 +35,6 @@ def _drive(svc, poller: Poller, sender: Sender, until, timeout: float = 20.0) ->
         time.sleep(0.05)
     raise AssertionError("the job did not reach the expected state in time")
 
-
-def _thread_lines(slack, card_ts: str, channel: str = CH) -> list[str]:  # noqa: ANN001
-    lines = []
-    for m in slack.channel_messages(channel):
-        if m.get("thread_ts") == card_ts and m.get("text") and not m.get("files"):
-            lines += m["text"].split("\n")
-    return [re.sub(r"^`[0-9:]+` ", "", ln) for ln in lines]
 
 
 def _finished(slack):  # noqa: ANN001, ANN202
@@ -103,7 +95,7 @@ def test_live_polling_posts_each_event_once_in_order(db_url, make_services, slac
     poller, sender = Poller(svc, "w1"), Sender(svc, "w1")
     _drive(svc, poller, sender, _finished(slack))
     card_ts = slack.channel_messages(CH)[0]["ts"]
-    lines = _thread_lines(slack, card_ts)
+    lines = thread_lines(slack, CH, card_ts)
     provider_events = [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
     assert lines == provider_events  # each once, oldest first
     alerts = [m for m in slack.channel_messages(CH) if not m.get("thread_ts") and "succeeded" in m.get("text", "") and m["ts"] != card_ts]
@@ -137,7 +129,7 @@ def test_cancel_posts_one_alert(db_url, make_services, slack, sandbox) -> None: 
     _drive(svc, poller, sender, _finished(slack))
     top = [m for m in slack.channel_messages(CH) if not m.get("thread_ts")]
     assert len(top) == 2 and "cancelled" in top[1]["text"]
-    lines = _thread_lines(slack, top[0]["ts"])
+    lines = thread_lines(slack, CH, top[0]["ts"])
     assert lines.count("Fine-tuning job cancelled") == 1
 
 
@@ -155,6 +147,6 @@ def test_three_hundred_events_between_two_polls_all_land_in_order(db_url, make_s
     with svc.db.session() as s:
         stored = s.scalars(select(JobEvent.message).where(JobEvent.message.startswith("Burst event")).order_by(JobEvent.id)).all()
         assert stored == [f"Burst event {i}/300" for i in range(1, 301)]
-    lines = _thread_lines(slack, slack.channel_messages(CH)[0]["ts"])
+    lines = thread_lines(slack, CH, slack.channel_messages(CH)[0]["ts"])
     burst = [ln for ln in lines if ln.startswith("Burst event")]
     assert burst == [f"Burst event {i}/300" for i in range(1, 301)]

@@ -14,7 +14,7 @@ from bot.outbox.sender import Sender
 from bot.worker.poller import Poller
 from storage.models import Job
 from tests.conftest import wait_for
-from tests.worker.test_job_notifications import _thread_lines
+from tests.helpers import thread_lines
 from tests.worker.test_resilience import _start, _top
 
 LEASE = 1.0
@@ -107,7 +107,7 @@ def test_slow_cycle_keeps_its_lease_against_a_second_poller(make_services, slack
             card, alert = _top(slack, ch)
             assert job_id in card["text"] and "succeeded" in alert["text"]
             expected = [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
-            assert _thread_lines(slack, card["ts"], ch) == expected
+            assert thread_lines(slack, ch, card["ts"]) == expected
             assert len([f for m in slack.channel_messages(ch) for f in (m.get("files") or [])]) == 1
     finally:
         drop()

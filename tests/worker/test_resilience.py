@@ -17,8 +17,8 @@ from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
 from tests.conftest import BOT_TOKEN, wait_for
-from tests.helpers import chat_jsonl
-from tests.worker.test_job_notifications import CH, MODEL, _drive, _finished, _thread_lines
+from tests.helpers import chat_jsonl, thread_lines
+from tests.worker.test_job_notifications import CH, MODEL, _drive, _finished
 
 
 def _start(svc, key: str, *, examples: int = 12, epochs: int = 2, batch: int = 4, channel: str = CH) -> str:  # noqa: ANN001
@@ -42,7 +42,7 @@ def test_slack_429_and_5xx_delay_but_lose_nothing(sqlite_url, make_services, sla
     assert [c.status for c in slack.calls("chat.postMessage")][:3] == [429, 429, 429]
     card, alert = _top(slack)
     assert job_id in card["text"] and "succeeded" in alert["text"]
-    lines = _thread_lines(slack, card["ts"])
+    lines = thread_lines(slack, CH, card["ts"])
     assert lines == [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
     charts = [f for m in slack.channel_messages(CH) for f in (m.get("files") or [])]
     assert len(charts) == 1
@@ -116,7 +116,7 @@ def _assert_exactly_once(svc, slack, job_id: str, channel: str = CH) -> None:  #
     top = _top(slack, channel)
     assert len(top) == 2, [m["text"] for m in top]  # the card and one alert
     assert "succeeded" in top[1]["text"]
-    lines = _thread_lines(slack, top[0]["ts"], channel)
+    lines = thread_lines(slack, channel, top[0]["ts"])
     expected = [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
     assert lines == expected, Counter(lines) - Counter(expected)
     charts = [f for m in slack.channel_messages(channel) for f in (m.get("files") or [])]

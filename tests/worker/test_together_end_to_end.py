@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from sqlalchemy import func, select
@@ -15,7 +14,7 @@ from bot.services import build_services
 from bot.worker.poller import Poller
 from storage.models import Job, JobEvent, MetricPoint
 from tests.conftest import make_settings
-from tests.helpers import chat_jsonl
+from tests.helpers import chat_jsonl, thread_lines
 from tests.together_sandbox import LLAMA_8B, _together_server, make_provider, together_sandbox  # noqa: F401
 
 CH = "C0TOGETHER"
@@ -35,13 +34,6 @@ def _drive(poller: Poller, sender: Sender, until, timeout: float = 30.0) -> None
         time.sleep(0.05)
     raise AssertionError("the job did not reach the expected state in time")
 
-
-def _thread_lines(slack, card_ts: str) -> list[str]:  # noqa: ANN001
-    lines = []
-    for m in slack.channel_messages(CH):
-        if m.get("thread_ts") == card_ts and m.get("text") and not m.get("files"):
-            lines += m["text"].split("\n")
-    return [re.sub(r"^`[0-9:]+` ", "", ln) for ln in lines]
 
 
 def _chart_posted(slack):  # noqa: ANN001, ANN202
@@ -75,7 +67,7 @@ def test_a_together_job_reaches_its_card_thread_alert_and_chart_once_across_a_re
         top = [m for m in slack.channel_messages(CH) if not m.get("thread_ts")]
         assert len(top) == 2  # the card and the alert
         card, alert = top
-        lines = _thread_lines(slack, card["ts"])
+        lines = thread_lines(slack, CH, card["ts"])
         expected = [e.message for e in svc.provider.new_events(job_id, None) if e.type != "metrics"]
         assert lines == expected  # every Together event, once, oldest first
         assert lines[0].startswith("Fine tune request created") and lines[-1].startswith("Fine-tuning job completed")
@@ -111,7 +103,7 @@ def test_cancelling_a_together_job_from_slack_ends_in_one_alert(db_url, sandbox,
         _drive(poller, sender, lambda: len([m for m in slack.channel_messages(CH) if not m.get("thread_ts")]) >= 2)
         top = [m for m in slack.channel_messages(CH) if not m.get("thread_ts")]
         assert len(top) == 2 and "cancelled" in top[1]["text"]
-        lines = _thread_lines(slack, top[0]["ts"])
+        lines = thread_lines(slack, CH, top[0]["ts"])
         assert lines.count("Cancel requested by user") == 1 and lines.count("Job stopped by user") == 1
     finally:
         svc.close()
