@@ -14,9 +14,10 @@ token provider that the openai client calls before each request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.provider.base import Job, JobSpec, JobStatus, ProviderInvalidRequest, ProviderNotFound
+from bot.provider.base import ChatReply, Job, JobSpec, JobStatus, ProviderInvalidRequest, ProviderNotFound
 from bot.provider.openai_adapter import OpenAIProvider
 
 AZURE_SUFFIX_LIMIT = 18
@@ -73,10 +74,11 @@ class AzureOpenAIProvider(OpenAIProvider):
             return f"`{job.id}` never trained a step: Azure OpenAI resumes only a job paused after training."
         return None
 
-    def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:
+    def chat(self, model: str, messages: Sequence[Mapping[str, Any]], **kw: Any) -> ChatReply:
+        # complete() goes through here too, so both answer the same way about deployments.
         if is_model_name(model):
             raise ProviderInvalidRequest(f"`{model[:120]}` is a model, not a deployment. {DEPLOY_HINT}")
         try:
-            return super().complete(model, prompt, max_tokens=max_tokens)
+            return super().chat(model, messages, **kw)
         except ProviderNotFound as exc:
             raise ProviderNotFound(f"Azure OpenAI has no deployment named `{model[:120]}`. {DEPLOY_HINT}", code=exc.code, status=404) from exc

@@ -6,7 +6,7 @@ this; the rest of ftbot only sees these types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -120,6 +120,28 @@ class Model:
             return self.fine_tuned
         # OpenAI: ft:<base>:<org>:<suffix>:<id>; Azure: <base>.ft-<hash>[-suffix]
         return self.id.startswith("ft:") or ".ft-" in self.id
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call a model asked for. `arguments` is the JSON text exactly as the model wrote
+    it (it may not parse: scorers decide what that means)."""
+
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    """A model's answer to one chat request. Token counts are the provider's own (None when it gives
+    none); `content` is None when the model answered only with tool calls."""
+
+    content: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +292,20 @@ class Provider(Protocol):
     def list_models(self) -> list[Model]: ...
     def delete_model(self, model: str) -> bool: ...
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str: ...
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        max_tokens: int = 512,
+        temperature: float | None = 0.0,
+        seed: int | None = None,
+    ) -> ChatReply:
+        """One chat completion with the messages (and declared tools) as production would send them.
+        Raises ProviderInvalidRequest, naming the way out, when the model cannot be asked here (an
+        Azure model name instead of a deployment, a Together model without an endpoint)."""
+        ...
 
     # cost
     def estimate_price(self, spec: JobSpec) -> float | None:

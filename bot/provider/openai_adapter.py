@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,6 +17,7 @@ import openai
 
 from bot.provider.base import (
     JOB_ENDED_EVENTS,
+    ChatReply,
     Checkpoint,
     DailyJobLimit,
     Job,
@@ -36,6 +37,7 @@ from bot.provider.base import (
     WebhookEvent,
     WebhookRejected,
 )
+from bot.provider.chat_reply import chat_reply, request_options
 from bot.provider.streaming import stream_to_file
 
 log = logging.getLogger(__name__)
@@ -391,15 +393,26 @@ class OpenAIProvider:
             return bool(self.client.models.delete(model).deleted)
 
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:
+        return self.chat(model, [{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=None).content or ""
+
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        max_tokens: int = 512,
+        temperature: float | None = 0.0,
+        seed: int | None = None,
+    ) -> ChatReply:
         with self._errors("model"):
             resp = self.client.chat.completions.create(
                 model=model,
-                messages=[{"role": "user", "content": prompt}],
+                messages=[dict(m) for m in messages],  # type: ignore[misc]
                 max_completion_tokens=max_tokens,
+                **request_options(tools, temperature, seed),
             )
-            if not resp.choices:
-                return ""
-            return resp.choices[0].message.content or ""
+        return chat_reply(resp)
 
     # ---- webhooks ---------------------------------------------------------------------------
 

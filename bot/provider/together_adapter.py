@@ -26,7 +26,7 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ import together
 from together.lib import FileTypeError
 
 from bot.provider.base import (
+    ChatReply,
     Checkpoint,
     Job,
     JobError,
@@ -53,6 +54,7 @@ from bot.provider.base import (
     ProviderUnavailable,
     ProviderUnsupported,
 )
+from bot.provider.chat_reply import chat_reply, request_options
 from bot.provider.streaming import stream_to_file
 
 log = logging.getLogger(__name__)
@@ -627,18 +629,31 @@ class TogetherProvider:
         return True
 
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:
+        return self.chat(model, [{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=None).content or ""
+
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        max_tokens: int = 512,
+        temperature: float | None = 0.0,
+        seed: int | None = None,
+    ) -> ChatReply:
         try:
             with translate_errors("model"):
                 resp = self.client.chat.completions.create(
-                    model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens
+                    model=model,
+                    messages=[dict(m) for m in messages],  # type: ignore[misc]
+                    max_tokens=max_tokens,
+                    **request_options(tools, temperature, seed),
                 )
         except (ProviderInvalidRequest, ProviderNotFound) as exc:
             if "non-serverless" in str(exc) or "dedicated endpoint" in str(exc) or "not deployed" in str(exc):
                 raise ProviderInvalidRequest(NOT_DEPLOYED.format(name=NAME, model=model), status=exc.status) from exc
             raise
-        if not resp.choices:
-            return ""
-        return resp.choices[0].message.content or ""
+        return chat_reply(resp)
 
 
 def _model_created(m: Any) -> int:

@@ -116,6 +116,9 @@ def test_models_list_delete_and_completion(provider: OpenAIProvider) -> None:
     models = {m.id: m for m in provider.list_models()}
     assert models[name].is_fine_tuned and not models[MODEL].is_fine_tuned
     assert "You asked: hello there" in provider.complete(name, "hello there")
+    reply = provider.chat(name, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "and now?"}])
+    assert "You asked: and now?" in (reply.content or "") and reply.tool_calls == ()
+    assert reply.prompt_tokens and reply.completion_tokens and reply.finish_reason == "stop"
     with pytest.raises(ProviderPermissionError):
         provider.delete_model(MODEL)
     assert provider.delete_model(name) is True

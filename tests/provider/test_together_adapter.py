@@ -198,6 +198,8 @@ def test_delete_model_and_try_it(provider, together_sandbox) -> None:  # noqa: A
     assert name in exc.value.reason
     httpx.post(f"{together_sandbox.url}/_sandbox/deployments", json={"model": name}).raise_for_status()
     assert "You asked: hello" in provider.complete(name, "hello")
+    reply = provider.chat(name, [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "again"}])
+    assert "You asked: again" in (reply.content or "") and reply.prompt_tokens and reply.completion_tokens
     with pytest.raises(ProviderInvalidRequest, match="active deployment"):
         provider.delete_model(name)
     httpx.request("DELETE", f"{together_sandbox.url}/_sandbox/deployments", json={"model": name}).raise_for_status()
