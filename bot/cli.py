@@ -60,7 +60,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = build_app(services)
     worker = None if args.no_worker else _start_worker(services)
     port = args.port if args.port is not None else settings.port
-    server = HttpServer(WebApp(app, services), host=args.host, port=port, threads=args.threads)
+    server = HttpServer(
+        WebApp(app, services),
+        host=args.host,
+        port=port,
+        threads=args.threads,
+        max_body_bytes=settings.http_max_body_bytes,
+        connection_limit=settings.http_connection_limit,
+        channel_timeout=settings.http_channel_timeout,
+    )
     log.info("ftbot serving on %s (POST /slack/events, GET /healthz)%s", server.url, "" if worker else ", no worker")
 
     def _stop(*_: object) -> None:
