@@ -86,6 +86,7 @@ class StandInState:
     download_redirects: dict[str, str] = field(default_factory=dict)  # file id -> Location
     download_trickle: float | None = None  # seconds between the bytes of every download
     channels: dict[str, Channel] = field(default_factory=dict)
+    channel_members: dict[str, list[str]] = field(default_factory=dict)  # people in a channel (the bot is added when it is a member)
     revoked: str | None = None  # the error every call answers while the token is refused
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -111,6 +112,7 @@ class SlackStandIn(BackgroundServer):
             self.state.files.clear()
             self.state.file_bytes.clear()
             self.state.channels.clear()
+            self.state.channel_members.clear()
             self.state.download_redirects.clear()
             self.state.download_trickle = None
             self.state.downloads_withheld = False
@@ -140,6 +142,11 @@ class SlackStandIn(BackgroundServer):
                 if value is not None:
                     setattr(ch, name, value)
             return ch
+
+    def set_members(self, channel: str, users: list[str]) -> None:
+        """Who is in `channel` besides the bot (conversations.members answers these, paged)."""
+        with self.state.lock:
+            self.state.channel_members[channel] = list(users)
 
     def refuse_token(self, error: str | None = "token_revoked") -> None:
         """Every call with the bot token answers `error` (token_revoked, invalid_auth, account_inactive,
@@ -402,6 +409,26 @@ class SlackStandIn(BackgroundServer):
             if ch is None or (ch.private and not ch.member):
                 return _ok_false("channel_not_found")
             return _ok(channel={"id": cid, "name": cid.lower(), "is_member": ch.member, "is_channel": not ch.private, "is_private": ch.private, "is_archived": ch.archived})
+
+    def _m_conversations_members(self, args: dict[str, Any]) -> Response:
+        """Slack's answer: user ids a page at a time (limit up to 1,000, default 100, an opaque cursor);
+        channel_not_found for an unknown or deleted channel, or a private one the bot is not in."""
+        cid = args.get("channel", "")
+        with self.state.lock:
+            ch = self._channel(cid)
+            if ch is None or (ch.private and not ch.member):
+                return _ok_false("channel_not_found")
+            members = list(self.state.channel_members.get(cid, []))
+            if ch.member and self.state.bot_user_id not in members:
+                members.append(self.state.bot_user_id)
+        try:
+            limit = max(1, min(MAX_PAGE, int(args.get("limit") or 100)))
+            start = int(args.get("cursor") or 0)
+        except ValueError:
+            return _ok_false("invalid_cursor")
+        page = members[start : start + limit]
+        more = start + limit < len(members)
+        return _ok(members=page, response_metadata={"next_cursor": str(start + limit) if more else ""})
 
     def _m_views_open(self, args: dict[str, Any]) -> Response:
         if not args.get("trigger_id"):
