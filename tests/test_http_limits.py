@@ -186,3 +186,33 @@ def test_ftbot_serve_takes_its_limits_from_the_settings(tmp_path, slack) -> None
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
+
+
+def test_a_chunked_body_is_bounded_under_another_wsgi_server(bot) -> None:  # noqa: ANN001
+    """Served by a WSGI server that passes chunked bodies on as a stream (werkzeug's: no
+    CONTENT_LENGTH, wsgi.input_terminated), ftbot itself reads at most the limit plus one byte."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, WebApp(bot.app, bot.services), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        s = _connect(url)
+        try:
+            s.sendall(b"POST /slack/events HTTP/1.1\r\nHost: ftbot\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n")
+            s.sendall(f"{LIMIT + 1:x}\r\n".encode() + b"a" * (LIMIT + 1) + b"\r\n")  # and the body never ends
+            head = _read_response(s)
+        finally:
+            s.close()
+        assert b" 413 " in head.split(b"\r\n", 1)[0], head[:200]
+        # A small chunked request goes on to Bolt (refused there as unsigned: it was read and checked).
+        s = _connect(url)
+        try:
+            s.sendall(b"POST /slack/events HTTP/1.1\r\nHost: ftbot\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\na=b&c\r\n0\r\n\r\n")
+            head = _read_response(s)
+        finally:
+            s.close()
+        assert b" 401 " in head.split(b"\r\n", 1)[0], head[:200]
+    finally:
+        server.shutdown()
+        server.server_close()
