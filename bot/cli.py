@@ -11,6 +11,7 @@ import threading
 
 from bot.logs import parse_level, setup_logging
 from bot.settings import Settings, SettingsError, load_settings
+from storage.check import DatabaseUnavailable, check_database
 
 log = logging.getLogger("ftbot")
 
@@ -22,15 +23,17 @@ def _settings(process: str) -> Settings:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    check_database(settings.database_url)  # before Alembic loads: a bad URL gets one line
     from storage.migrate import upgrade
 
-    settings = load_settings()
     upgrade(settings.database_url)
     print("database is at the latest schema")
     return 0
 
 
 def _services(settings: Settings):  # noqa: ANN202
+    check_database(settings.database_url)
     from bot.services import build_services
     from storage.migrate import upgrade
 
@@ -57,7 +60,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = build_app(services)
     worker = None if args.no_worker else _start_worker(services)
     port = args.port if args.port is not None else settings.port
-    server = HttpServer(WebApp(app, services), host=args.host, port=port, threads=args.threads)
+    server = HttpServer(
+        WebApp(app, services),
+        host=args.host,
+        port=port,
+        threads=args.threads,
+        max_body_bytes=settings.http_max_body_bytes,
+        connection_limit=settings.http_connection_limit,
+        channel_timeout=settings.http_channel_timeout,
+    )
     log.info("ftbot serving on %s (POST /slack/events, GET /healthz)%s", server.url, "" if worker else ", no worker")
 
     def _stop(*_: object) -> None:
@@ -136,6 +147,18 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    # The demo keeps its own SQLite file in --out (DATABASE_URL is not used): that folder must work.
+    out = Path(args.out).resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"ftbot demo: --out {args.out}: cannot create the folder ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 2
+    if not os.access(out, os.W_OK):
+        print(f"ftbot demo: --out {args.out}: the folder is not writable", file=sys.stderr)
+        return 2
     from bot.demo import run_demo
 
     return run_demo(out_dir=args.out, steps=args.steps, provider=args.provider)
@@ -228,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(level)
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, DatabaseUnavailable) as exc:
         print(f"ftbot: {exc}", file=sys.stderr)
         return 2
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot.commands.parse import OPERATOR_VERBS, verb_of
-from bot.permissions import Operators, Verdict
+from bot.commands.parse import OPERATOR_VERBS, parse, parse_channel, verb_of
+from bot.errors import UserError
+from bot.permissions import ChannelMembers, Operators, Verdict
 from bot.replies import reply_for
 from bot.services import Services
 
@@ -23,6 +24,32 @@ REFUSALS = {
     Verdict.CHECKING: ":hourglass_flowing_sand: Checking with Slack who the operators are. Try again in a few seconds.",
     Verdict.UNAVAILABLE: ":warning: Slack could not tell me who the operators are right now, so I can't let you do that. Try again in a minute.",
 }
+
+
+def watch_target(body: dict[str, Any]) -> str | None:
+    """The channel a `/ft watch JOB #channel` points a job at, when it is not the one the command
+    runs in (where the person evidently is). None when there is nothing to check; a malformed
+    command is left to the verb's own usage answer."""
+    if body.get("command") != "/ft" or verb_of(body.get("text", "")) != "watch":
+        return None
+    try:
+        args = parse(body.get("text", "")).args
+        channel = parse_channel(args[1]) if len(args) == 2 else None
+    except UserError:
+        return None
+    return channel if channel and channel != body.get("channel_id") else None
+
+
+def member_refusal(verdict: Verdict, channel: str, error: str | None) -> str:
+    if verdict is Verdict.DENIED:
+        return f":lock: You can only point a job at a channel you are in. Join <#{channel}> first, or run the command there."
+    if verdict is Verdict.CHECKING:
+        return f":hourglass_flowing_sand: Checking with Slack who is in <#{channel}>. Try again in a few seconds."
+    if error == "channel_not_found":
+        return f":warning: I can't see <#{channel}>. If it is private, invite me there first (`/invite @ftbot`)."
+    if error == "missing_scope":
+        return f":warning: I can't check who is in <#{channel}>: the app needs the `channels:read` and `groups:read` scopes (reinstall it)."
+    return f":warning: Slack could not tell me who is in <#{channel}> right now, so I did not change anything. Try again in a minute."
 
 
 def needs_operator(body: dict[str, Any]) -> bool:
@@ -59,6 +86,8 @@ def _tell(reply: Any, text: str) -> None:
 def register_middleware(app: App, services: Services) -> None:
     operators = Operators(services.settings.operators, services.slack)
     services.extras["operators"] = operators
+    members = ChannelMembers(services.slack)
+    services.extras["channel_members"] = members
     # Refusals of clicks are told through Slack's API; that must not delay the HTTP answer.
     notices = ThreadPoolExecutor(max_workers=2, thread_name_prefix="refusals")
 
@@ -84,3 +113,13 @@ def register_middleware(app: App, services: Services) -> None:
         if reply is not None:
             notices.submit(_tell, reply, text)
         return BoltResponse(status=200, body="")
+
+    @app.middleware
+    def require_channel_member(body, next):  # noqa: ANN001, A002
+        channel = watch_target(body)
+        if channel is None:
+            return next()
+        verdict = members.check(channel, acting_user(body))
+        if verdict is Verdict.ALLOWED:
+            return next()
+        return _json({"response_type": "ephemeral", "text": member_refusal(verdict, channel, members.failure(channel))})

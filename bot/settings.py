@@ -17,6 +17,10 @@ from dotenv import dotenv_values
 from storage.db import DEFAULT_URL, normalise_url
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# HTTP server limits (README, Deploy). Slack's requests are well under 1 MB; OpenAI's webhooks a few KB.
+DEFAULT_HTTP_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_HTTP_CONNECTION_LIMIT = 100
+DEFAULT_HTTP_CHANNEL_TIMEOUT = 30
 
 
 class SettingsError(Exception):
@@ -100,6 +104,10 @@ class Settings:
     # OPENAI_WEBHOOK_SECRET (whsec_…): when set, POST /webhooks/openai exists and idle jobs are polled less
     openai_webhook_secret: str | None = field(default=None, repr=False)
     idle_poll_interval: float = 300.0
+    # `ftbot serve`'s HTTP server: the largest request body, open connections, idle seconds per connection
+    http_max_body_bytes: int = DEFAULT_HTTP_MAX_BODY_BYTES
+    http_connection_limit: int = DEFAULT_HTTP_CONNECTION_LIMIT
+    http_channel_timeout: int = DEFAULT_HTTP_CHANNEL_TIMEOUT
 
     @property
     def webhooks_enabled(self) -> bool:
@@ -172,6 +180,9 @@ _ENV_NAME = {
     "default_provider": "FTBOT_DEFAULT_PROVIDER",
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
     "idle_poll_interval": "FTBOT_IDLE_POLL_INTERVAL",
+    "http_max_body_bytes": "FTBOT_HTTP_MAX_BODY_BYTES",
+    "http_connection_limit": "FTBOT_HTTP_CONNECTION_LIMIT",
+    "http_channel_timeout": "FTBOT_HTTP_CHANNEL_TIMEOUT",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -349,6 +360,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         default_provider=_provider_name(env, "FTBOT_DEFAULT_PROVIDER"),
         openai_webhook_secret=_webhook_secret(env, "OPENAI_WEBHOOK_SECRET"),
         idle_poll_interval=_number(env, "FTBOT_IDLE_POLL_INTERVAL", float, 300.0, minimum=0.05),
+        http_max_body_bytes=_number(env, "FTBOT_HTTP_MAX_BODY_BYTES", int, DEFAULT_HTTP_MAX_BODY_BYTES, minimum=1024, maximum=1024**3),
+        http_connection_limit=_number(env, "FTBOT_HTTP_CONNECTION_LIMIT", int, DEFAULT_HTTP_CONNECTION_LIMIT, minimum=1, maximum=100_000),
+        http_channel_timeout=_number(env, "FTBOT_HTTP_CHANNEL_TIMEOUT", int, DEFAULT_HTTP_CHANNEL_TIMEOUT, minimum=1, maximum=3600),
     )
     _check_default(settings)
     return settings

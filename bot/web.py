@@ -3,6 +3,7 @@ OPENAI_WEBHOOK_SECRET is set, POST /webhooks/openai; served by waitress."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -15,6 +16,11 @@ from bot.jobs import webhooks
 from bot.outbox.sender import delivery_health
 from bot.provider.base import WebhookRejected
 from bot.services import Services
+from bot.settings import (
+    DEFAULT_HTTP_CHANNEL_TIMEOUT,
+    DEFAULT_HTTP_CONNECTION_LIMIT,
+    DEFAULT_HTTP_MAX_BODY_BYTES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +42,18 @@ class WebApp:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") in {"GET", "HEAD"}:
             return self._health(start_response)
-        if path == WEBHOOK_PATH and self.services.settings.webhooks_enabled:
+        webhook = path == WEBHOOK_PATH and self.services.settings.webhooks_enabled
+        limit = min(MAX_WEBHOOK_BYTES, self.max_body) if webhook else self.max_body
+        if not _bounded_body(environ, limit):
+            # Before Bolt (which reads and parses a body before checking its signature) or anything else.
+            return _answer(start_response, "413 Content Too Large", {"error": f"request body over {limit} bytes"})
+        if webhook:
             return self._webhook(environ, start_response)
         return self.bolt(environ, start_response)
+
+    @property
+    def max_body(self) -> int:
+        return self.services.settings.http_max_body_bytes
 
     def _webhook(self, environ, start_response):  # noqa: ANN001
         """Verify, record once, answer. The job is polled by the worker, never in the request."""
@@ -85,6 +100,27 @@ class WebApp:
         return [data]
 
 
+def _bounded_body(environ, limit: int) -> bool:  # noqa: ANN001
+    """False when the body is over `limit`, judged without reading it when it declares its length.
+    A body without one (chunked, behind a server that does not de-chunk) is read at most limit+1
+    bytes and handed on in memory. waitress refuses larger bodies itself (max_request_body_size) and
+    de-chunks within that bound; this guards the app under any WSGI server."""
+    raw = environ.get("CONTENT_LENGTH")
+    if raw:
+        try:
+            return int(raw) <= limit
+        except ValueError:
+            return False
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not (chunked or environ.get("wsgi.input_terminated")):
+        return True  # no body at all
+    data = environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        return False
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(data), str(len(data))
+    return True
+
+
 def _answer(start_response, status: str, body: dict, extra: list[tuple[str, str]] | None = None) -> list[bytes]:  # noqa: ANN001
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *(extra or [])])
@@ -92,12 +128,39 @@ def _answer(start_response, status: str, body: dict, extra: list[tuple[str, str]
 
 
 class HttpServer:
-    """waitress on a thread (tests, demo) or in the foreground (`ftbot serve`)."""
+    """waitress on a thread (tests, demo) or in the foreground (`ftbot serve`).
 
-    def __init__(self, wsgi_app, host: str = "0.0.0.0", port: int = 3000, threads: int = 8) -> None:  # noqa: ANN001
+    Its limits (FTBOT_HTTP_* settings): a body over `max_body_bytes` is answered 413 by waitress as
+    soon as the headers declare it (or, chunked, once that much arrived), never spooled; at most
+    `connection_limit` connections are open (more wait in the listen backlog); a connection idle for
+    `channel_timeout` seconds is closed, checked every `channel_timeout / 2` seconds at most."""
+
+    def __init__(
+        self,
+        wsgi_app,  # noqa: ANN001
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        threads: int = 8,
+        *,
+        max_body_bytes: int = DEFAULT_HTTP_MAX_BODY_BYTES,
+        connection_limit: int = DEFAULT_HTTP_CONNECTION_LIMIT,
+        channel_timeout: int = DEFAULT_HTTP_CHANNEL_TIMEOUT,
+    ) -> None:
         from waitress.server import create_server
 
-        self._server = create_server(wsgi_app, host=host, port=port, threads=threads, ident="ftbot")
+        self._server = create_server(
+            wsgi_app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="ftbot",
+            # waitress refuses a body whose length is >= this, so one more than the largest allowed.
+            max_request_body_size=max_body_bytes + 1,
+            connection_limit=connection_limit,
+            channel_timeout=channel_timeout,
+            # Idle connections are looked for this often; waitress' 30 s would let a short timeout lag.
+            cleanup_interval=max(1, min(30, channel_timeout // 2)),
+        )
         self.port = self._server.effective_port
         self.host = host
         self._thread: threading.Thread | None = None

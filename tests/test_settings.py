@@ -23,6 +23,7 @@ def test_defaults_match_the_contract() -> None:
     assert s.job_budget_usd is None
     assert s.sandbox is False
     assert s.operators == () and s.approvers == ()
+    assert (s.http_max_body_bytes, s.http_connection_limit, s.http_channel_timeout) == (1024 * 1024, 100, 30)
 
 
 def test_every_variable_is_read() -> None:
@@ -43,8 +44,12 @@ def test_every_variable_is_read() -> None:
             "FTBOT_APPROVAL_TTL_HOURS": "12",
             "FTBOT_JOB_BUDGET_USD": "25.5",
             "FTBOT_SANDBOX": "1",
+            "FTBOT_HTTP_MAX_BODY_BYTES": "262144",
+            "FTBOT_HTTP_CONNECTION_LIMIT": "500",
+            "FTBOT_HTTP_CHANNEL_TIMEOUT": "15",
         }
     )
+    assert (s.http_max_body_bytes, s.http_connection_limit, s.http_channel_timeout) == (262144, 500, 15)
     assert s.database_url == "postgresql+psycopg://u:p@db.example:5432/ft"
     assert (s.port, s.poll_interval, s.notify_channel) == (8080, 5.0, "C0123ABC")
     assert s.operators == ("U01", "S02GROUP") and s.approvers == ("U03",)
@@ -69,6 +74,10 @@ def test_every_variable_is_read() -> None:
         ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
         ({"DATABASE_URL": "not a url at all"}, "DATABASE_URL"),
         ({"SLACK_BOT_TOKEN": "xoxp-user-token-secret"}, "SLACK_BOT_TOKEN"),
+        ({"FTBOT_HTTP_MAX_BODY_BYTES": "1mb"}, "FTBOT_HTTP_MAX_BODY_BYTES"),
+        ({"FTBOT_HTTP_MAX_BODY_BYTES": "10"}, "FTBOT_HTTP_MAX_BODY_BYTES"),
+        ({"FTBOT_HTTP_CONNECTION_LIMIT": "0"}, "FTBOT_HTTP_CONNECTION_LIMIT"),
+        ({"FTBOT_HTTP_CHANNEL_TIMEOUT": "0.5"}, "FTBOT_HTTP_CHANNEL_TIMEOUT"),
     ],
 )
 def test_malformed_value_is_one_line_naming_it(env: dict[str, str], names: str) -> None:

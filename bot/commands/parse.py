@@ -36,7 +36,8 @@ USAGE: dict[str, str] = {
 }
 VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
-OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume"})
+# `watch`/`unwatch` too: pointing a job's card and alerts at a channel, or silencing one, is steering.
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "watch", "unwatch"})
 
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).

@@ -11,7 +11,14 @@ from datetime import timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.datasets.download import SLACK_MAX_BYTES, DownloadError, download, file_info
+from bot.datasets.download import (
+    DOWNLOAD_DEADLINE,
+    SLACK_MAX_BYTES,
+    DownloadError,
+    download,
+    file_info,
+    token_origins,
+)
 from bot.datasets.models import DEFAULT_MODEL
 from bot.datasets.register import Registered, register
 from bot.datasets.validate import MAX_LINE_BYTES, validate_file
@@ -47,9 +54,10 @@ class Arrival:
 
 @dataclass
 class Limits:
-    """Parameters so tests can stay small: what Slack allows, and the validator's line cap."""
+    """Parameters so tests can stay small: what Slack allows, the download's deadline, and the validator's line cap."""
 
     max_bytes: int = SLACK_MAX_BYTES
+    deadline: float = DOWNLOAD_DEADLINE
     max_line_bytes: int = MAX_LINE_BYTES
 
 
@@ -153,7 +161,8 @@ def take_in(services: Services, a: Arrival, limits: Limits | None = None) -> str
 
 def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # noqa: ANN001
     try:
-        dl = download(services.settings.slack_bot_token or "", info, max_bytes=limits.max_bytes)
+        origins = token_origins(services.settings.slack_api_url)
+        dl = download(services.settings.slack_bot_token or "", info, origins=origins, max_bytes=limits.max_bytes, deadline=limits.deadline)
     except DownloadError as exc:
         _release(services, a)
         _post(services, a, intake_problem(a.user_id, info.name, str(exc)))

@@ -83,7 +83,10 @@ class StandInState:
     faults: list[Fault] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     downloads_withheld: bool = False
+    download_redirects: dict[str, str] = field(default_factory=dict)  # file id -> Location
+    download_trickle: float | None = None  # seconds between the bytes of every download
     channels: dict[str, Channel] = field(default_factory=dict)
+    channel_members: dict[str, list[str]] = field(default_factory=dict)  # people in a channel (the bot is added when it is a member)
     revoked: str | None = None  # the error every call answers while the token is refused
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -109,6 +112,10 @@ class SlackStandIn(BackgroundServer):
             self.state.files.clear()
             self.state.file_bytes.clear()
             self.state.channels.clear()
+            self.state.channel_members.clear()
+            self.state.download_redirects.clear()
+            self.state.download_trickle = None
+            self.state.downloads_withheld = False
             self.state.revoked = None
             self._holds.clear()
 
@@ -135,6 +142,11 @@ class SlackStandIn(BackgroundServer):
                 if value is not None:
                     setattr(ch, name, value)
             return ch
+
+    def set_members(self, channel: str, users: list[str]) -> None:
+        """Who is in `channel` besides the bot (conversations.members answers these, paged)."""
+        with self.state.lock:
+            self.state.channel_members[channel] = list(users)
 
     def refuse_token(self, error: str | None = "token_revoked") -> None:
         """Every call with the bot token answers `error` (token_revoked, invalid_auth, account_inactive,
@@ -165,22 +177,41 @@ class SlackStandIn(BackgroundServer):
         with self.state.lock:
             return [dict(m) for m in self.state.messages.get(channel, [])]
 
-    def add_user_file(self, name: str, content: bytes, *, filetype: str = "text") -> dict[str, Any]:
-        """A file a user shared in Slack, downloadable with the bot token."""
+    def add_user_file(self, name: str, content: bytes, *, filetype: str = "text", url: str | None = None, external_type: str | None = None) -> dict[str, Any]:
+        """A file a user shared in Slack, downloadable with the bot token from the stand-in (or from
+        `url`, as a file object naming some other address would say). `external_type` ("gdrive",
+        "dropbox", …): a link to a file kept outside Slack, as Slack describes one (`is_external`,
+        `mode: external`, `url_private` the outside address, no `url_private_download`)."""
         fid = "F" + secrets.token_hex(5).upper()
-        meta = {
+        here = url or f"{self.base}/files-pri/{fid}/{name}"
+        meta: dict[str, Any] = {
             "id": fid,
             "name": name,
             "title": name,
             "filetype": filetype,
             "size": len(content),
-            "url_private_download": f"{self.base}/files-pri/{fid}/{name}",
-            "url_private": f"{self.base}/files-pri/{fid}/{name}",
+            "mode": "hosted",
+            "is_external": False,
+            "url_private_download": here,
+            "url_private": here,
         }
+        if external_type is not None:
+            meta.update(mode="external", is_external=True, external_type=external_type, size=0, url_private=url or f"https://drive.example.com/{fid}")
+            del meta["url_private_download"]
         with self.state.lock:
             self.state.files[fid] = meta
             self.state.file_bytes[fid] = content
         return meta
+
+    def redirect_download(self, file_id: str, location: str) -> None:
+        """Answer an authorised download of `file_id` with a 302 to `location` (a CDN, say)."""
+        with self.state.lock:
+            self.state.download_redirects[file_id] = location
+
+    def trickle_downloads(self, seconds_per_byte: float | None) -> None:
+        """Send every download one byte at a time, this far apart (a stuck transfer)."""
+        with self.state.lock:
+            self.state.download_trickle = seconds_per_byte
 
     def withhold_downloads(self, withheld: bool = True) -> None:
         """Act like an app without the `files:read` scope: downloads get the sign-in page."""
@@ -379,6 +410,26 @@ class SlackStandIn(BackgroundServer):
                 return _ok_false("channel_not_found")
             return _ok(channel={"id": cid, "name": cid.lower(), "is_member": ch.member, "is_channel": not ch.private, "is_private": ch.private, "is_archived": ch.archived})
 
+    def _m_conversations_members(self, args: dict[str, Any]) -> Response:
+        """Slack's answer: user ids a page at a time (limit up to 1,000, default 100, an opaque cursor);
+        channel_not_found for an unknown or deleted channel, or a private one the bot is not in."""
+        cid = args.get("channel", "")
+        with self.state.lock:
+            ch = self._channel(cid)
+            if ch is None or (ch.private and not ch.member):
+                return _ok_false("channel_not_found")
+            members = list(self.state.channel_members.get(cid, []))
+            if ch.member and self.state.bot_user_id not in members:
+                members.append(self.state.bot_user_id)
+        try:
+            limit = max(1, min(MAX_PAGE, int(args.get("limit") or 100)))
+            start = int(args.get("cursor") or 0)
+        except ValueError:
+            return _ok_false("invalid_cursor")
+        page = members[start : start + limit]
+        more = start + limit < len(members)
+        return _ok(members=page, response_metadata={"next_cursor": str(start + limit) if more else ""})
+
     def _m_views_open(self, args: dict[str, Any]) -> Response:
         if not args.get("trigger_id"):
             return _ok_false("invalid_trigger_id")
@@ -467,11 +518,23 @@ class SlackStandIn(BackgroundServer):
         auth = request.headers.get("Authorization", "")
         with self.state.lock:
             data = self.state.file_bytes.get(fid)
+            redirect = self.state.download_redirects.get(fid)
+            trickle = self.state.download_trickle
+            self.state.calls.append(Call("download", {"file_id": fid, "with_token": auth == f"Bearer {self.state.bot_token}"}, time.time()))
         if auth != f"Bearer {self.state.bot_token}" or self.state.downloads_withheld:
             # Slack answers an unauthenticated download with its login page, status 200.
             return Response("<!DOCTYPE html><html><body>Sign in to Slack</body></html>", mimetype="text/html")
+        if redirect is not None:
+            return Response("", status=302, headers={"Location": redirect})
         if data is None:
             return Response("not found", status=404)
+        if trickle:
+            def drip():  # noqa: ANN202
+                for i in range(len(data)):
+                    time.sleep(trickle)
+                    yield data[i : i + 1]
+
+            return Response(drip(), mimetype="application/octet-stream", headers={"Content-Length": str(len(data))}, direct_passthrough=True)
         return Response(data, mimetype="application/octet-stream")
 
     def _response_url(self, request: Request) -> Response:

@@ -57,6 +57,7 @@ def test_metrics_before_training_says_so(chat) -> None:  # noqa: ANN001
 
 def test_watch_and_unwatch(chat, slack) -> None:  # noqa: ANN001
     job_id = chat.start()
+    slack.set_members("C0OTHER", ["U0001"])  # only a member may point a job at a channel
     answer = chat.ask(f"watch {job_id} <#C0OTHER|ml-runs>")
     assert "<#C0OTHER> now follows" in answer["text"]
     card = wait_for(lambda: slack.channel_messages("C0OTHER"))[0]
