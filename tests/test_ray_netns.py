@@ -38,7 +38,7 @@ def test_ray_suite_in_a_private_network_namespace(tmp_path) -> None:  # noqa: AN
             pytest.fail(f"CI must run the Ray tests, but {why}")
         pytest.skip(why)
     junit = tmp_path / "ray.xml"
-    inner = f"ip link set lo up && exec {sys.executable} -m pytest tests/ray -p no:cacheprovider -rA -q --junitxml={junit}"
+    inner = f"ip link set lo up && exec {sys.executable} -m pytest tests/ray -p no:cacheprovider -rA -q --show-capture=no --junitxml={junit}"
     env = {**os.environ, "FTBOT_RAY_NETNS": "1"}
     proc = subprocess.run(["unshare", "-n", "sh", "-c", inner], cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
     print(proc.stdout[-6000:])
