@@ -5,7 +5,7 @@ exactly the processes started here (never `ray stop`, which stops every Ray on t
 the machine's outward address whatever it is told; inside a private network namespace
 (`unshare -n`) the only address is 127.0.0.1, which is how the tests run it.
 
-This module starts the `ray` command line in a subprocess and never imports `ray` itself.
+This module starts the `ray` command line in a subprocess; it imports `ray` only to say whether it is installed.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def ray_installed() -> bool:
-    import importlib.util
-
+    """The `ray` package with its job client (`ray[default]`) can be imported here."""
     try:
-        return importlib.util.find_spec("ray") is not None and importlib.util.find_spec("ray.job_submission") is not None
-    except (ModuleNotFoundError, ValueError):
+        import ray.job_submission  # noqa: F401
+    except ImportError:
         return False
+    return True
 
 
 class LocalRayHead:
@@ -85,6 +85,10 @@ class LocalRayHead:
             time.sleep(0.3)
         self.stop()
         raise RayHeadError(f"the Ray head did not answer at {self.address} within {self.start_timeout:.0f} s")
+
+    @property
+    def url(self) -> str:
+        return self.address
 
     def _answers(self) -> bool:
         # The job server is up once the dashboard answers its version route and an agent is there.

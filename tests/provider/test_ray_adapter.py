@@ -256,3 +256,18 @@ def test_try_goes_to_the_inference_server_and_says_plainly_when_there_is_none(sq
             svc.close()
     with pytest.raises(ProviderInvalidRequest, match="vllm serve"):
         RayProvider("http://127.0.0.1:9", entrypoint=ENTRY, storage=str(tmp_path)).chat(model, [{"role": "user", "content": "hi"}])
+
+
+# ---- the demo without ray -------------------------------------------------------------------------
+
+
+def test_the_ray_demo_says_plainly_when_ray_is_not_installed(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    # `ray` made unimportable in a fresh interpreter, as on a machine without the extra.
+    code = "import sys; sys.modules['ray'] = None; from bot.cli import main; sys.exit(main(['demo', '--provider', 'ray', '--out', sys.argv[1]]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "demo")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "ftbot demo --provider ray needs the ray package, which is not installed: pip install 'ftbot[ray]'" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
