@@ -1,6 +1,7 @@
 """`ftbot demo`: the whole lifecycle on this machine with no accounts.
 
-Starts a provider's sandbox (OpenAI's, or Together AI's with `--provider together`), the Slack stand-in and the bot (HTTP app + worker) on free local ports,
+Starts a provider's sandbox (OpenAI's, or Together AI's with `--provider together`, or a local Ray head
+and a tiny CPU trainer with `--provider ray`), the Slack stand-in and the bot (HTTP app + worker) on free local ports,
 shares two datasets in a channel (one broken, one clean: checked, costed, uploaded), sends
 `/ft start <dataset name> …` as a signed request, and prints what the channel sees as it happens.
 """
