@@ -89,6 +89,7 @@ NO_INFERENCE = (
     "with an OpenAI-compatible server (vLLM: `vllm serve <output folder>`) and set FTBOT_RAY_INFERENCE_URL to its /v1 URL."
 )
 HTTP_TIMEOUT = 30.0
+MAX_CURSORS = 2000
 
 
 class EntrypointError(ValueError):
@@ -485,7 +486,11 @@ class RayProvider:
             state = ray_logs.parse(lines[:start], 0, ray_logs.LogState(), emit=False).state
         parsed = ray_logs.parse(lines[start:], start, state)
         last = parsed.events[-1]["id"] if parsed.events else known_id
+        self._cursors.pop(job_id, None)
         self._cursors[job_id] = (last, parsed.next_line, parsed.state)
+        while len(self._cursors) > MAX_CURSORS:
+            # Jobs not read for the longest time first (ended ones): a miss only means a re-parse.
+            self._cursors.pop(next(iter(self._cursors)))
         return parsed.events
 
     @staticmethod

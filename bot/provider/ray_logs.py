@@ -149,14 +149,19 @@ def parse(lines: list[str], first_line: int, state: LogState, *, emit: bool = Tr
         line_no = first_line + offset
         for seg in _segments(raw):
             text = seg.strip()
-            m = TOTAL_STEPS.search(text)
+            m = TOTAL_STEPS.search(text) if "optimization" in text else None
             if m:
                 state = replace(state, total=int(m.group(1).replace(",", "")))
-            moved = _progress(text, state)
+            moved = _progress(text, state) if "/" in text and "[" in text else None
             if moved is not None:
                 state = moved
                 continue
-            d = metric_dict(text)
+            if not emit and "{" in text and "loss" in text:
+                # Rebuilding the state only: a training dict needs counting, not reading.
+                if metric_dict(text) is not None and "'loss'" in text:
+                    state = replace(state, metric_count=state.metric_count + 1)
+                continue
+            d = metric_dict(text) if "{" in text else None
             if d is not None:
                 event, state = _metric_event(d, line_no, state)
                 metrics.append(event)
@@ -171,9 +176,9 @@ def parse(lines: list[str], first_line: int, state: LogState, *, emit: bool = Tr
 
 def _shown(plain: list[tuple[int, str]]) -> list[dict[str, Any]]:
     """Every notable line, the newest plain ones, and one event counting those left out."""
-    notable = [i for i, (_, t) in enumerate(plain) if NOTABLE.search(t)][-KEEP_NOTABLE:]
-    ordinary = [i for i in range(len(plain)) if i not in set(notable)]
-    keep = set(notable) | set(ordinary[-KEEP_PLAIN:])
+    notable = set([i for i, (_, t) in enumerate(plain) if NOTABLE.search(t)][-KEEP_NOTABLE:])
+    ordinary = [i for i in range(len(plain)) if i not in notable]
+    keep = notable | set(ordinary[-KEEP_PLAIN:])
     events = []
     folded: list[int] = []
     for i, (line_no, text) in enumerate(plain):

@@ -137,6 +137,8 @@ def test_a_ray_job_from_slack_to_alert_and_chart_once_across_a_worker_restart(ra
     assert not any(ln.startswith("Step ") or "'loss'" in ln for ln in lines)
 
     # Commands read the same state.
+    events = json.dumps(team.ask(f"events {job_id}"))
+    assert "Saving model checkpoint to" in events and "{'train_runtime'" in events
     listed = json.dumps(team.ask(f"checkpoints {job_id}"))
     assert "checkpoint-10" in listed
     assert output in json.dumps(team.ask("models"))
