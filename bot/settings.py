@@ -370,6 +370,10 @@ def _check_ray(settings: Settings) -> None:
 
     if importlib.util.find_spec("ray") is None:
         raise SettingsError("RAY_ADDRESS is set but the ray package is not installed: pip install 'ftbot[ray]'")
+    scheme = settings.ray_storage.split("://", 1)[0] if "://" in settings.ray_storage else "file"
+    package = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}.get(scheme)
+    if package and importlib.util.find_spec(package) is None:
+        raise SettingsError(f"FTBOT_RAY_STORAGE is a {scheme}:// URI, which needs the {package} package: pip install {package}")
 
 
 def _webhook_secret(env: Mapping[str, str], name: str) -> str | None:

@@ -224,8 +224,8 @@ class RayProvider:
 
     def _uri(self, path: str) -> str:
         """A storage path as the trainer must be given it (with its scheme for object stores)."""
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return path if protocol in {"file", "local"} else f"{protocol}://{path}"
+        protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
+        return path if protocols & {"file", "local"} else self.fs.unstrip_protocol(path)
 
     def _dataset_path(self, file_id: str) -> str:
         return f"{self.root}/datasets/{file_id}.jsonl"

@@ -82,6 +82,8 @@ def test_bad_ray_settings_stop_start_up_with_one_line(env: dict[str, str], line:
         ({k: v for k, v in RAY.items() if k != "FTBOT_RAY_ENTRYPOINT"}, "FTBOT_RAY_ENTRYPOINT is required when RAY_ADDRESS is set"),
         ({k: v for k, v in RAY.items() if k != "FTBOT_RAY_STORAGE"}, "FTBOT_RAY_STORAGE is required when RAY_ADDRESS is set"),
         ({"OPENAI_API_KEY": "sk-x", "FTBOT_RAY_STORAGE": "/x"}, "FTBOT_RAY_STORAGE is set but RAY_ADDRESS is not"),
+        # s3fs is not among ftbot's dependencies (nor installed here): said at start-up, not as a traceback.
+        ({**RAY, "FTBOT_RAY_STORAGE": "s3://bucket/ftbot"}, "FTBOT_RAY_STORAGE is a s3:// URI, which needs the s3fs package: pip install s3fs"),
     ],
 )
 def test_a_half_set_ray_stops_start_up(env: dict[str, str], line: str) -> None:
@@ -271,3 +273,50 @@ def test_the_ray_demo_says_plainly_when_ray_is_not_installed(tmp_path) -> None: 
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "ftbot demo --provider ray needs the ray package, which is not installed: pip install 'ftbot[ray]'" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+# ---- storage through fsspec (an object store stands in as fsspec's memory://) ---------------------
+
+
+def test_object_store_storage_keeps_datasets_once_and_hands_uris_to_the_trainer() -> None:
+    import fsspec
+
+    from bot.provider.base import ProviderNotFound
+
+    ray = RayProvider("http://127.0.0.1:9", entrypoint=ENTRY, storage="memory://ftbot-test-bucket/team")
+    data = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+    first = ray.upload_file(data, "support.jsonl")
+    again = ray.upload_file(io_bytes(data), "renamed.jsonl")
+    assert again == first and first.filename == "support.jsonl" and first.bytes == len(data)
+    assert first.id.startswith("file-") and len(first.id) == 5 + 32
+    assert [f.id for f in ray.list_files(purpose="fine-tune")] == [first.id]
+    assert ray.file_content(first.id) == data
+    values, hyper = ray._values(JobSpec(model="Qwen/Qwen2.5-7B-Instruct", training_file=first.id, hyperparameters={"n_epochs": 1}), "sl-abc")
+    assert values["train"] == f"memory:///ftbot-test-bucket/team/datasets/{first.id}.jsonl"
+    assert values["output"] == "memory:///ftbot-test-bucket/team/outputs/sl-abc" and values["validation"] is None
+    assert hyper == {"n_epochs": 1, "batch_size": 8, "learning_rate": 2e-4}
+    with pytest.raises(ProviderNotFound):
+        ray._values(JobSpec(model="m", training_file="file-" + "0" * 32), "sl-x")  # no such dataset: refused before Ray
+    with pytest.raises(ProviderInvalidRequest, match="does not take lora_r"):
+        ray._values(JobSpec(model="m", training_file=first.id, hyperparameters={"lora_r": 8}), "sl-x")
+    with pytest.raises(ProviderInvalidRequest, match="only supervised"):
+        ray._values(JobSpec(model="m", training_file=first.id, method="dpo"), "sl-x")
+
+    # The trainer's checkpoint folders (and nothing else) are the job's checkpoints.
+    fs = fsspec.filesystem("memory")
+    for name in ("checkpoint-20", "checkpoint-5", "runs", "checkpoint-x"):
+        fs.pipe(f"/ftbot-test-bucket/team/outputs/sl-abc/{name}/weights.npy", b"w")
+    fs.pipe("/ftbot-test-bucket/team/outputs/sl-abc/config.json", b"{}")
+    ckpts = ray.list_checkpoints("sl-abc")
+    assert [(c.step_number, c.id, c.model) for c in ckpts] == [
+        (5, "sl-abc:checkpoint-5", "memory:///ftbot-test-bucket/team/outputs/sl-abc/checkpoint-5"),
+        (20, "sl-abc:checkpoint-20", "memory:///ftbot-test-bucket/team/outputs/sl-abc/checkpoint-20"),
+    ]
+    assert ray.list_checkpoints("sl-none") == []
+    assert ray.delete_file(first.id) and ray.list_files() == []
+
+
+def io_bytes(data: bytes):  # noqa: ANN201
+    import io
+
+    return io.BytesIO(data)
