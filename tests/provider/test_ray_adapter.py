@@ -320,3 +320,16 @@ def io_bytes(data: bytes):  # noqa: ANN201
     import io
 
     return io.BytesIO(data)
+
+
+def test_the_start_form_offers_ray_models_and_an_absolute_learning_rate() -> None:
+    from bot.messages.start_modal import start_modal
+
+    blocks = {b["block_id"]: b for b in start_modal([("file-1", "train (12 ex.)")], [], channel="C1", providers=[("ray", "Ray")], default_provider="ray")["blocks"] if "block_id" in b}
+    options = [o["value"] for o in blocks["model"]["element"]["options"]]
+    assert blocks["model"]["element"]["initial_option"]["value"] == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert not any(o.startswith("gpt-") for o in options)
+    assert blocks["lr"]["label"]["text"] == "Learning rate" and "2e-4" in blocks["lr"]["hint"]["text"]
+    both = {b["block_id"]: b for b in start_modal([], [], channel="C1", providers=[("openai", "OpenAI"), ("ray", "Ray")], default_provider="openai")["blocks"] if "block_id" in b}
+    assert "OpenAI: a multiplier of its base rate; Ray: the rate itself" in both["lr"]["hint"]["text"]
+    assert {"gpt-4o-mini-2024-07-18", "Qwen/Qwen2.5-7B-Instruct"} <= {o["value"] for o in both["model"]["element"]["options"]}
