@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="the whole lifecycle on this machine with no accounts, printing the conversation")
     s.add_argument("--out", default="ftbot-demo", help="where the demo database and chart go")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
-    s.add_argument("--provider", choices=("openai", "together"), default="openai", help="whose sandbox trains the demo job (default: openai)")
+    s.add_argument("--provider", choices=("openai", "together", "ray"), default="openai", help="whose sandbox trains the demo job (default: openai; ray: a local Ray head and a tiny CPU trainer, needs ftbot[ray])")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("validate", help="check a JSONL fine-tuning dataset: errors, warnings, tokens and cost")

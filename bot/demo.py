@@ -1,6 +1,7 @@
 """`ftbot demo`: the whole lifecycle on this machine with no accounts.
 
-Starts a provider's sandbox (OpenAI's, or Together AI's with `--provider together`), the Slack stand-in and the bot (HTTP app + worker) on free local ports,
+Starts a provider's sandbox (OpenAI's, or Together AI's with `--provider together`, or a local Ray head
+and a tiny CPU trainer with `--provider ray`), the Slack stand-in and the bot (HTTP app + worker) on free local ports,
 shares two datasets in a channel (one broken, one clean: checked, costed, uploaded), sends
 `/ft start <dataset name> …` as a signed request, and prints what the channel sees as it happens.
 """
@@ -54,7 +55,37 @@ def _training_file(n: int) -> bytes:
     return "\n".join(lines).encode()
 
 
-DEMO_PROVIDERS = ("openai", "together")
+DEMO_PROVIDERS = ("openai", "together", "ray")
+RAY_MISSING = "ftbot demo --provider ray needs the ray package, which is not installed: pip install 'ftbot[ray]' (from a checkout: pip install -e '.[ray]')"
+
+
+def _ray_provider(out_path: Path, ray_address: str | None) -> tuple[Any, Any, dict[str, Any]]:  # noqa: ANN401
+    """A local Ray head (or the one at `ray_address`), the Ray provider on it, the tiny CPU trainer as
+    the team's entrypoint and a storage folder in the demo's output folder."""
+    from bot.provider.ray_adapter import RayProvider
+    from bot.sandbox.ray_head import LocalRayHead
+
+    trainer = Path(__file__).resolve().parent / "sandbox" / "tiny_trainer.py"
+    entrypoint = (
+        f"{sys.executable} {trainer} --train {{train}} --validation {{validation}} --model {{model}} --epochs {{epochs}} "
+        "--batch {batch} --lr {lr} --output {output} --seed {seed} --suffix {suffix} --step-seconds 0.1 --save-steps 20"
+    )
+    storage = out_path / "ray-storage"
+    head = None
+    if ray_address is None:
+        head = LocalRayHead(num_cpus=1).start()
+        ray_address = head.address
+
+    class _Head:
+        url = ray_address
+
+        def stop(self) -> None:
+            if head is not None:
+                head.stop()
+
+    provider = RayProvider(ray_address, entrypoint=entrypoint, storage=str(storage))
+    conf = {"openai_api_key": None, "ray_address": ray_address, "ray_entrypoint": entrypoint, "ray_storage": str(storage), "default_provider": "ray"}
+    return _Head(), provider, conf
 
 
 def _sandboxed_provider(name: str, timing: Any) -> tuple[Any, Any, dict[str, Any]]:  # noqa: ANN401
@@ -75,7 +106,8 @@ def _sandboxed_provider(name: str, timing: Any) -> tuple[Any, Any, dict[str, Any
     return server, OpenAIProvider(api_key="sk-demo", base_url=server.url), {"openai_api_key": "sk-demo", "openai_base_url": server.url}
 
 
-def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provider: str = "openai") -> int:  # noqa: ANN001
+def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provider: str = "openai", ray_address: str | None = None) -> int:  # noqa: ANN001
+    """`ray_address`: with `provider="ray"`, a running head to use instead of starting one."""
     from bot.app import build_app
     from bot.provider.base import provider_label
     from bot.sandbox.state import Timing
@@ -90,6 +122,13 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
+    if provider == "ray":
+        from bot.sandbox.ray_head import ray_installed
+
+        if not ray_installed():
+            say(RAY_MISSING)
+            return 2
+
     out_path = Path(out_dir).resolve()
     out_path.mkdir(parents=True, exist_ok=True)
     db_file = out_path / "demo.db"
@@ -102,7 +141,17 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
         say(f"ftbot demo: --provider must be one of {', '.join(DEMO_PROVIDERS)}, not {provider!r}")
         return 2
     timing = Timing(validating_seconds=1.0, queued_seconds=1.0, step_seconds=0.25, eval_every=5)
-    sandbox, adapter, conf = _sandboxed_provider(provider, timing)
+    if provider == "ray":
+        say("Starting a local Ray head (one CPU, free ports, 127.0.0.1) …" if ray_address is None else f"Using the Ray head at {ray_address}")
+        from bot.sandbox.ray_head import RayHeadError
+
+        try:
+            sandbox, adapter, conf = _ray_provider(out_path, ray_address)
+        except RayHeadError as exc:
+            say(f"Could not start a local Ray head: {exc}")
+            return 1
+    else:
+        sandbox, adapter, conf = _sandboxed_provider(provider, timing)
     slack = SlackStandIn(bot_token=TOKEN).start()
     settings = replace(
         Settings(),
@@ -126,7 +175,8 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     requester = SlackRequester(f"{http.url}/slack/events", SECRET, response_base=f"{slack.base}/response")
 
     say("ftbot demo: everything runs on this machine, no accounts needed")
-    rows = [(f"{provider_label(provider)} sandbox", sandbox.url), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
+    where = "Ray head (its job server)" if provider == "ray" else f"{provider_label(provider)} sandbox"
+    rows = [(where, sandbox.url), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
     width = max(len(name) for name, _ in rows) + 3
     for name, where in rows:
         say(f"  {name:<{width}}{where}")
@@ -158,6 +208,9 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     # At Together `lr` is the learning rate itself and LoRA is chosen explicitly (its options).
     extra = " training=lora lora_r=16 lr=1e-4" if provider == "together" else ""
     command = f"start acme-support validation={v.id} epochs=3 batch=1 suffix=acme-support{extra}"
+    if provider == "ray":
+        # The tiny trainer's steps are mini-batches of characters: bigger batches, a short job.
+        command = f"start acme-support validation={v.id} epochs=2 batch=16 lr=0.0002 suffix=acme-support"
     say(f"@alice types in #ml-runs:  /ft {command}")
     started = time.monotonic()
     reply = requester.command(command, user="U0ALICE", channel=CHANNEL)

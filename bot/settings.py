@@ -64,6 +64,15 @@ class Settings:
     together_base_url: str | None = None
     together_project_id: str | None = None
     default_provider: str | None = None
+    # A team's own Ray cluster (bot/provider/ray_adapter.py); RAY_ADDRESS enables it.
+    ray_address: str | None = None
+    ray_entrypoint: str | None = None
+    ray_storage: str | None = None
+    ray_runtime_env: str | None = None  # JSON object, checked at start-up
+    ray_gpus: float | None = None
+    ray_cpus: float | None = None
+    ray_inference_url: str | None = None
+    ray_inference_key: str | None = field(default=None, repr=False)
 
     # ---- providers ------------------------------------------------------------------------
 
@@ -78,6 +87,8 @@ class Settings:
             on.append("azure")
         if self.together_api_key or self.together_base_url or self.together_project_id:
             on.append("together")
+        if self.ray_address:
+            on.append("ray")
         return tuple(on) or ("openai",)
 
     @property
@@ -88,6 +99,7 @@ class Settings:
     def check_providers(self) -> None:
         """Every enabled provider has what it needs (the sandbox stands in for keys and endpoints)."""
         _check_default(self)
+        _check_ray(self)
         enabled = self.enabled_providers
         if self.sandbox:
             return
@@ -132,7 +144,7 @@ class Settings:
             self.check_providers()
 
 
-PROVIDER_NAMES = ("openai", "azure", "together")
+PROVIDER_NAMES = ("openai", "azure", "together", "ray")
 
 
 def _has_azure_identity() -> bool:
@@ -178,6 +190,14 @@ _ENV_NAME = {
     "together_base_url": "TOGETHER_BASE_URL",
     "together_project_id": "TOGETHER_PROJECT_ID",
     "default_provider": "FTBOT_DEFAULT_PROVIDER",
+    "ray_address": "RAY_ADDRESS",
+    "ray_entrypoint": "FTBOT_RAY_ENTRYPOINT",
+    "ray_storage": "FTBOT_RAY_STORAGE",
+    "ray_runtime_env": "FTBOT_RAY_RUNTIME_ENV",
+    "ray_gpus": "FTBOT_RAY_GPUS",
+    "ray_cpus": "FTBOT_RAY_CPUS",
+    "ray_inference_url": "FTBOT_RAY_INFERENCE_URL",
+    "ray_inference_key": "FTBOT_RAY_INFERENCE_KEY",
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
     "idle_poll_interval": "FTBOT_IDLE_POLL_INTERVAL",
     "http_max_body_bytes": "FTBOT_HTTP_MAX_BODY_BYTES",
@@ -296,6 +316,77 @@ def _provider_name(env: Mapping[str, str], name: str) -> str | None:
     return raw.lower()
 
 
+RAY_PLACEHOLDERS = ("train", "validation", "model", "epochs", "lr", "batch", "output", "seed", "suffix")
+# Storage schemes fsspec reads with the packages named in the README (s3fs, gcsfs).
+RAY_STORAGE_SCHEMES = ("s3://", "gs://", "gcs://", "file://")
+
+
+def _ray_entrypoint(env: Mapping[str, str], name: str) -> str | None:
+    import string
+
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(raw) if f is not None]
+    except ValueError:
+        raise SettingsError(f"{name} has unbalanced braces; placeholders are {{train}}, {{output}}, …; write a literal brace as {{{{ or }}}}") from None
+    unknown = sorted({n for n in names if n not in RAY_PLACEHOLDERS})
+    if unknown:
+        raise SettingsError(f"{name} has unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; known: {', '.join('{' + p + '}' for p in RAY_PLACEHOLDERS)}")
+    missing = [p for p in ("train", "output") if p not in names]
+    if missing:
+        raise SettingsError(f"{name} must contain {' and '.join('{' + p + '}' for p in missing)} (where the data is and where the trained model goes)")
+    return raw
+
+
+def _ray_storage(env: Mapping[str, str], name: str) -> str | None:
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    if "://" in raw:
+        if not raw.startswith(RAY_STORAGE_SCHEMES):
+            raise SettingsError(f"{name} must be an absolute path every Ray node sees, or an s3:// or gs:// URI, got {raw[:60]!r}")
+    elif not raw.startswith("/"):
+        raise SettingsError(f"{name} must be an absolute path (every Ray node must see the same folder), got {raw[:60]!r}")
+    return raw
+
+
+def _json_object(env: Mapping[str, str], name: str) -> str | None:
+    import json
+
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{name} must be a JSON object such as {{\"pip\": [\"trl\"], \"env_vars\": {{…}}}}, got a {type(value).__name__}")
+    return raw
+
+
+def _check_ray(settings: Settings) -> None:
+    if "ray" not in settings.enabled_providers:
+        for field_name in ("ray_entrypoint", "ray_storage", "ray_inference_url"):
+            if getattr(settings, field_name):
+                raise SettingsError(f"{_ENV_NAME[field_name]} is set but RAY_ADDRESS is not (RAY_ADDRESS enables the Ray provider)")
+        return
+    if not settings.ray_entrypoint:
+        raise SettingsError("FTBOT_RAY_ENTRYPOINT is required when RAY_ADDRESS is set (the training command, e.g. python train.py --data {train} --out {output})")
+    if not settings.ray_storage:
+        raise SettingsError("FTBOT_RAY_STORAGE is required when RAY_ADDRESS is set (a folder every Ray node sees, or an s3:// or gs:// URI)")
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise SettingsError("RAY_ADDRESS is set but the ray package is not installed: pip install 'ftbot[ray]'")
+    scheme = settings.ray_storage.split("://", 1)[0] if "://" in settings.ray_storage else "file"
+    package = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}.get(scheme)
+    if package and importlib.util.find_spec(package) is None:
+        raise SettingsError(f"FTBOT_RAY_STORAGE is a {scheme}:// URI, which needs the {package} package: pip install {package}")
+
+
 def _webhook_secret(env: Mapping[str, str], name: str) -> str | None:
     raw = _token(env, name, "whsec_")
     if raw is None:
@@ -358,6 +449,14 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         together_base_url=_url(env, "TOGETHER_BASE_URL", None),
         together_project_id=_str(env, "TOGETHER_PROJECT_ID"),
         default_provider=_provider_name(env, "FTBOT_DEFAULT_PROVIDER"),
+        ray_address=_url(env, "RAY_ADDRESS", None),
+        ray_entrypoint=_ray_entrypoint(env, "FTBOT_RAY_ENTRYPOINT"),
+        ray_storage=_ray_storage(env, "FTBOT_RAY_STORAGE"),
+        ray_runtime_env=_json_object(env, "FTBOT_RAY_RUNTIME_ENV"),
+        ray_gpus=_number(env, "FTBOT_RAY_GPUS", float, None, minimum=0.0, maximum=1024.0),
+        ray_cpus=_number(env, "FTBOT_RAY_CPUS", float, None, minimum=0.0, maximum=4096.0),
+        ray_inference_url=_url(env, "FTBOT_RAY_INFERENCE_URL", None),
+        ray_inference_key=_str(env, "FTBOT_RAY_INFERENCE_KEY"),
         openai_webhook_secret=_webhook_secret(env, "OPENAI_WEBHOOK_SECRET"),
         idle_poll_interval=_number(env, "FTBOT_IDLE_POLL_INTERVAL", float, 300.0, minimum=0.05),
         http_max_body_bytes=_number(env, "FTBOT_HTTP_MAX_BODY_BYTES", int, DEFAULT_HTTP_MAX_BODY_BYTES, minimum=1024, maximum=1024**3),

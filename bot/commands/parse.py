@@ -42,7 +42,7 @@ OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "wat
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).
 TOGETHER_ONLY = {"training_type": "training", "lora_r": "lora_r"}
-PROVIDERS = ("openai", "azure", "together")
+PROVIDERS = ("openai", "azure", "together", "ray")
 _CHANNEL_REF = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
@@ -233,10 +233,16 @@ def parse_start(args: tuple[str, ...]) -> StartRequest:
 def for_provider(req: StartRequest, provider: str, *, default_model: str = DEFAULT_MODEL) -> StartRequest:
     """The request as `provider` takes it, or a UserError saying which option does not fit there.
 
-    `lr` is OpenAI's learning-rate multiplier everywhere but at Together AI, which takes the rate
-    itself (such as 1e-5); `training` and `lora_r` exist only at Together AI.
+    `lr` is OpenAI's learning-rate multiplier everywhere but at Together AI and on Ray (the team's
+    own trainer), which take the rate itself (such as 1e-5); `training` and `lora_r` exist only at
+    Together AI.
     """
     hyper = dict(req.hyperparameters)
+    if provider == "ray" and "learning_rate_multiplier" in hyper:
+        lr = hyper.pop("learning_rate_multiplier")
+        if not 0 < lr <= 1:
+            raise UserError(f"On Ray `lr` is the learning rate your trainer gets (such as 2e-4), above 0 and at most 1, got `{lr:g}`.", USAGE["start"])
+        hyper["learning_rate"] = lr
     if provider == "together":
         if "learning_rate_multiplier" in hyper:
             lr = hyper.pop("learning_rate_multiplier")

@@ -189,12 +189,16 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
         elif "checkpoint" in e.message.lower():
             announced = True
     if steps:
-        existing = set(
-            session.scalars(select(MetricPoint.step).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(list(steps))))
-        )
+        existing = {
+            p.step: p for p in session.scalars(select(MetricPoint).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(list(steps))))
+        }
         for step, e in sorted(steps.items()):
             d = e.data or {}
-            if step not in existing:
+            if step in existing:
+                # A trainer that logs its evaluation apart from the training loss of the same step
+                # (Hugging Face's Trainer, read from a Ray job's log): the later values join the point.
+                _fill(existing[step], d)
+            else:
                 session.add(
                     MetricPoint(
                         job_id=job.id,
@@ -225,6 +229,12 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
     job.last_event_id = events[-1].id
     session.flush()
     return AppliedEvents(stored, announced)
+
+
+def _fill(point: MetricPoint, d: dict[str, Any]) -> None:
+    for column, key in (("train_loss", "train_loss"), ("train_accuracy", "train_mean_token_accuracy"), ("valid_loss", "valid_loss"), ("valid_accuracy", "valid_mean_token_accuracy"), ("full_valid_loss", "full_valid_loss"), ("full_valid_accuracy", "full_valid_mean_token_accuracy")):
+        if getattr(point, column) is None:
+            setattr(point, column, _stored(as_loss(d.get(key))))
 
 
 def apply_checkpoints(session: Session, job: Job, checkpoints: Sequence[ProviderCheckpoint]) -> int:

@@ -23,6 +23,14 @@ TOGETHER_BASE_MODELS = (
     "Qwen/Qwen2.5-72B-Instruct",
     "openai/gpt-oss-20b",
 )
+# Offered when a Ray cluster is enabled: Hugging Face ids the team's trainer loads (the first is the
+# Ray adapter's default); `/ft start FILE model=<any id> provider=ray` takes any other.
+RAY_BASE_MODELS = (
+    "Qwen/Qwen2.5-0.5B-Instruct",
+    "Qwen/Qwen2.5-7B-Instruct",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "mistralai/Mistral-7B-Instruct-v0.3",
+)
 
 
 def _opt(text: str, value: str) -> dict[str, Any]:
@@ -54,7 +62,9 @@ def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str
         blocks.append({"type": "input", "block_id": "file", "label": {"type": "plain_text", "text": "Training file id"}, "hint": {"type": "plain_text", "text": "No datasets yet: paste a file id (file-…)."}, "element": {"type": "plain_text_input", "action_id": "value"}})
     names = [name for name, _ in providers or []] or [default_provider or "openai"]
     together = "together" in names
-    bases = [*(BASE_MODELS if names != ["together"] else ()), *(TOGETHER_BASE_MODELS if together else ())]
+    ray = "ray" in names
+    openai_like = any(n not in {"together", "ray"} for n in names)
+    bases = [*(BASE_MODELS if openai_like else ()), *(TOGETHER_BASE_MODELS if together else ()), *(RAY_BASE_MODELS if ray else ())]
     model_opts = [_opt(m, m) for m in dict.fromkeys([*bases, *models])][:100]
     model_el: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": model_opts}
     model_block: dict[str, Any] = {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Base model"}, "element": model_el}
@@ -63,15 +73,22 @@ def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str
         model_block["optional"] = True
         model_el["placeholder"] = {"type": "plain_text", "text": "the provider's default"}
     else:
-        default = TOGETHER_BASE_MODELS[0] if names == ["together"] else DEFAULT_MODEL
+        default = TOGETHER_BASE_MODELS[0] if names == ["together"] else RAY_BASE_MODELS[0] if names == ["ray"] else DEFAULT_MODEL
         model_el["initial_option"] = _opt(default, default)
-    lr_hint = "OpenAI: a multiplier of its base rate; Together AI: the rate itself, such as 1e-5; empty: auto" if together else "above 0; empty: auto"
+    absolute_lr = together or ray
+    if names == ["ray"]:
+        lr_hint = "the rate your trainer gets, such as 2e-4; empty: 2e-4"
+    elif absolute_lr:
+        who = " and ".join(label for name, label in (("together", "Together AI"), ("ray", "Ray")) if name in names)
+        lr_hint = f"OpenAI: a multiplier of its base rate; {who}: the rate itself, such as 1e-5; empty: auto"
+    else:
+        lr_hint = "above 0; empty: auto"
     blocks += [
         model_block,
         {"type": "input", "block_id": "method", "label": {"type": "plain_text", "text": "Method"}, "element": {"type": "static_select", "action_id": "value", "options": [_opt("supervised", "supervised"), _opt("dpo (preferences)", "dpo")], "initial_option": _opt("supervised", "supervised")}},
         _number("epochs", "Epochs", "1 to 50; empty: auto", min_value="1", max_value="50"),
         _number("batch", "Batch size", "1 to 256; empty: auto", min_value="1", max_value="256"),
-        _number("lr", "Learning rate" if together else "Learning-rate multiplier", lr_hint, decimal=True),
+        _number("lr", "Learning rate" if absolute_lr else "Learning-rate multiplier", lr_hint, decimal=True),
         _number("beta", "DPO beta", "only for dpo; empty: auto", decimal=True),
     ]
     if together:

@@ -319,7 +319,7 @@ class Provider(Protocol):
         raises WebhookRejected when the request cannot be trusted."""
         ...
 
-PROVIDER_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI"}
+PROVIDER_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI", "ray": "Ray"}
 
 
 def provider_label(name: str) -> str:
@@ -329,7 +329,7 @@ def provider_label(name: str) -> str:
 # Providers whose jobs cannot be paused at all (their adapters raise ProviderUnsupported): a card
 # made from a stored row offers no Pause button for them. A table, because cards are built from rows
 # without a provider object at hand.
-NO_PAUSE = frozenset({"together"})
+NO_PAUSE = frozenset({"together", "ray"})
 
 
 def provider_can_pause(name: str | None) -> bool:

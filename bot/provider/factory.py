@@ -62,6 +62,25 @@ def make_one(name: str, settings: Settings, *, max_retries: int = 2, timeout: fl
             timeout=timeout,
         )
         return provider, server
+    if name == "ray":
+        # The team's own cluster, sandbox or not: there is nothing to simulate in front of it.
+        import json
+
+        from bot.provider.ray_adapter import RayProvider
+
+        provider = RayProvider(
+            settings.ray_address or "",
+            entrypoint=settings.ray_entrypoint or "",
+            storage=settings.ray_storage or "",
+            runtime_env=json.loads(settings.ray_runtime_env) if settings.ray_runtime_env else None,
+            num_gpus=settings.ray_gpus,
+            num_cpus=settings.ray_cpus,
+            inference_url=settings.ray_inference_url,
+            inference_key=settings.ray_inference_key,
+            max_retries=max_retries,
+            timeout=timeout,
+        )
+        return provider, None
     raise SettingsError(f"unknown provider {name!r}")
 
 
