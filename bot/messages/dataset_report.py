@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.messages.table import code_cell, emoji_cell, table_blocks, user_cell
 from bot.mrkdwn import code, escape
 
 MAX_KINDS = 8  # kinds of error / warning listed; the others are counted
@@ -176,20 +177,27 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def datasets_list(rows: list[DatasetRow], *, limit: int = 40) -> dict[str, Any]:
+def datasets_list(rows: list[DatasetRow]) -> dict[str, Any]:
     if not rows:
         return {"text": "No datasets yet: `/ft upload`, or share a .jsonl file with the bot.", "blocks": []}
+    several = any(r.provider for r in rows)
+    header = ["Name", "File"] + (["Provider"] if several else []) + ["Size", "Examples", "Check", "Tokens", "Uploaded by", "When (UTC)"]
+    table = []
+    for r in rows:
+        row: list[Any] = [_clip(r.name, 80), code_cell(r.provider_file_id)]
+        if several:
+            row.append(r.provider or "")
+        row += [
+            _size(r.bytes),
+            f"{r.examples:,}" if r.examples is not None else "?",
+            emoji_cell(ICON[r.verdict], r.verdict) if r.verdict in ICON else (r.verdict or "not checked"),
+            f"{r.tokens:,}" if r.tokens is not None else "?",
+            user_cell(r.uploaded_by, otherwise="outside Slack"),
+            r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "?",
+        ]
+        table.append(row)
+    right = ["left", "left"] + ([None] if several else []) + ["right", "right", None, "right"]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Datasets* ({len(rows):,})"}}]
-    for r in rows[:limit]:
-        who = f"<@{r.uploaded_by}>" if r.uploaded_by else "outside Slack"
-        when = r.created_at.strftime("%Y-%m-%d %H:%M UTC") if r.created_at else "?"
-        verdict = f"{ICON.get(r.verdict or '', '')} {r.verdict}" if r.verdict else "not checked"
-        examples = f"{r.examples:,} examples" if r.examples is not None else "? examples"
-        tokens = f"{r.tokens:,} tokens" if r.tokens is not None else "? tokens"
-        at = f" · {escape(r.provider)}" if r.provider else ""
-        line = f"{code(_clip(r.name, 80))} {code(r.provider_file_id)}{at} · {_size(r.bytes)} · {examples} · {verdict} · {tokens} · {who}, {when}"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(line, 2900)}})
-    if len(rows) > limit:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {len(rows) - limit:,} older ones"}]})
+    blocks += table_blocks(header, table, more="…and {n} older ones not shown", align=right)
     text = f"{len(rows)} datasets: " + ", ".join(escape(_clip(r.name, 40)) for r in rows[:20])
-    return {"text": _clip(text, 2900), "blocks": blocks[:50]}
+    return {"text": _clip(text, 2900), "blocks": blocks}

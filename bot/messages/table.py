@@ -53,6 +53,11 @@ def code_cell(text: object) -> dict[str, Any]:
     return _rich({"type": "text", "text": s, "style": {"code": True}})
 
 
+def emoji_cell(emoji: str, text: object) -> dict[str, Any]:
+    """An emoji (its name, with or without colons) then plain text, e.g. a status."""
+    return _rich({"type": "emoji", "name": emoji.strip(":")}, {"type": "text", "text": " " + (_clip(str(text), MAX_CELL) or EMPTY)})
+
+
 def _cell(c: Cell) -> dict[str, Any]:
     return c if isinstance(c, dict) else raw(c)
 
@@ -127,6 +132,8 @@ def cell_text(cell: dict[str, Any]) -> str:
         for el in section.get("elements") or []:
             if el.get("type") == "user":
                 parts.append(f"<@{el.get('user_id')}>")
+            elif el.get("type") == "emoji":
+                parts.append(f":{el.get('name')}:")
             else:
                 parts.append(str(el.get("text", "")))
     return "".join(parts)
