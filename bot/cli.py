@@ -158,9 +158,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return 2
     for path in filter(None, (args.file, args.validation)):
         if not os.path.isfile(path):
-            print(f"ftbot validate: no such file: {path}", file=sys.stderr)
+            why = "is a directory, not a file" if os.path.isdir(path) else "no such file"
+            print(f"ftbot validate: {path}: {why}", file=sys.stderr)
             return 2
-    report = validate_file(args.file, model=args.model or DEFAULT_MODEL, validation=args.validation, price_overrides=overrides)
+    from bot.retirements.table import RetirementTableError, table_for
+
+    try:
+        retirements = table_for(os.environ.get("FTBOT_RETIREMENTS") or None)
+    except RetirementTableError as exc:
+        print(f"ftbot: FTBOT_RETIREMENTS: {exc}", file=sys.stderr)
+        return 2
+    report = validate_file(args.file, model=args.model or DEFAULT_MODEL, validation=args.validation, price_overrides=overrides, retirements=retirements)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -19,6 +19,7 @@ from bot.messages.dataset_report import ReportContext, dataset_report, intake_pr
 from bot.outbox.deliver import deliver_now
 from bot.outbox.queue import enqueue
 from bot.provider.base import ProviderError
+from bot.retirements.table import table_for
 from bot.services import Services
 from storage.models import DatasetIntake
 from storage.types import utcnow
@@ -159,7 +160,13 @@ def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # no
         _post(services, a, intake_problem(a.user_id, info.name, str(exc)))
         return "rejected"
     try:
-        report = validate_file(dl.path, model=a.model, max_line_bytes=limits.max_line_bytes, price_overrides=dict(services.settings.price_table))
+        report = validate_file(
+            dl.path,
+            model=a.model,
+            max_line_bytes=limits.max_line_bytes,
+            price_overrides=dict(services.settings.price_table),
+            retirements=table_for(services.settings.retirements_file),
+        )
         ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=a.model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
         if not report.ok and not a.force:
             _post(services, a, dataset_report(report, ctx))

@@ -18,6 +18,12 @@ class ModelFacts:
     limit: int  # tokens per training example; longer ones are truncated
     formats: frozenset[str]
     known: bool = True
+    provider: str = "openai"
+
+    @property
+    def base(self) -> str:
+        """The base model: `ft:<base>:…` → `<base>`."""
+        return self.name.split(":")[1] if self.name.startswith("ft:") and self.name.count(":") >= 2 else self.name
 
 
 # Longest prefix wins. Limits from OpenAI's fine-tuning guide (training context per example).

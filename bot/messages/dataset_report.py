@@ -38,8 +38,8 @@ def _clip(text: str, n: int) -> str:
 
 
 def _issue_line(issue: Any) -> str:
-    where = f" — {issue.where()}" if issue.where() else ""
-    detail = f" ({_clip(issue.detail, 120)})" if issue.detail else ""
+    where = f" — {_clip(issue.where(), 600)}" if issue.where() else ""
+    detail = f" ({_clip(issue.file_detail(), 120)})" if issue.file_detail() else ""
     return f"• {escape(_clip(issue.message, 200))}{escape(where)}{escape(detail)}"
 
 
@@ -91,6 +91,8 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": head}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(facts, 2900)}]},
     ]
+    if report.model_notice:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":hourglass_flowing_sand: {escape(_clip(report.model_notice, 500))}"}]})
     if errors:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _issues_text("Errors", errors)}})
     if warnings:
@@ -105,7 +107,7 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
             f"*Tokens per example* ({t.encoding})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
             f"*Median / p90*{sample}\n{t.median:,} / {t.p90:,}",
             f"*Over the {t.limit:,} limit*\n" + (f"{t.over_limit:,} (truncated)" if t.over_limit else "none"),
-            f"*Billed tokens*\n{t.epochs} epochs × {t.billed_per_epoch:,} = {t.billed_total:,}",
+            f"*Billed tokens*\n{t.epochs} epoch{'' if t.epochs == 1 else 's'} × {t.billed_per_epoch:,} = {t.billed_total:,}",
             f"*Estimated cost*\n{escape(cost)}",
         ]
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": _clip(f, 1900)} for f in fields]})
