@@ -28,7 +28,8 @@ def render(report: Report, *, title: str = "training file") -> str:
     t = report.tokens
     if t is not None:
         pct = "" if t.exact_percentiles else " (median and p90 from a sample)"
-        out.append(f"tokens ({t.encoding}, limit {t.limit:,} per example){pct}:")
+        approx = ", an approximation of the model's own tokenizer" if t.approximate else ""
+        out.append(f"tokens ({t.encoding}{approx}, limit {t.limit:,} per example){pct}:")
         out.append(f"  per example: min {t.min:,}, mean {t.mean:,}, median {t.median:,}, p90 {t.p90:,}, max {t.max:,}")
         out.append(f"  total {t.total:,}; over the limit: {t.over_limit:,}")
         if title != "training file":
@@ -37,6 +38,8 @@ def render(report: Report, *, title: str = "training file") -> str:
         out.append(f"  billed: {epochs(t.epochs)} x {t.billed_per_epoch:,} = {t.billed_total:,} tokens")
         if t.estimated_usd is not None:
             out.append(f"  estimated cost: ${t.estimated_usd:,.2f} at ${t.usd_per_million:g} per 1M training tokens ({t.price_source})")
+        elif t.price_note:
+            out.append(f"  estimated cost: {t.price_note} (FTBOT_PRICE_TABLE can set a price)")
         else:
             out.append(f"  estimated cost: unknown (no price for {report.model}; set FTBOT_PRICE_TABLE)")
     return _with_validation(out, report, title)

@@ -139,6 +139,8 @@ class TokenStats:
     messages_max: int = 0
     messages_mean: float = 0.0
     messages_median: float = 0.0
+    approximate: bool = False  # counted with a tiktoken encoding standing in for the model's tokenizer
+    price_note: str | None = None  # why there is no price, when the provider prices jobs itself
 
 
 @dataclass
@@ -326,7 +328,8 @@ class Validator:
         self.strings: list[str] = []
         lineno, stopped, size = 0, None, 0
         if not self.facts.known:
-            self.warnings.add("unknown_model", message=f"Model {self.model[:80]} is not in ftbot's table: assumed limit {self.limit:,} tokens, {self.facts.encoding}")
+            checked = "; Together's client checks the real limit when the job starts" if self.facts.provider == "together" else ""
+            self.warnings.add("unknown_model", message=f"Model {self.model[:80]} is not in ftbot's table: assumed limit {self.limit:,} tokens, {self.facts.encoding}{checked}")
         self.model_notice: str | None = None
         if against is None:
             self._retirement_warning()
@@ -736,7 +739,7 @@ class Validator:
         if not recorded:
             return TokenStats(self.facts.encoding, self.limit)
         n = recorded
-        epochs = epochs_for(n)
+        epochs = self.facts.default_epochs or epochs_for(n)
         s = TokenStats(
             encoding=self.facts.encoding,
             limit=self.limit,
@@ -758,7 +761,10 @@ class Validator:
             messages_mean=round(self.msg_total / n, 2),
             messages_median=_percentile(self.msg_counts, 50),
         )
+        s.approximate = self.facts.approximate_tokens
         price = price_for(self.model, self.price_overrides)
+        if price is None and self.facts.provider == "together":
+            s.price_note = "Together prices each job itself (by model size, LoRA or full): ftbot asks for its estimate when the job starts"
         if price is not None:
             s.usd_per_million, s.price_source = price.usd_per_million, price.source
             s.estimated_usd = round(s.billed_total * price.usd_per_million / 1_000_000, 2)

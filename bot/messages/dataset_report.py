@@ -102,9 +102,11 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
     if t is not None:
         if t.estimated_usd is not None:
             cost = f"${t.estimated_usd:,.2f} at ${t.usd_per_million:g}/1M"
+        elif t.price_note:
+            cost = t.price_note
         sample = "" if t.exact_percentiles else " (sampled)"
         fields = [
-            f"*Tokens per example* ({t.encoding})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
+            f"*Tokens per example* ({t.encoding}{', approximate' if t.approximate else ''})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
             f"*Median / p90*{sample}\n{t.median:,} / {t.p90:,}",
             f"*Over the {t.limit:,} limit*\n" + (f"{t.over_limit:,} (truncated)" if t.over_limit else "none"),
             f"*Billed tokens*\n{t.epochs} epoch{'' if t.epochs == 1 else 's'} × {t.billed_per_epoch:,} = {t.billed_total:,}",

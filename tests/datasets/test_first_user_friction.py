@@ -96,3 +96,16 @@ def test_retired_and_retiring_models_are_noticed(tmp_path: Path) -> None:
     msg = dataset_report(retired, ReportContext(name="t.jsonl", user_id="U1", slack_file_id="F1", model="gpt-4.1-nano-2025-04-14"))
     assert "is retired" in json.dumps(msg["blocks"])
     assert validate_file(p, model=MODEL, today=date(2026, 6, 1)).model_notice is None  # months away: nothing to say
+
+
+def test_together_models_have_their_own_limits_epochs_and_no_openai_price(tmp_path: Path) -> None:
+    p = _file(tmp_path, [_chat(i) for i in range(12)])
+    oss = validate_file(p, model="openai/gpt-oss-20b")
+    t = oss.tokens
+    assert t is not None and (t.limit, t.epochs, t.estimated_usd, t.approximate) == (16_384, 1, None, True)
+    text = render(oss)
+    assert "billed: 1 epoch x " in text and "$" not in text and "Together prices each job itself" in text
+    assert not [w for w in oss.warnings if w.kind == "unknown_model"] and oss.model_notice is None
+    other = validate_file(p, model="acme/new-model-7b")
+    [unknown] = [w for w in other.warnings if w.kind == "unknown_model"]
+    assert "assumed limit 32,768 tokens" in unknown.message and "Together's client checks the real limit" in unknown.message
