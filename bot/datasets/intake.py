@@ -160,13 +160,15 @@ def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # no
         _post(services, a, intake_problem(a.user_id, info.name, str(exc)))
         return "rejected"
     try:
-        model = a.model or default_model_for(a.provider or services.default_provider)
+        provider = a.provider or services.default_provider
+        model = a.model or default_model_for(provider)
         report = validate_file(
             dl.path,
             model=model,
             max_line_bytes=limits.max_line_bytes,
             price_overrides=dict(services.settings.price_table),
             retirements=table_for(services.settings.retirements_file),
+            provider=provider,
         )
         ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
         if not report.ok and not a.force:

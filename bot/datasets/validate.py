@@ -270,9 +270,12 @@ class Validator:
         price_overrides: dict[str, float] | None = None,
         retirements: RetirementTable | None = None,
         today: date | None = None,
+        provider: str | None = None,
     ) -> None:
         self.facts = model_facts(model)
         self.retirements = retirements
+        # Whose retirement dates apply: Azure retires the same base models later than OpenAI.
+        self.provider = provider or self.facts.provider
         self.today = today or datetime.now(UTC).date()
         self.model = model
         self.limit = token_limit or self.facts.limit
@@ -397,7 +400,7 @@ class Validator:
         """A notice on the report, not a warning on the file: the data is fine, the model is going."""
         if self.retirements is None:
             return
-        r = self.retirements.lookup(self.facts.provider, self.facts.base)
+        r = self.retirements.lookup(self.provider, self.facts.base)
         if r is None:
             return
         today = self.today
@@ -825,9 +828,17 @@ def validate_file(
     price_overrides: dict[str, float] | None = None,
     retirements: RetirementTable | None = None,
     today: date | None = None,
+    provider: str | None = None,
 ) -> Report:
-    """`retirements`: the table to warn from (default: the shipped one)."""
+    """`retirements`: the table to warn from (default: the shipped one); `provider`: whose dates apply
+    (default: the model's own provider, OpenAI for gpt-*)."""
     v = Validator(
-        model, token_limit=token_limit, max_line_bytes=max_line_bytes, price_overrides=price_overrides, retirements=retirements or table_for(None), today=today
+        model,
+        token_limit=token_limit,
+        max_line_bytes=max_line_bytes,
+        price_overrides=price_overrides,
+        retirements=retirements or table_for(None),
+        today=today,
+        provider=provider,
     )
     return v.validate(path, validation)

@@ -109,3 +109,10 @@ def test_together_models_have_their_own_limits_epochs_and_no_openai_price(tmp_pa
     other = validate_file(p, model="acme/new-model-7b")
     [unknown] = [w for w in other.warnings if w.kind == "unknown_model"]
     assert "assumed limit 32,768 tokens" in unknown.message and "Together's client checks the real limit" in unknown.message
+
+
+def test_retirement_dates_are_the_providers_it_goes_to(tmp_path: Path) -> None:
+    p = _file(tmp_path, [_chat(i) for i in range(12)])
+    # Azure keeps training gpt-4o-mini until 2027-04-01: nothing to say in December 2026.
+    assert validate_file(p, model=MODEL, today=date(2026, 12, 1), provider="azure").model_notice is None
+    assert validate_file(p, model=MODEL, today=date(2027, 3, 1), provider="azure").model_notice is not None
