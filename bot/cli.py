@@ -181,9 +181,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
             return 2
     for path in filter(None, (args.file, args.validation)):
         if not os.path.isfile(path):
-            print(f"ftbot validate: no such file: {path}", file=sys.stderr)
+            why = "is a directory, not a file" if os.path.isdir(path) else "no such file"
+            print(f"ftbot validate: {path}: {why}", file=sys.stderr)
             return 2
-    report = validate_file(args.file, model=args.model or DEFAULT_MODEL, validation=args.validation, price_overrides=overrides)
+    from bot.retirements.table import RetirementTableError, table_for
+
+    try:
+        retirements = table_for(os.environ.get("FTBOT_RETIREMENTS") or None)
+    except RetirementTableError as exc:
+        print(f"ftbot: FTBOT_RETIREMENTS: {exc}", file=sys.stderr)
+        return 2
+    report = validate_file(args.file, model=args.model or DEFAULT_MODEL, validation=args.validation, price_overrides=overrides, retirements=retirements)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -191,14 +199,62 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+PROVIDER_SETTINGS = (
+    "  a provider: OPENAI_API_KEY, or AZURE_OPENAI_ENDPOINT (+ AZURE_OPENAI_API_KEY or Entra ID),\n"
+    "    or TOGETHER_API_KEY (+ TOGETHER_PROJECT_ID for models); several need FTBOT_DEFAULT_PROVIDER;\n"
+    "    FTBOT_SANDBOX=1 instead for the local sandboxes\n"
+)
+DATABASE = "  DATABASE_URL          optional, default sqlite:///ftbot.db (PostgreSQL in production)\n"
+OPTIONAL = "Optional: FTBOT_* settings (channels, approvals, budget, polling, health alerts): see the README.\n"
+# What each sub-command needs from the environment (or .env), shown under its --help.
+SETTINGS_NEEDED = {
+    "serve": "Settings it needs:\n  SLACK_BOT_TOKEN       xoxb-…\n  SLACK_SIGNING_SECRET  from the app's Basic Information\n" + PROVIDER_SETTINGS + DATABASE + "  PORT                  optional, default 3000 (--port wins)\n" + OPTIONAL,
+    "socket": "Settings it needs:\n  SLACK_BOT_TOKEN       xoxb-…\n  SLACK_APP_TOKEN       xapp-… with connections:write\n" + PROVIDER_SETTINGS + DATABASE + OPTIONAL,
+    "worker": "Settings it needs:\n  SLACK_BOT_TOKEN       xoxb-…\n" + PROVIDER_SETTINGS + DATABASE + "  (the same DATABASE_URL as the web process)\n" + OPTIONAL,
+    "sandbox": "Settings it needs: none (point ftbot at it with OPENAI_BASE_URL / TOGETHER_BASE_URL, or FTBOT_SANDBOX=1).",
+    "demo": "Settings it needs: none (its own sandboxes, Slack stand-in and SQLite database; the environment is ignored).",
+    "validate": "Settings it needs: none.\nOptional: FTBOT_PRICE_TABLE (prices per 1M training tokens), FTBOT_RETIREMENTS (retirement dates).",
+    "db": "Settings it needs:\n" + DATABASE,
+}
+DESCRIPTIONS = {
+    "serve": "Serve Slack over HTTP: POST /slack/events (and /webhooks/openai when OPENAI_WEBHOOK_SECRET is set), GET /healthz, plus the worker unless --no-worker.",
+    "socket": "Talk to Slack over Socket Mode (no public URL needed), plus the worker.",
+    "worker": "Run the poller and the notification sender alone (scale the web process separately).",
+    "sandbox": "Run local, stateful stand-ins for OpenAI's (and Azure's v1) and Together AI's fine-tuning APIs.",
+    "demo": "Run the whole lifecycle on this machine with no accounts and print the conversation: datasets checked, a job trained, its chart, the model deleted after two approvals. Each run gets its own folder under --out.",
+    "validate": "Check a JSONL fine-tuning dataset offline: errors with their lines, warnings, tokens per example, billed tokens and cost. Exit code 0 clean or warnings, 1 errors, 2 unusable input.",
+    "db": "Manage the database schema (Alembic migrations).",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ftbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _describe(sub: argparse._SubParsersAction) -> None:
+    """Each sub-command's --help: a description (its one-line help if none) and the settings it needs."""
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        parser.description = parser.description or DESCRIPTIONS.get(name) or helps.get(name)
+        if name in SETTINGS_NEEDED and not parser.epilog:
+            parser.epilog = SETTINGS_NEEDED[name]
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ftbot", description="Run a team's model fine-tuning from Slack.")
-    p.add_argument("--log-level", default=os.environ.get("FTBOT_LOG_LEVEL", "INFO"))
+    p = argparse.ArgumentParser(prog="ftbot", description="Run a team's model fine-tuning from Slack. `ftbot COMMAND --help` says what each command needs.")
+    p.add_argument("--version", action="version", version=f"ftbot {_version()}")
+    p.add_argument("--log-level", default=os.environ.get("FTBOT_LOG_LEVEL", "INFO"), help="DEBUG, INFO (default, or FTBOT_LOG_LEVEL), WARNING, ERROR")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("serve", help="HTTP mode: POST /slack/events and GET /healthz on $PORT, plus the worker")
     s.add_argument("--no-worker", action="store_true", help="do not run the poller and sender in this process")
-    s.add_argument("--host", default="0.0.0.0")
+    s.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all interfaces)")
     s.add_argument("--port", type=int, default=None, help="default: $PORT or 3000")
     s.add_argument("--threads", type=int, default=8, help="HTTP worker threads")
     s.set_defaults(func=cmd_serve)
@@ -221,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sandbox)
 
     s = sub.add_parser("demo", help="the whole lifecycle on this machine with no accounts, printing the conversation")
-    s.add_argument("--out", default="ftbot-demo", help="where the demo database and chart go")
+    s.add_argument("--out", default="ftbot-demo", help="parent folder: each run writes its database, chart and transcript to a new run-YYYYmmdd-HHMMSS folder in it (default: ftbot-demo)")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
     s.add_argument("--provider", choices=("openai", "together", "ray"), default="openai", help="whose sandbox trains the demo job (default: openai; ray: a local Ray head and a tiny CPU trainer, needs ftbot[ray])")
     s.set_defaults(func=cmd_demo)
@@ -235,8 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("db", help="database schema")
     dbsub = s.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    u = dbsub.add_parser("upgrade", help="apply schema migrations (Alembic)")
+    u = dbsub.add_parser("upgrade", help="apply schema migrations (Alembic)", description="Apply the schema migrations up to the latest (safe to run twice, and from several processes at once).")
+    u.epilog = SETTINGS_NEEDED["db"]
+    u.formatter_class = argparse.RawDescriptionHelpFormatter
     u.set_defaults(func=cmd_db_upgrade)
+    _describe(sub)
     return p
 
 

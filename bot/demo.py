@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,14 @@ def _plain(blocks: list[dict[str, Any]] | None, fallback: str) -> str:
             parts += [e.get("text", "") for e in b.get("elements", [])]
         elif b.get("type") == "actions":
             parts.append("[" + "] [".join(e["text"]["text"] for e in b["elements"]) + "]")
+        elif b.get("type") == "alert":
+            parts.append(f"({b.get('level', 'default')}) {b['text']['text']}")
+        elif b.get("type") == "table":
+            from bot.messages.table import table_texts
+
+            rows = table_texts(b)
+            widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(len(rows[0]))]
+            parts += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     text = "\n".join(parts)
     text = re.sub(r"(?<![\w:-]):[a-z_]+:(?=\s)\s?", "", text)  # emoji codes, not model names
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -106,8 +115,36 @@ def _sandboxed_provider(name: str, timing: Any) -> tuple[Any, Any, dict[str, Any
     return server, OpenAIProvider(api_key="sk-demo", base_url=server.url), {"openai_api_key": "sk-demo", "openai_base_url": server.url}
 
 
+def _quiet_logs() -> None:
+    """The demo prints the conversation; start-up chatter (Alembic's INFO lines) and APScheduler's
+    "skipped: maximum number of running instances" (a send that overlaps the previous one, harmless)
+    would drown it. Warnings from ftbot itself still show."""
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    root = logging.getLogger()
+    if root.level == logging.INFO:
+        root.setLevel(logging.WARNING)
+
+
+def run_folder(parent: str | Path, now: datetime | None = None) -> Path:
+    """A new folder per run under `parent` (run-YYYYmmdd-HHMMSS, then -2, -3 … if taken): earlier runs are kept."""
+    stamp = f"run-{(now or datetime.now(UTC)):%Y%m%d-%H%M%S}"
+    base = Path(parent).resolve()
+    path, n = base / stamp, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base / f"{stamp}-{n}"
+
+
 def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provider: str = "openai", ray_address: str | None = None) -> int:  # noqa: ANN001
     """`ray_address`: with `provider="ray"`, a running head to use instead of starting one."""
+    _quiet_logs()  # before Alembic is imported: it logs its plugins then
     from bot.app import build_app
     from bot.provider.base import provider_label
     from bot.sandbox.state import Timing
@@ -119,8 +156,16 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     from bot.worker.runner import Worker
     from storage.migrate import upgrade
 
+    if provider not in DEMO_PROVIDERS:
+        print(f"ftbot demo: --provider must be one of {', '.join(DEMO_PROVIDERS)}, not {provider!r}", file=out)
+        return 2
+    out_path = run_folder(out_dir)
+    transcript = (out_path / "transcript.txt").open("w", encoding="utf-8")
+    t0 = time.monotonic()
+
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
+        transcript.write(text + "\n")
 
     if provider == "ray":
         from bot.sandbox.ray_head import ray_installed
@@ -129,17 +174,14 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
             say(RAY_MISSING)
             return 2
 
-    out_path = Path(out_dir).resolve()
-    out_path.mkdir(parents=True, exist_ok=True)
+    def at(t: float) -> str:
+        """When something happened, in seconds since the demo started: events print in that order."""
+        return f"[+{max(0.0, t - t0):5.1f}s]"
+
+    wall_to_mono = time.monotonic() - time.time()  # the stand-ins stamp with time.time()
     db_file = out_path / "demo.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     db_url = f"sqlite:///{db_file}"
     upgrade(db_url)
-
-    if provider not in DEMO_PROVIDERS:
-        say(f"ftbot demo: --provider must be one of {', '.join(DEMO_PROVIDERS)}, not {provider!r}")
-        return 2
     timing = Timing(validating_seconds=1.0, queued_seconds=1.0, step_seconds=0.25, eval_every=5)
     if provider == "ray":
         say("Starting a local Ray head (one CPU, free ports, 127.0.0.1) …" if ray_address is None else f"Using the Ray head at {ray_address}")
@@ -187,14 +229,15 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
         """@alice drops a file into #ml-runs; the bot checks it and answers there."""
         before = len([c for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL])
         meta = slack.add_user_file(name, content)
-        say(f"@alice shares {name} ({len(content):,} bytes) in #ml-runs")
+        say(f"{at(time.monotonic())} @alice shares {name} ({len(content):,} bytes) in #ml-runs")
         requester.event({"type": "file_shared", "file_id": meta["id"], "user_id": "U0ALICE", "channel_id": CHANNEL})
         until = time.monotonic() + 30
         while time.monotonic() < until:
-            posted = [c.args for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL]
+            posted = [c for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL]
             if len(posted) > before:
-                say("[channel]")
-                say(_indent(_plain(posted[-1].get("blocks"), posted[-1].get("text", ""))))
+                last = posted[-1]
+                say(f"{at(last.at + wall_to_mono)} [channel]")
+                say(_indent(_plain(last.args.get("blocks"), last.args.get("text", ""))))
                 say()
                 return
             time.sleep(0.05)
@@ -211,38 +254,44 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     if provider == "ray":
         # The tiny trainer's steps are mini-batches of characters: bigger batches, a short job.
         command = f"start acme-support validation={v.id} epochs=2 batch=16 lr=0.0002 suffix=acme-support"
-    say(f"@alice types in #ml-runs:  /ft {command}")
+    say(f"{at(time.monotonic())} @alice types in #ml-runs:  /ft {command}")
     started = time.monotonic()
     reply = requester.command(command, user="U0ALICE", channel=CHANNEL)
     say(f"  Slack got HTTP {reply.status} after {reply.elapsed * 1000:.0f} ms (the ack)")
     say()
 
     seen_calls = len(slack.calls())
-    seen_responses = 0
     seen_hooks = 0
     chart_saved: Path | None = None
     deleted_ok = False
     deadline = started + 120
     try:
         while time.monotonic() < deadline and chart_saved is None:
-            for r in slack.responses()[seen_responses:]:
-                seen_responses += 1
-                say(f"[only @alice sees] {_plain(r.get('blocks'), r.get('text', ''))}")
+            # Slack calls, answers to @alice (response_url, recorded as calls too) and webhooks,
+            # merged by when they happened.
+            happened: list[tuple[float, int, Any]] = []
             for d in (hooks.deliveries() if hooks else [])[seen_hooks:]:
                 seen_hooks += 1
-                say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']} in {(d['answered_at'] - d['sent_at']) * 1000:.0f} ms)")
+                happened.append((d["sent_at"] + wall_to_mono, 0, d))
             calls = slack.calls()
             for c in calls[seen_calls:]:
                 seen_calls += 1
-                a = c.args
-                if c.status != 200:
+                if c.status == 200:
+                    happened.append((c.at + wall_to_mono, 1, c))
+            for when, kind, item in sorted(happened, key=lambda h: (h[0], h[1])):
+                if kind == 0:
+                    d = item
+                    say(f"{at(when)} [webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']} in {(d['answered_at'] - d['sent_at']) * 1000:.0f} ms)")
                     continue
-                if c.method == "chat.postMessage":
+                c, a = item, item.args
+                if c.method == "response_url":
+                    say(f"{at(when)} [only @alice sees] {_plain(a.get('blocks'), a.get('text', ''))}")
+                elif c.method == "chat.postMessage":
                     where = "thread reply" if a.get("thread_ts") else ("job card" if "metadata" in a and ":card" in json.dumps(a.get("metadata")) else "channel")
-                    say(f"[{where}]")
+                    say(f"{at(when)} [{where}]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "chat.update":
-                    say("[job card edited]")
+                    say(f"{at(when)} [job card edited]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "files.completeUploadExternal":
                     fid = (a.get("files") or [{}])[0].get("id")
@@ -250,16 +299,17 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
                     name = (a.get("files") or [{}])[0].get("title") or "chart"
                     chart_saved = out_path / "loss-chart.png"
                     chart_saved.write_bytes(data)
-                    say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
+                    say(f"{at(when)} [thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
         hooks_until = time.monotonic() + 5
         while hooks is not None and chart_saved is not None and not seen_hooks and time.monotonic() < hooks_until:
             time.sleep(0.05)  # the regular poll can beat the webhook on a loaded machine: show it anyway
             for d in hooks.deliveries()[:1]:
                 seen_hooks += 1
-                say(f"[webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, after the poll had seen the ending)")
+                say(f"{at(d['sent_at'] + wall_to_mono)} [webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, after the poll had seen the ending)")
         if chart_saved is not None:
-            deleted_ok = demo_model_deletion(services, requester, slack, say)
+            deleted_ok = demo_model_deletion(services, requester, slack, say, stamp=lambda wall: at(wall + wall_to_mono))
+        facts = _summary_facts(services)
     finally:
         worker.stop()
         http.stop()
@@ -268,15 +318,41 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
         sandbox.stop()
     took = time.monotonic() - started
     say()
+    n_calls = sum(1 for c in slack.calls() if c.method not in {"auth.test", "upload", "response_url"})
+    refused = sum(1 for c in slack.calls() if c.status != 200)
+    say("Summary")
+    say(f"  provider          {provider_label(provider)} sandbox")
+    say(f"  datasets          {facts['datasets']}")
+    say(f"  job               {facts['job']}")
+    say(f"  model             {facts['model']}")
+    say(f"  model deleted     {'yes, after two approvals' if deleted_ok else 'no'}")
+    say(f"  Slack             {n_calls} API calls" + (f", {refused} refused or failed" if refused else ", none refused"))
+    say(f"  loss chart        {chart_saved or 'not made'}")
+    say(f"  this run          {out_path} (transcript.txt, demo.db; earlier runs are kept beside it)")
+    say(f"  took              {took:.0f} s")
+    transcript.close()
     if chart_saved is None:
-        say(f"The job did not finish within {deadline - started:.0f} s; something is wrong.")
+        print(f"The job did not finish within {deadline - started:.0f} s; something is wrong.", file=out)
         return 1
-    n_calls = sum(1 for c in slack.calls() if c.method not in {"auth.test", "upload"})
-    say(f"Done in {took:.0f} s: {n_calls} Slack API calls for the whole job and the model's deletion. Chart: {chart_saved}")
     return 0 if deleted_ok else 1
 
 
-def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, timeout: float = 30.0) -> bool:  # noqa: ANN401
+def _summary_facts(services: Any) -> dict[str, str]:  # noqa: ANN401
+    from sqlalchemy import select
+
+    from storage.models import Dataset, Job
+
+    with services.db.session() as s:
+        names = [f"{d.name} ({d.example_count} examples, {d.verdict or 'not checked'})" for d in s.scalars(select(Dataset).order_by(Dataset.id))]
+        job = s.scalars(select(Job).order_by(Job.id.desc())).first()
+        return {
+            "datasets": "; ".join(names) or "none registered",
+            "job": f"{job.provider_job_id}: {job.status}" + (f", {job.trained_tokens:,} trained tokens" if job.trained_tokens else "") if job else "none",
+            "model": (job.fine_tuned_model or "none") if job else "none",
+        }
+
+
+def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, timeout: float = 30.0, stamp: Any = None) -> bool:  # noqa: ANN401
     """The fine-tuned model is deleted through a team approval: asked, refused to its asker, approved twice."""
     from sqlalchemy import select
 
@@ -287,23 +363,24 @@ def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, tim
     if not model:
         say("No fine-tuned model to delete; skipping the approval step.")
         return False
-    calls, answers = len(slack.calls()), len(slack.responses())
+    calls = len(slack.calls())
+    stamp = stamp or (lambda _at: "")
 
     def show(until: Any) -> bool:  # noqa: ANN401
-        nonlocal calls, answers
+        nonlocal calls
         deadline = time.monotonic() + timeout
         while True:
-            for r in slack.responses()[answers:]:
-                answers += 1
-                say(f"[only the clicker sees] {_plain(r.get('blocks'), r.get('text', ''))}")
+            # Answers to the clicker come through response_url, recorded among the calls: one order.
             for c in slack.calls()[calls:]:
                 calls += 1
+                a = c.args
+                if c.status == 200 and c.method == "response_url":
+                    say(f"{stamp(c.at)} [only the clicker sees] {_plain(a.get('blocks'), a.get('text', ''))}")
                 if c.status != 200 or c.method not in {"chat.postMessage", "chat.update"}:
                     continue
-                a = c.args
                 key = json.dumps(a.get("metadata") or {})
                 label = "thread reply" if a.get("thread_ts") else ("approval request" if "approval:" in key else "approval request edited" if c.method == "chat.update" else "channel")
-                say(f"[{label}]")
+                say(f"{stamp(c.at)} [{label}]")
                 say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
             if until():
                 return True
@@ -316,21 +393,21 @@ def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, tim
             return s.scalar(select(ApprovalRequest.status).order_by(ApprovalRequest.id.desc()))
 
     say()
-    say(f"@alice wants the model gone:  /ft delete-model {model} superseded by v2")
+    say(f"{stamp(time.time())} @alice wants the model gone:  /ft delete-model {model} superseded by v2")
     asked = len(slack.responses())  # `show` moves `answers` on as it prints: compare with this
     requester.command(f"delete-model {model} superseded by v2", user="U0ALICE", channel=CHANNEL)
     show(lambda: status() == "pending" and len(slack.responses()) > asked)
     with services.db.session() as s:
         rid = s.scalar(select(ApprovalRequest.id).order_by(ApprovalRequest.id.desc()))
     for user, name in (("U0ALICE", "@alice"), ("U0BOB", "@bob"), ("U0CAROL", "@carol")):
-        say(f"{name} clicks Approve")
+        say(f"{stamp(time.time())} {name} clicks Approve")
         before = len(slack.responses())
         requester.block_action("approval_approve", str(rid), user=user, channel=CHANNEL)
         show(lambda before=before: len(slack.responses()) > before)
     ok = show(lambda: status() in {"done", "failed"} and model not in {m.id for m in services.provider.list_models()})
     time.sleep(0.5)
     show(lambda: True)
-    say("@alice types:  /ft audit 8")
+    say(f"{stamp(time.time())} @alice types:  /ft audit 8")
     before = len(slack.responses())
     requester.command("audit 8", user="U0ALICE", channel=CHANNEL)
     show(lambda: len(slack.responses()) > before)

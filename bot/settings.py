@@ -100,18 +100,25 @@ class Settings:
         """Every enabled provider has what it needs (the sandbox stands in for keys and endpoints)."""
         _check_default(self)
         _check_ray(self)
+        problems = self.provider_problems()
+        if problems:
+            raise SettingsError(_one_message(problems))
+
+    def provider_problems(self) -> list[str]:
         enabled = self.enabled_providers
         if self.sandbox:
-            return
+            return []
+        out = []
         if "openai" in enabled and not self.openai_api_key:
-            raise SettingsError("OPENAI_API_KEY is required but not set")
+            out.append("OPENAI_API_KEY is required but not set")
         if "azure" in enabled:
             if not self.azure_endpoint:
-                raise SettingsError("AZURE_OPENAI_ENDPOINT is required when AZURE_OPENAI_API_KEY is set")
+                out.append("AZURE_OPENAI_ENDPOINT is required when AZURE_OPENAI_API_KEY is set")
             if not self.azure_api_key and not _has_azure_identity():
-                raise SettingsError("AZURE_OPENAI_API_KEY is required (or install ftbot[azure] to sign in with Entra ID)")
+                out.append("AZURE_OPENAI_API_KEY is required (or install ftbot[azure] to sign in with Entra ID)")
         if "together" in enabled and not self.together_api_key:
-            raise SettingsError("TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set")
+            out.append("TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set")
+        return out
 
     # OPENAI_WEBHOOK_SECRET (whsec_…): when set, POST /webhooks/openai exists and idle jobs are polled less
     openai_webhook_secret: str | None = field(default=None, repr=False)
@@ -128,20 +135,43 @@ class Settings:
     # ---- what each process needs ----------------------------------------------------------
 
     def require(self, *names: str) -> None:
+        missing = self._missing(names)
+        if missing:
+            raise SettingsError(_one_message(missing))
+
+    def _missing(self, names: tuple[str, ...]) -> list[str]:
         env_names = {f.name: _ENV_NAME[f.name] for f in fields(self)}
-        for name in names:
-            if not getattr(self, name):
-                raise SettingsError(f"{env_names[name]} is required but not set")
+        return [f"{env_names[n]} is required but not set" for n in names if not getattr(self, n)]
 
     def require_for(self, process: str) -> None:
+        """Everything `process` lacks, named in one message (not one per attempt)."""
+        names: tuple[str, ...] = ()
         if process in {"serve", "socket", "worker", "demo-bot"}:
-            self.require("slack_bot_token")
+            names += ("slack_bot_token",)
         if process == "serve":
-            self.require("slack_signing_secret")
+            names += ("slack_signing_secret",)
         if process == "socket":
-            self.require("slack_app_token")
+            names += ("slack_app_token",)
+        problems = self._missing(names)
         if process in {"serve", "socket", "worker"}:
-            self.check_providers()
+            _check_default(self)
+            _check_ray(self)
+            problems += self.provider_problems()
+        if problems:
+            raise SettingsError(_one_message(problems))
+
+
+def _one_message(problems: list[str]) -> str:
+    """Missing names grouped ("A, B and C are required but not set"), then the other reasons, in one line."""
+    tail = " is required but not set"
+    plain = [p.removesuffix(tail) for p in problems if p.endswith(tail)]
+    others = [p for p in problems if not p.endswith(tail)]
+    parts = []
+    if len(plain) == 1:
+        parts.append(plain[0] + tail)
+    elif plain:
+        parts.append(", ".join(plain[:-1]) + f" and {plain[-1]} are required but not set")
+    return "; ".join(parts + others)
 
 
 PROVIDER_NAMES = ("openai", "azure", "together", "ray")

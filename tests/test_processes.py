@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -22,16 +24,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _run_dir(parent, *, besides: Path | None = None) -> Path:  # noqa: ANN001
+    [run] = [p for p in parent.iterdir() if p.name.startswith("run-2") and p != besides]
+    return run
+
+
 def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
+    earlier = tmp_path / "demo" / "run-20261130-120000"
+    earlier.mkdir(parents=True)
+    (earlier / "loss-chart.png").write_bytes(b"an earlier run's chart")
+    # At the default log level, as a new user runs it: the conversation, not start-up chatter.
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "demo", "--out", str(tmp_path / "demo"), "--steps", "12"],
+        [sys.executable, "-m", "bot.cli", "demo", "--out", str(tmp_path / "demo"), "--steps", "12"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+    assert "alembic" not in out.stderr and "skipped" not in out.stderr and " INFO " not in out.stderr, out.stderr[-2000:]
     text = out.stdout
     for seen in ("acme-draft.jsonl`: 4 errors", "[Upload anyway]", "Uploaded as `file-", "/ft start acme-support validation=file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]", "[webhook] OpenAI -> ftbot /webhooks/openai: fine_tuning.job.succeeded"):
         assert seen in text, seen
-    assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    # Events print in the order they happened: each carries its time since the start.
+    stamps = [float(m) for m in re.findall(r"^\[\+\s*([\d.]+)s\]", text, re.M)]
+    assert len(stamps) > 15 and stamps == sorted(stamps)
+    # Each run has its own folder; the earlier one is untouched.
+    assert (earlier / "loss-chart.png").read_bytes() == b"an earlier run's chart"
+    run = _run_dir(tmp_path / "demo", besides=earlier)
+    assert run.name > earlier.name and (run / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    assert (run / "transcript.txt").read_text() in text
+    summary = text.split("\nSummary\n")[1]
+    for seen in ("datasets          acme-support.jsonl (10 examples, clean)", ": succeeded", "model deleted     yes, after two approvals", "none refused", str(run)):
+        assert seen in summary, seen
     # the model's deletion through a team approval
     for seen in ("/ft delete-model ft:", "[approval request]", "cannot approve it yourself", "2 of 2", "*Deleted*", "was deleted", "vote refused"):
         assert seen in text, seen
@@ -51,7 +73,7 @@ def test_demo_runs_the_whole_lifecycle_on_together(tmp_path) -> None:  # noqa: A
     ):
         assert seen in text, seen
     assert "OpenAI sandbox" not in text and "ftjob-" not in text
-    assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    assert (_run_dir(tmp_path / "demo") / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
     for seen in ("/ft delete-model sandbox/Meta-Llama-3.1-8B-Instruct-Reference-acme-support-", "[approval request]", "2 of 2", "*Deleted*", "was deleted"):
         assert seen in text, seen
 

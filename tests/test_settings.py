@@ -133,5 +133,42 @@ def test_cli_bad_setting_gives_one_line_and_exit_2(tmp_path) -> None:  # noqa: A
     assert lines == ["ftbot: PORT must be a whole number, got 'eighty'"]
     env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1-secret"}
     out = _ftbot("serve", env=env, cwd=tmp_path)
-    assert out.returncode == 2 and out.stderr.strip() == "ftbot: SLACK_SIGNING_SECRET is required but not set"
+    # Every missing setting at once, not one per attempt.
+    assert out.returncode == 2 and out.stderr.strip() == "ftbot: SLACK_SIGNING_SECRET and OPENAI_API_KEY are required but not set"
     assert "xoxb-1-secret" not in out.stderr + out.stdout
+
+
+def test_everything_missing_is_named_in_one_message() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({}, dotenv_path=None).require_for("serve")
+    assert str(err.value) == "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and OPENAI_API_KEY are required but not set"
+    with pytest.raises(SettingsError) as err:
+        load_settings({"TOGETHER_PROJECT_ID": "proj_1"}, dotenv_path=None).require_for("socket")
+    assert str(err.value) == "SLACK_BOT_TOKEN and SLACK_APP_TOKEN are required but not set; TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set"
+
+
+def test_cli_version_and_each_commands_help_describes_it_and_its_settings(tmp_path) -> None:  # noqa: ANN001
+    from importlib.metadata import version
+
+    from bot.cli import build_parser
+
+    out = _ftbot("--version", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"ftbot {version('ftbot')}"
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert parser.description and len(parser.description) > 20, name  # every command, whoever added it
+    needs = {
+        "serve": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OPENAI_API_KEY", "TOGETHER_API_KEY", "DATABASE_URL", "PORT"),
+        "socket": ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY", "DATABASE_URL"),
+        "worker": ("SLACK_BOT_TOKEN", "OPENAI_API_KEY", "DATABASE_URL"),
+        "sandbox": ("none",),
+        "demo": ("none",),
+        "validate": ("none", "FTBOT_PRICE_TABLE", "FTBOT_RETIREMENTS"),
+        "db": ("DATABASE_URL",),
+    }
+    for name, settings in needs.items():
+        text = _ftbot(name, "--help", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path).stdout
+        assert "Settings it needs:" in text, name
+        for setting in settings:
+            assert setting in text.split("Settings it needs:")[1], (name, setting)
+    assert "DATABASE_URL" in _ftbot("db", "upgrade", "--help", env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path).stdout

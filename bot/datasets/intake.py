@@ -19,13 +19,14 @@ from bot.datasets.download import (
     file_info,
     token_origins,
 )
-from bot.datasets.models import DEFAULT_MODEL
+from bot.datasets.models import default_model_for
 from bot.datasets.register import Registered, register
 from bot.datasets.validate import MAX_LINE_BYTES, validate_file
 from bot.messages.dataset_report import ReportContext, dataset_report, intake_problem
 from bot.outbox.deliver import deliver_now
 from bot.outbox.queue import enqueue
 from bot.provider.base import ProviderError
+from bot.retirements.table import table_for
 from bot.services import Services
 from storage.models import DatasetIntake
 from storage.types import utcnow
@@ -41,7 +42,7 @@ class Arrival:
     channel_id: str | None  # where to answer; None: a DM to the user
     thread_ts: str | None = None
     force: bool = False  # "upload anyway" on a file with errors
-    model: str = DEFAULT_MODEL
+    model: str | None = None  # None: the default base model of the provider it goes to
     explicit: bool = False  # the user asked for this file (modal, button): say so if it is not .jsonl
     provider: str | None = None  # where it goes (None: FTBOT_DEFAULT_PROVIDER)
 
@@ -168,8 +169,17 @@ def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # no
         _post(services, a, intake_problem(a.user_id, info.name, str(exc)))
         return "rejected"
     try:
-        report = validate_file(dl.path, model=a.model, max_line_bytes=limits.max_line_bytes, price_overrides=dict(services.settings.price_table))
-        ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=a.model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
+        provider = a.provider or services.default_provider
+        model = a.model or default_model_for(provider)
+        report = validate_file(
+            dl.path,
+            model=model,
+            max_line_bytes=limits.max_line_bytes,
+            price_overrides=dict(services.settings.price_table),
+            retirements=table_for(services.settings.retirements_file),
+            provider=provider,
+        )
+        ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
         if not report.ok and not a.force:
             _post(services, a, dataset_report(report, ctx))
             return "rejected"

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from array import array
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ import orjson
 from bot.datasets.models import CHAT, COMPLETION, PREFERENCE, TOOLS, model_facts
 from bot.datasets.pricing import price_for
 from bot.datasets.tokens import get_encoding
+from bot.retirements.table import RetirementTable, table_for
 
 MIN_EXAMPLES = 10
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -36,6 +39,7 @@ MAX_TRACKED = 200_000
 MEMO_ENTRIES = 20_000
 MEMO_MAX_CHARS = 500
 LINES_SHOWN = 5  # line numbers listed per kind of problem
+RETIRING_WITHIN_DAYS = 90  # a model whose training or serving ends sooner is warned about
 GIVE_UP_AFTER = 1000  # lines read with not one JSON object among them: not a JSONL file
 BATCH = 2048
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -91,15 +95,24 @@ class Issue:
     kind: str
     message: str
     lines: list[int] = field(default_factory=list)
-    count: int = 0
-    detail: str | None = None  # e.g. the JSON parser's reason on the first occurrence
+    count: int = 0  # lines with this problem (a line with it twice counts once)
+    detail: str | None = None  # the first line's detail (or the file's, for a file-wide problem)
+    details: list[str | None] = field(default_factory=list)  # one per line in `lines`
 
     def where(self) -> str:
-        """`lines 3, 7 and 12 more` / `40 times` / `` (plain text; the Slack report escapes it)."""
+        """`lines 3 (why), 7 (why) and 12 more` / `40 times` / `` (plain text; the Slack report escapes it).
+
+        Each shown line carries its own detail, so one parser message is never shown for three lines.
+        """
         if self.lines:
             more = f" and {self.count - len(self.lines):,} more" if self.count > len(self.lines) else ""
-            return f"line{'s' if self.count > 1 else ''} {', '.join(map(str, self.lines))}{more}"
+            shown = [f"{n} ({d})" if d else str(n) for n, d in zip(self.lines, self.details + [None] * len(self.lines), strict=False)]
+            return f"line{'s' if self.count > 1 else ''} {', '.join(shown)}{more}"
         return f"{self.count:,} times" if self.count > 1 else ""
+
+    def file_detail(self) -> str | None:
+        """A detail not already shown next to a line (file-wide problems)."""
+        return None if self.lines else self.detail
 
 
 @dataclass
@@ -126,6 +139,8 @@ class TokenStats:
     messages_max: int = 0
     messages_mean: float = 0.0
     messages_median: float = 0.0
+    approximate: bool = False  # counted with a tiktoken encoding standing in for the model's tokenizer
+    price_note: str | None = None  # why there is no price, when the provider prices jobs itself
 
 
 @dataclass
@@ -141,6 +156,7 @@ class Report:
     tokens: TokenStats | None
     stopped_early: str | None = None
     validation: Report | None = None
+    model_notice: str | None = None  # the base model is retired or retiring (from the retirement table)
 
     @property
     def ok(self) -> bool:
@@ -169,14 +185,29 @@ class _Issues:
     def __init__(self, names: dict[str, str]) -> None:
         self.names = names
         self.by_kind: dict[str, Issue] = {}
+        self.last_line: dict[str, int] = {}
 
     def add(self, kind: str, line: int | None = None, detail: str | None = None, *, message: str | None = None) -> None:
         issue = self.by_kind.get(kind)
         if issue is None:
             issue = self.by_kind[kind] = Issue(kind, message or self.names[kind], detail=detail)
+        if line is not None and self.last_line.get(kind) == line:
+            # The same problem again on the same line (two unknown roles): one line, its details merged.
+            if detail and issue.lines and issue.lines[-1] == line:
+                had = issue.details[-1]
+                if had is None:
+                    issue.details[-1] = detail
+                elif detail not in had.split(", "):
+                    issue.details[-1] = f"{had}, {detail}"[:200]
+                if len(issue.lines) == 1:
+                    issue.detail = issue.details[0]
+            return
         issue.count += 1
-        if line is not None and len(issue.lines) < LINES_SHOWN:
-            issue.lines.append(line)
+        if line is not None:
+            self.last_line[kind] = line
+            if len(issue.lines) < LINES_SHOWN:
+                issue.lines.append(line)
+                issue.details.append(detail)
 
     def list(self) -> list[Issue]:
         return sorted(self.by_kind.values(), key=lambda i: (i.lines[0] if i.lines else 0, i.kind))
@@ -196,6 +227,18 @@ def _depth(obj: Any) -> int:
         elif isinstance(o, list):
             stack.extend((v, d + 1) for v in o if isinstance(v, dict | list))
     return deepest
+
+
+_PARSER_WHERE = re.compile(r"^(?P<why>.*?):? line \d+ column (?P<col>\d+) \(char \d+\)$")
+
+
+def _json_reason(message: str) -> str:
+    """orjson's "unexpected character: line 1 column 97 (char 96)" counts within the parsed line, which
+    reads like the file's line 1: say "column 97 of the line" instead."""
+    m = _PARSER_WHERE.match(message)
+    if m is None:
+        return message[:200]
+    return f"{m.group('why')[:150]} at column {m.group('col')} of the line"
 
 
 def _json_text(value: Any) -> str:
@@ -225,8 +268,15 @@ class Validator:
         max_tracked: int = MAX_TRACKED,
         threads: int | None = None,
         price_overrides: dict[str, float] | None = None,
+        retirements: RetirementTable | None = None,
+        today: date | None = None,
+        provider: str | None = None,
     ) -> None:
         self.facts = model_facts(model)
+        self.retirements = retirements
+        # Whose retirement dates apply: Azure retires the same base models later than OpenAI.
+        self.provider = provider or self.facts.provider
+        self.today = today or datetime.now(UTC).date()
         self.model = model
         self.limit = token_limit or self.facts.limit
         self.max_line_bytes = max_line_bytes
@@ -249,7 +299,12 @@ class Validator:
         try:
             report = self._run(Path(path), seen=seen, against=None)
             if validation is not None:
-                report.validation = self._run(Path(validation), seen={}, against=seen)
+                report.validation = v = self._run(Path(validation), seen={}, against=seen)
+                if v.tokens is not None:
+                    # Not trained on: no epochs, no billed tokens, no cost (its tokens still count
+                    # toward the limit per example, so those stay).
+                    v.tokens.epochs = v.tokens.billed_per_epoch = v.tokens.billed_total = 0
+                    v.tokens.usd_per_million = v.tokens.price_source = v.tokens.estimated_usd = None
             return report
         finally:
             if self._pool is not None:
@@ -276,13 +331,21 @@ class Validator:
         self.strings: list[str] = []
         lineno, stopped, size = 0, None, 0
         if not self.facts.known:
-            self.warnings.add("unknown_model", message=f"Model {self.model[:80]} is not in ftbot's table: assumed limit {self.limit:,} tokens, {self.facts.encoding}")
+            checked = "; Together's client checks the real limit when the job starts" if self.facts.provider == "together" else ""
+            self.warnings.add("unknown_model", message=f"Model {self.model[:80]} is not in ftbot's table: assumed limit {self.limit:,} tokens, {self.facts.encoding}{checked}")
+        self.model_notice: str | None = None
+        if against is None:
+            self._retirement_warning()
         with open(path, "rb", buffering=1 << 20) as f:
-            head = f.read(4)
+            head = f.read(8192)
             f.seek(0)
             if head.startswith((b"\xff\xfe", b"\xfe\xff")):
                 self.errors.add("utf16", 1)
                 stopped = "UTF-16"
+            elif _looks_binary(head):
+                # Said once: a binary file's every "line" would otherwise be an error of its own.
+                self.errors.add("binary")
+                stopped = "not read further: its first bytes are binary data"
             while stopped is None:
                 line = f.readline(self.max_line_bytes + 1)
                 if not line:
@@ -328,9 +391,30 @@ class Validator:
             bytes=size,
             errors=self.errors.list(),
             warnings=self.warnings.list(),
-            tokens=self._stats() if self.examples else None,
+            tokens=self._stats() if self.recorded else None,  # nothing counted: no figures of zeros
             stopped_early=stopped,
+            model_notice=self.model_notice,
         )
+
+    def _retirement_warning(self) -> None:
+        """A notice on the report, not a warning on the file: the data is fine, the model is going."""
+        if self.retirements is None:
+            return
+        r = self.retirements.lookup(self.provider, self.facts.base)
+        if r is None:
+            return
+        today = self.today
+        ended = [d for d in (r.training_ends, r.serving_ends) if d is not None and d <= today]
+        serving = f"its fine-tunes stop serving on {r.serving_ends}" if r.serving_ends else "no end of serving announced for its fine-tunes"
+        if ended:
+            message = f"{self.facts.base} is retired: " + (f"training ended on {r.training_ends}" if r.training_ends and r.training_ends <= today else "training still open") + f"; {serving}"
+        elif r.training_ends is not None and (r.training_ends - today).days <= RETIRING_WITHIN_DAYS:
+            message = f"{self.facts.base} is retiring: new fine-tuning jobs end on {r.training_ends}; {serving}"
+        elif r.serving_ends is not None and (r.serving_ends - today).days <= RETIRING_WITHIN_DAYS:
+            message = f"{self.facts.base} is retiring: {serving}"
+        else:
+            return
+        self.model_notice = message
 
     def _line(self, raw: bytes, lineno: int) -> None:
         stripped = raw.strip()
@@ -350,7 +434,7 @@ class Validator:
             elif "recursion" in str(exc).lower() or "depth" in str(exc).lower():
                 self.errors.add("too_deep", lineno)
             else:
-                self.errors.add("not_json", lineno, str(exc)[:200])
+                self.errors.add("not_json", lineno, _json_reason(str(exc)))
             return
         if not isinstance(obj, dict):
             self.errors.add("not_json", lineno, f"a JSON {type(obj).__name__.replace('str', 'string')}, not an object")
@@ -363,11 +447,11 @@ class Validator:
         key = hash(stripped)
         first = self.seen.get(key)
         if first is not None:
-            self.warnings.add("duplicate", lineno, f"line {lineno} repeats line {first}")
+            self.warnings.add("duplicate", lineno, f"repeats line {first}")
         elif len(self.seen) < self.max_tracked:
             self.seen[key] = lineno
         if self.against is not None and key in self.against:
-            self.warnings.add("shared_with_validation", lineno, f"line {lineno} is line {self.against[key]} of the training file")
+            self.warnings.add("shared_with_validation", lineno, f"line {self.against[key]} of the training file")
         # The family is decided by the keys, so a broken first example still sets it.
         family = _family(obj)
         if family is not None:
@@ -658,7 +742,7 @@ class Validator:
         if not recorded:
             return TokenStats(self.facts.encoding, self.limit)
         n = recorded
-        epochs = epochs_for(n)
+        epochs = self.facts.default_epochs or epochs_for(n)
         s = TokenStats(
             encoding=self.facts.encoding,
             limit=self.limit,
@@ -680,11 +764,26 @@ class Validator:
             messages_mean=round(self.msg_total / n, 2),
             messages_median=_percentile(self.msg_counts, 50),
         )
+        s.approximate = self.facts.approximate_tokens
         price = price_for(self.model, self.price_overrides)
+        if price is None and self.facts.provider == "together":
+            s.price_note = "Together prices each job itself (by model size, LoRA or full): ftbot asks for its estimate when the job starts"
         if price is not None:
             s.usd_per_million, s.price_source = price.usd_per_million, price.source
             s.estimated_usd = round(s.billed_total * price.usd_per_million / 1_000_000, 2)
         return s
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes (never in JSON text), or bytes that are not UTF-8 and mostly control characters."""
+    if b"\x00" in head:
+        return True
+    try:
+        head[:-4].decode("utf-8")  # a multi-byte character may be cut at the end
+        return False
+    except UnicodeDecodeError:
+        controls = sum(1 for b in head if b < 9 or 13 < b < 32 or b == 127)
+        return controls > len(head) // 20
 
 
 def _family(obj: dict[str, Any]) -> str | None:
@@ -727,6 +826,19 @@ def validate_file(
     token_limit: int | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
     price_overrides: dict[str, float] | None = None,
+    retirements: RetirementTable | None = None,
+    today: date | None = None,
+    provider: str | None = None,
 ) -> Report:
-    v = Validator(model, token_limit=token_limit, max_line_bytes=max_line_bytes, price_overrides=price_overrides)
+    """`retirements`: the table to warn from (default: the shipped one); `provider`: whose dates apply
+    (default: the model's own provider, OpenAI for gpt-*)."""
+    v = Validator(
+        model,
+        token_limit=token_limit,
+        max_line_bytes=max_line_bytes,
+        price_overrides=price_overrides,
+        retirements=retirements or table_for(None),
+        today=today,
+        provider=provider,
+    )
     return v.validate(path, validation)

@@ -12,8 +12,10 @@ from typing import Any
 
 from bot.jobs.view import JobView
 from bot.messages.events import EventView, chunk_lines, event_line
-from bot.messages.job_card import fmt_num, job_blocks, job_text, provider_tag, status_label
+from bot.messages.job_card import STATUS_EMOJI, fmt_num, job_blocks, job_text, provider_tag, status_label
+from bot.messages.table import code_cell, emoji_cell, table_blocks, user_cell
 from bot.mrkdwn import clip, code, escape, truncate
+from bot.provider.base import provider_label
 
 PAGE = 10
 
@@ -39,12 +41,26 @@ def job_line(j: JobView) -> str:
     return f"{status_label(j.status)}{progress}  {code(j.id)} {clip(j.base_model, 100)}{provider_tag(j.provider)}{model}{who}{when}"
 
 
+def _status_cell(status: str) -> dict[str, Any]:
+    return emoji_cell(STATUS_EMOJI.get(status, ":grey_question:"), status.replace("_", " "))
+
+
+def job_row(j: JobView, *, with_provider: bool) -> list[Any]:
+    progress = f"{j.progress:.0%}" if j.progress is not None and not j.final else ""
+    row: list[Any] = [_status_cell(j.status), progress, code_cell(j.id), j.base_model]
+    if with_provider:
+        row.append(provider_label(j.provider) if j.provider else "")
+    row += [code_cell(j.fine_tuned_model), user_cell(j.started_by), f"{j.created_at:%Y-%m-%d %H:%M}" if j.created_at else ""]
+    return row
+
+
 def job_list(jobs: Sequence[JobView], *, offset: int, total: int, page: int = PAGE) -> dict[str, Any]:
     if not jobs:
         return {"text": "No fine-tuning jobs yet.", "blocks": [_section("No fine-tuning jobs yet. Start one with `/ft start FILE`.")]}
+    several = any(j.provider for j in jobs)
+    header = ["Status", "Progress", "Job", "Base model"] + (["Provider"] if several else []) + ["Fine-tuned model", "Started by", "Created (UTC)"]
     blocks: list[dict[str, Any]] = [_section(f"*Fine-tuning jobs* ({offset + 1}–{offset + len(jobs)} of {total})")]
-    for chunk in chunk_lines([job_line(j) for j in jobs]):
-        blocks.append(_section("\n".join(chunk)))
+    blocks += table_blocks(header, [job_row(j, with_provider=several) for j in jobs], more="{n} more jobs on this page not shown", align=["left", "right"])
     buttons = []
     if offset > 0:
         buttons.append({"type": "button", "action_id": "list_page", "text": {"type": "plain_text", "text": "Newer"}, "value": str(max(0, offset - page))})
@@ -52,7 +68,9 @@ def job_list(jobs: Sequence[JobView], *, offset: int, total: int, page: int = PA
         buttons.append({"type": "button", "action_id": "list_page", "text": {"type": "plain_text", "text": "Older"}, "value": str(offset + page)})
     if buttons:
         blocks.append({"type": "actions", "block_id": "list_paging", "elements": buttons})
-    return {"text": f"{total} fine-tuning jobs", "blocks": blocks}
+    # The fallback (notifications, clients without tables) keeps the one-line-per-job list.
+    text = f"{total} fine-tuning jobs ({offset + 1}–{offset + len(jobs)}):\n" + "\n".join(job_line(j) for j in jobs)
+    return {"text": truncate(text, 3000), "blocks": blocks}
 
 
 def job_status(job: JobView, now: datetime) -> dict[str, Any]:
@@ -106,14 +124,18 @@ def models_answer(models: Sequence[ModelView], *, unavailable: Sequence[str] = (
     down = [_context(":warning: Not listed: " + "; ".join(escape(u) for u in unavailable))] if unavailable else []
     if not models:
         return {"text": "No fine-tuned models yet.", "blocks": [_section("No fine-tuned models yet."), *down]}
-    lines = []
+    several = any(m.provider for m in models)
+    header = ["Model"] + (["Provider"] if several else []) + ["Made by job", "Started by", "Serves until"]
+    rows = []
     for m in models:
-        origin = f"from {code(m.job_id)}" if m.job_id else "made outside ftbot"
-        who = f" by <@{m.started_by}>" if m.started_by else ""
-        ends = f"; serves until {m.serving_ends:%Y-%m-%d}" if m.serving_ends else "; no end of serving announced"
-        lines.append(f":robot_face: {code(m.id)}{provider_tag(m.provider)}\n      {origin}{who}{ends}")
-    blocks = [_section(f"*Fine-tuned models* ({len(models)})")] + [_section("\n".join(c)) for c in chunk_lines(lines)[:40]] + down
-    return {"text": f"{len(models)} fine-tuned models", "blocks": blocks}
+        row: list[Any] = [code_cell(m.id)]
+        if several:
+            row.append(provider_label(m.provider) if m.provider else "")
+        row += [code_cell(m.job_id) if m.job_id else "made outside ftbot", user_cell(m.started_by), f"{m.serving_ends:%Y-%m-%d}" if m.serving_ends else "no end announced"]
+        rows.append(row)
+    blocks = [_section(f"*Fine-tuned models* ({len(models)})"), *table_blocks(header, rows, more="…and {n} more models not shown"), *down]
+    lines = [f"{code(m.id)}{provider_tag(m.provider)}" + (f" until {m.serving_ends:%Y-%m-%d}" if m.serving_ends else "") for m in models]
+    return {"text": truncate(f"{len(models)} fine-tuned models:\n" + "\n".join(lines), 3000), "blocks": blocks}
 
 
 def started_answer(job: JobView, channel: str, *, duplicate: bool) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`/ft audit [N]`: the latest audit entries, newest first, packed into sections within Slack's limits. Pure."""
+"""`/ft audit [N]`: the latest audit entries, newest first, as a table within Slack's limits. Pure."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.mrkdwn import code, escape
-
-SECTION_CHARS = 2900
-MAX_BLOCKS = 48
+from bot.messages.table import MAX_BODY_ROWS, table_blocks, user_cell
+from bot.mrkdwn import code, escape, truncate
 
 LABELS = {
     "request": "asked for approval",
@@ -56,28 +54,34 @@ def audit_line(e: AuditEntry) -> str:
     return line
 
 
+def _subject(e: AuditEntry) -> str:
+    kind = {"delete_model": "delete", "job_budget": "job on"}.get(str(e.detail.get("kind")), "")
+    return f"{kind} {_trim(e.target, 120)}".strip() if e.target else kind
+
+
 def audit_answer(entries: Sequence[AuditEntry], asked: int) -> dict[str, Any]:
     if not entries:
         return {"text": "The audit log is empty.", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "The audit log is empty: no approval requests yet."}}]}
-    header = f"*Audit log*: the latest {len(entries)} entries, newest first"
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": header}}]
-    chunk: list[str] = []
-    size = 0
-    shown = 0
+    rows = []
     for e in entries:
-        line = audit_line(e)
-        if chunk and size + len(line) + 1 > SECTION_CHARS:
-            if len(blocks) >= MAX_BLOCKS:
-                break
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(chunk)}})
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line) + 1
-        shown += 1
-    if chunk and len(blocks) < MAX_BLOCKS:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(chunk)}})
-    else:
-        shown -= len(chunk)
-    if shown < len(entries):
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{len(entries) - shown} older entries did not fit; ask for fewer."}]})
-    return {"text": f"Audit log: {shown} of the latest {asked} entries", "blocks": blocks}
+        req = e.detail.get("request")
+        why = e.detail.get("why") or e.detail.get("error") or e.detail.get("reason")
+        rows.append(
+            [
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                user_cell(e.actor, otherwise="ftbot"),
+                _trim(LABELS.get(e.action, e.action), 60),
+                _subject(e),
+                f"#{_trim(str(req), 20)}" if req is not None else "",
+                _trim(str(why), 200) if why else "",
+            ]
+        )
+    shown = min(len(rows), MAX_BODY_ROWS)
+    header = f"*Audit log*: the latest {shown} entries, newest first"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": header}}]
+    blocks += table_blocks(
+        ["When (UTC)", "Who", "What", "Subject", "Request", "Why"], rows, more="{n} older entries did not fit in one table; ask for fewer.", wrapped=[5]
+    )
+    # The fallback keeps the readable lines (what notifications and table-less clients show).
+    text = f"Audit log: {shown} of the latest {asked} entries\n" + "\n".join(audit_line(e) for e in entries[:shown])
+    return {"text": truncate(text, 3000), "blocks": blocks}

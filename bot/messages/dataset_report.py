@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.messages.table import code_cell, emoji_cell, table_blocks, user_cell
 from bot.mrkdwn import code, escape
 
 MAX_KINDS = 8  # kinds of error / warning listed; the others are counted
@@ -37,8 +38,8 @@ def _clip(text: str, n: int) -> str:
 
 
 def _issue_line(issue: Any) -> str:
-    where = f" — {issue.where()}" if issue.where() else ""
-    detail = f" ({_clip(issue.detail, 120)})" if issue.detail else ""
+    where = f" — {_clip(issue.where(), 600)}" if issue.where() else ""
+    detail = f" ({_clip(issue.file_detail(), 120)})" if issue.file_detail() else ""
     return f"• {escape(_clip(issue.message, 200))}{escape(where)}{escape(detail)}"
 
 
@@ -90,6 +91,8 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": head}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(facts, 2900)}]},
     ]
+    if report.model_notice:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f":hourglass_flowing_sand: {escape(_clip(report.model_notice, 500))}"}]})
     if errors:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _issues_text("Errors", errors)}})
     if warnings:
@@ -99,12 +102,14 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
     if t is not None:
         if t.estimated_usd is not None:
             cost = f"${t.estimated_usd:,.2f} at ${t.usd_per_million:g}/1M"
+        elif t.price_note:
+            cost = t.price_note
         sample = "" if t.exact_percentiles else " (sampled)"
         fields = [
-            f"*Tokens per example* ({t.encoding})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
+            f"*Tokens per example* ({t.encoding}{', approximate' if t.approximate else ''})\nmin {t.min:,} · mean {t.mean:,} · max {t.max:,}",
             f"*Median / p90*{sample}\n{t.median:,} / {t.p90:,}",
             f"*Over the {t.limit:,} limit*\n" + (f"{t.over_limit:,} (truncated)" if t.over_limit else "none"),
-            f"*Billed tokens*\n{t.epochs} epochs × {t.billed_per_epoch:,} = {t.billed_total:,}",
+            f"*Billed tokens*\n{t.epochs} epoch{'' if t.epochs == 1 else 's'} × {t.billed_per_epoch:,} = {t.billed_total:,}",
             f"*Estimated cost*\n{escape(cost)}",
         ]
         blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": _clip(f, 1900)} for f in fields]})
@@ -176,20 +181,27 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def datasets_list(rows: list[DatasetRow], *, limit: int = 40) -> dict[str, Any]:
+def datasets_list(rows: list[DatasetRow]) -> dict[str, Any]:
     if not rows:
         return {"text": "No datasets yet: `/ft upload`, or share a .jsonl file with the bot.", "blocks": []}
+    several = any(r.provider for r in rows)
+    header = ["Name", "File"] + (["Provider"] if several else []) + ["Size", "Examples", "Check", "Tokens", "Uploaded by", "When (UTC)"]
+    table = []
+    for r in rows:
+        row: list[Any] = [_clip(r.name, 80), code_cell(r.provider_file_id)]
+        if several:
+            row.append(r.provider or "")
+        row += [
+            _size(r.bytes),
+            f"{r.examples:,}" if r.examples is not None else "?",
+            emoji_cell(ICON[r.verdict], r.verdict) if r.verdict in ICON else (r.verdict or "not checked"),
+            f"{r.tokens:,}" if r.tokens is not None else "?",
+            user_cell(r.uploaded_by, otherwise="outside Slack"),
+            r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "?",
+        ]
+        table.append(row)
+    right = ["left", "left"] + ([None] if several else []) + ["right", "right", None, "right"]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*Datasets* ({len(rows):,})"}}]
-    for r in rows[:limit]:
-        who = f"<@{r.uploaded_by}>" if r.uploaded_by else "outside Slack"
-        when = r.created_at.strftime("%Y-%m-%d %H:%M UTC") if r.created_at else "?"
-        verdict = f"{ICON.get(r.verdict or '', '')} {r.verdict}" if r.verdict else "not checked"
-        examples = f"{r.examples:,} examples" if r.examples is not None else "? examples"
-        tokens = f"{r.tokens:,} tokens" if r.tokens is not None else "? tokens"
-        at = f" · {escape(r.provider)}" if r.provider else ""
-        line = f"{code(_clip(r.name, 80))} {code(r.provider_file_id)}{at} · {_size(r.bytes)} · {examples} · {verdict} · {tokens} · {who}, {when}"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(line, 2900)}})
-    if len(rows) > limit:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {len(rows) - limit:,} older ones"}]})
+    blocks += table_blocks(header, table, more="…and {n} older ones not shown", align=right)
     text = f"{len(rows)} datasets: " + ", ".join(escape(_clip(r.name, 40)) for r in rows[:20])
-    return {"text": _clip(text, 2900), "blocks": blocks[:50]}
+    return {"text": _clip(text, 2900), "blocks": blocks}

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from bot.messages.health import alert_block
 from bot.mrkdwn import code, escape
+
+URGENT_DAYS = 7  # from a week before, the warning is an error-level alert
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,10 @@ def retirement_warning(m: RetiringModel, today: date) -> dict[str, Any]:
         "the datasets in `/ft files` work unchanged, then `/ft start FILE model=MODEL`, and move your callers to the new model."
     )
     origin = f"Made by {code(m.job_id)}" + (f", started by <@{m.started_by}>" if m.started_by else "") + "." if m.job_id else ""
+    level = "error" if m.days_left <= URGENT_DAYS else "warning"
     blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{head}*\n{why} {retrain}"[:2990]}},
+        alert_block(f"*{head}*", level),
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{why} {retrain}"[:2990]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": todo}},
     ]
     if origin:

@@ -5,20 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.datasets.models import DEFAULT_MODEL
+from bot.datasets.models import OPENAI_MODELS
 
-MODELS = (
-    "gpt-4o-mini-2024-07-18",
-    "gpt-4o-2024-08-06",
-    "gpt-4.1-2025-04-14",
-    "gpt-4.1-mini-2025-04-14",
-    "gpt-3.5-turbo-0125",
-)
+MODELS = OPENAI_MODELS
 CALLBACK = "upload_dataset"
 
 
-def upload_modal(channel: str | None, *, provider: str | None = None, provider_label: str | None = None) -> dict[str, Any]:
-    """`provider_label`: shown when several providers are enabled, so the uploader sees where it goes."""
+def upload_modal(channel: str | None, *, provider: str | None = None, provider_label: str | None = None, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
+    """`provider_label`: shown when several providers are enabled, so the uploader sees where it goes;
+    `models`: the base models of the provider it goes to (the first is the default)."""
     def opt(m: str) -> dict[str, Any]:
         return {"text": {"type": "plain_text", "text": m}, "value": m}
 
@@ -40,7 +35,7 @@ def upload_modal(channel: str | None, *, provider: str | None = None, provider_l
                 "type": "input",
                 "block_id": "model",
                 "label": {"type": "plain_text", "text": "Check it for"},
-                "element": {"type": "static_select", "action_id": "model", "initial_option": opt(DEFAULT_MODEL), "options": [opt(m) for m in MODELS]},
+                "element": {"type": "static_select", "action_id": "model", "initial_option": opt(models[0]), "options": [opt(m) for m in models]},
             },
             {
                 "type": "context",
@@ -50,9 +45,9 @@ def upload_modal(channel: str | None, *, provider: str | None = None, provider_l
     }
 
 
-def submitted(view: dict[str, Any]) -> tuple[list[str], str]:
-    """The chosen file ids and model from a submission."""
+def submitted(view: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The chosen file ids and model from a submission (None: the provider's default model)."""
     values = (view.get("state") or {}).get("values") or {}
     files = ((values.get("file") or {}).get("file") or {}).get("files") or []
-    model = (((values.get("model") or {}).get("model") or {}).get("selected_option") or {}).get("value") or DEFAULT_MODEL
+    model = (((values.get("model") or {}).get("model") or {}).get("selected_option") or {}).get("value") or None
     return [f["id"] for f in files if isinstance(f, dict) and f.get("id")], model

@@ -36,7 +36,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.charts.loss_chart import Point, loss_chart_png
+from bot.charts.loss_chart import Point, chart_title, loss_chart_png
 from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
@@ -489,8 +489,9 @@ class Sender:
                 for p in s.scalars(select(MetricPoint).where(MetricPoint.job_id == job.id).order_by(MetricPoint.step))
             ]
             ckpts = list(s.scalars(select(Checkpoint.step_number).where(Checkpoint.job_id == job.id)))
-            provider_id, status = job.provider_job_id, job.status
-        return provider_id, loss_chart_png(points, title=f"{provider_id} ({status})", checkpoints=ckpts)
+            provider_id = job.provider_job_id
+            title = chart_title(provider_id, job.status, model=job.fine_tuned_model, suffix=job.suffix, base_model=job.base_model)
+        return provider_id, loss_chart_png(points, title=title, checkpoints=ckpts)
 
     def _card_given_up(self, c: Claim) -> str | None:
         """The error of the subscription's latest card if it was given up (nothing can go in its thread)."""

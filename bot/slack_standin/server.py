@@ -5,7 +5,7 @@ own history back, records every call, and can be told to answer 429 or 5xx. Poin
 `slack_sdk.WebClient` at it with `base_url=<url>/api/`.
 
 It refuses what Slack refuses, so tests catch what production would: Block Kit limits
-(`invalid_blocks`), text over 40,000 characters (`msg_too_long`), posts to archived channels
+(`invalid_blocks`, the `table` and `alert` rules in newer_blocks.py), text over 40,000 characters (`msg_too_long`), posts to archived channels
 (`is_archived`), deleted or invisible channels (`channel_not_found`), reading a channel the bot is
 not a member of (`not_in_channel`; public channels stay postable through `chat:write.public`, file
 uploads need membership), a refused token (`refuse_token`). Channels whose id starts with C are
@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
+from bot.slack_standin.newer_blocks import newer_blocks_problem
 
 JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files", "user_ids", "channels"}
 
@@ -627,7 +628,7 @@ def _blocks_problem(blocks: Any, max_blocks: int) -> tuple[str, str] | None:
         for e in elements:
             if isinstance(e, dict) and e.get("type") == "button" and len(_text_of(e.get("text"))) > MAX_BUTTON_TEXT:
                 return ("invalid_blocks", f"must be less than {MAX_BUTTON_TEXT + 1} characters {where}/elements/text/text")
-    return None
+    return newer_blocks_problem(blocks)
 
 
 def _message_problem(args: dict[str, Any]) -> str | tuple[str, str] | None:

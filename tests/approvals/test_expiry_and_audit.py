@@ -7,6 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot.messages.audit import AuditEntry, audit_answer
+from bot.messages.table import table_texts
+from bot.slack_standin.server import _message_problem
 from storage.models import ApprovalRequest, AuditLog
 from storage.types import utcnow
 from tests.approvals.conftest import add_model, buttons, deletes
@@ -49,12 +51,18 @@ def test_audit_lists_latest_newest_first(sqlite_url, make_team, sandbox) -> None
     team.click(req.id, "U0002")
     team.click(req.id, "U0003", reject=True)
     answer = team.ask("audit 3")
-    text = "\n".join(b["text"]["text"] for b in answer["blocks"] if b["type"] == "section")
-    lines = text.splitlines()[1:]
-    assert len(lines) == 3
-    assert "<@U0003> rejected (delete `ft:" in lines[0] and "<@U0002> approved" in lines[1] and "<@U0009> vote refused" in lines[2] and "not an approver" in lines[2]
+    rows = table_texts(next(b for b in answer["blocks"] if b["type"] == "table"))
+    assert rows[0] == ["When (UTC)", "Who", "What", "Subject", "Request", "Why"] and len(rows) == 4
+    assert rows[1][1:4] == ["<@U0003>", "rejected", f"delete {model}"] and rows[1][4] == f"#{req.id}"
+    assert rows[2][1:3] == ["<@U0002>", "approved"] and rows[3][1:3] == ["<@U0009>", "vote refused"] and "not an approver" in rows[3][5]
+    assert "<@U0003> rejected (delete `ft:" in answer["text"]  # the fallback keeps the lines
     full = team.ask("audit")
-    assert "asked for approval" in str(full["blocks"]) and "&lt;!channel&gt;" in str(full["blocks"]) and "<!channel>" not in str(full["blocks"])
+    rows = table_texts(next(b for b in full["blocks"] if b["type"] == "table"))
+    # The reason typed with the request is a raw_text cell: shown verbatim, never parsed as a mention.
+    asked = [r for r in rows if r[2] == "asked for approval"]
+    assert asked and "<!channel> cleanup" in asked[0][5]
+    assert all(c["type"] != "mrkdwn" for b in full["blocks"] if b["type"] == "table" for r in b["rows"] for c in r)
+    assert "&lt;!channel&gt;" in full["text"] and "<!channel>" not in full["text"] and "<!channel>" not in str([b for b in full["blocks"] if b["type"] != "table"])
     bad = team.ask("audit lots")
     assert "not a number" in bad["text"]
 
@@ -64,12 +72,13 @@ def test_audit_answer_stays_within_block_limits() -> None:
     # Ampersands grow fivefold when escaped: the worst case for size.
     entries = [AuditEntry(now, "U0001", "refused", "ft:" + "&" * 250, {"request": i, "kind": "delete_model", "why": "&" * 500}) for i in range(200)]
     msg = audit_answer(entries, 200)
-    assert len(msg["blocks"]) <= 50
-    assert all(len(b["text"]["text"]) <= 3000 for b in msg["blocks"] if b["type"] == "section")
-    assert "older entries did not fit" in str(msg["blocks"][-1])
-    assert "&amp;" in msg["blocks"][1]["text"]["text"] and "& " not in msg["blocks"][1]["text"]["text"]
+    assert _message_problem(msg) is None
+    rows = table_texts(msg["blocks"][1])
+    assert len(rows) == 100 and rows[1][3] == "delete ft:" + "&" * 116 + "…"
+    assert "101 older entries did not fit" in str(msg["blocks"][-1])
+    assert len(msg["text"]) <= 3000 and "&amp;" in msg["text"] and "& " not in msg["text"]
     small = audit_answer(entries[:30], 30)
-    assert sum(b["text"]["text"].count("\n") + 1 for b in small["blocks"][1:]) == 30
+    assert len(table_texts(small["blocks"][1])) == 31 and small["blocks"][-1]["type"] == "table"
 
 
 def test_a_request_slack_will_not_post_fails_and_never_blocks_the_channel(db_url, make_team, sandbox, slack) -> None:  # noqa: ANN001

@@ -50,7 +50,7 @@ def ftbot(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 def test_validate_exit_codes_and_json(tmp_path: Path) -> None:
     out = ftbot("validate", str(TOY), "--model", "gpt-3.5-turbo-0125")
     assert out.returncode == 1, out.stderr
-    assert "5 examples: the provider requires at least 10" in out.stdout and "No system message (line 3)" in out.stdout
+    assert "5 examples: the provider requires at least 10" in out.stdout and "No system message — line 3" in out.stdout
 
     clean = tmp_path / "clean.jsonl"
     clean.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}) for i in range(12)))

@@ -14,11 +14,14 @@ from bot.messages.dataset_report import (
     datasets_list,
     intake_problem,
 )
+from bot.messages.table import table_texts
+from bot.slack_standin.server import _message_problem
 
 HOSTILE = "<!channel> *bold* `tick` " + "x" * 5000
 
 
 def within_limits(message: dict) -> None:
+    assert _message_problem(message) is None  # what the Slack stand-in (and Slack) would refuse
     assert len(message["text"]) <= 3000
     assert len(message["blocks"]) <= 50
     for b in message["blocks"]:
@@ -43,7 +46,7 @@ def test_a_file_with_every_kind_of_error_many_times(tmp_path: Path) -> None:
     within_limits(msg)
     text = json.dumps(msg)
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text
-    assert "dataset_upload_anyway" in text and "Not one JSON object — lines 1, 3, 8, 10, 15 and 853 more" in json.dumps(msg, ensure_ascii=False)
+    assert "dataset_upload_anyway" in text and "Not one JSON object — lines 1 (unexpected character, expected a JSON value at column 1 of the line), 3 (a JSON list, not an object), 8 (" in json.dumps(msg, ensure_ascii=False)
 
 
 def test_a_clean_report_says_how_to_start(tmp_path: Path) -> None:
@@ -62,5 +65,11 @@ def test_problem_and_list_are_escaped_and_bounded() -> None:
     rows = [DatasetRow(HOSTILE, f"file-{i}", 10**i % 10**10, i, "clean", 1000 * i, "U1", datetime(2026, 11, 21, tzinfo=UTC)) for i in range(120)]
     msg = datasets_list(rows)
     within_limits(msg)
-    assert "80 older ones" in json.dumps(msg)
+    # A table of 99 rows, a note for the rest; names are raw_text cells (shown verbatim, never mrkdwn).
+    table = next(b for b in msg["blocks"] if b["type"] == "table")
+    texts = table_texts(table)
+    assert len(texts) == 100 and texts[0][:2] == ["Name", "File"] and texts[1][0].startswith("<!channel> *bold*")
+    assert texts[1][1:] == ["file-0", "1 B", "0", ":white_check_mark: clean", "0", "<@U1>", "2026-11-21 00:00"]
+    assert "21 older ones not shown" in json.dumps(msg)
+    assert "<!channel>" not in json.dumps([b for b in msg["blocks"] if b["type"] != "table"]) and "<!channel>" not in msg["text"]
     assert "No datasets yet" in datasets_list([])["text"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
 from bot.jobs.health import CheckpointSample, HealthSettings, MetricSample, assess
 from bot.messages.health import health_message
+from bot.slack_standin.server import _message_problem
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
@@ -96,8 +98,11 @@ def test_message_escapes_and_stays_within_limits() -> None:
     pts = stream([1.0, float("inf")])
     f = assess(pts, status="running", total_steps=10, now=pts[-1].created_at)[0]
     msg = health_message("ftjob-<!channel>", f, in_channel=True)
-    assert "<!channel>" not in msg["text"] and "<!channel>" not in msg["blocks"][0]["text"]["text"]
-    assert len(msg["blocks"][0]["text"]["text"]) <= 3000
+    assert "<!channel>" not in msg["text"] and "<!channel>" not in json.dumps(msg["blocks"])
+    assert msg["blocks"][0] == {"type": "alert", "level": "error", "text": {"type": "mrkdwn", "text": ":rotating_light: *Training diverged* on `ftjob-&lt;!channel&gt;`"}}
+    assert _message_problem(msg) is None
+    over = assess(stream([2.0 * 0.97**i for i in range(100)], [1.5 - 0.1 * i for i in range(8)] + [0.8 + 0.08 * i for i in range(12)]), status="running", total_steps=200, now=T0)
+    assert [health_message("ftjob-1", x)["blocks"][0]["level"] for x in over if x.kind == "overfitting"] == ["warning"]
 
 
 def test_the_summary_folded_poll_by_poll_through_json_judges_like_the_whole_series() -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.datasets import intake
+from bot.messages.table import table_texts
 from storage.models import Dataset
 from tests.conftest import wait_for
 
@@ -92,8 +93,10 @@ def test_upload_form_checks_uploads_and_reuses_identical_bytes(bot, slack, sandb
     # `/ft files` lists it; `/ft start support` (no .jsonl) finds it.
     before = len(slack.responses())
     bot.slack.command("files")
-    listing = json.dumps(wait_for(lambda: slack.responses()[before:])[0])
-    assert "support-v2.jsonl" in listing and uploaded["id"] in listing and "12 examples" in listing and "&lt;@U0001&gt;" not in listing
+    answer = wait_for(lambda: slack.responses()[before:])[0]
+    rows = table_texts(next(b for b in answer["blocks"] if b["type"] == "table"))
+    mine = [r for r in rows[1:] if r[0] == "support-v2.jsonl"]
+    assert mine and mine[0][1] == uploaded["id"] and mine[0][3] == "12" and mine[0][6] == "<@U0001>", rows
     before = len(slack.responses())
     bot.slack.command("start support-v2 model=gpt-4o-mini-2024-07-18")
     started = wait_for(lambda: slack.responses()[before:])[0]

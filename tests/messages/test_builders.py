@@ -145,3 +145,31 @@ def test_home_notice_replaces_an_older_one() -> None:
     assert "second" in texts and "first" not in texts and "hash" not in again and len(again["blocks"]) == len(home["blocks"])
     many = home_view([_job(id=f"ftjob-{i}") for i in range(10)] + [_job(id=f"ftjob-d{i}", status="succeeded") for i in range(30)], NOW, notice="n")
     assert len(many["blocks"]) <= 100 and many["blocks"][-1]["type"] == "context"
+
+
+def test_models_table_over_slacks_row_limit_is_cut_with_a_note() -> None:
+    from bot.messages.answers import ModelView, models_answer
+    from bot.messages.table import table_texts
+    from bot.slack_standin.server import _message_problem
+
+    models = [ModelView(f"ft:gpt-4o-mini:org:<!channel>:{i}", NOW, f"ftjob-{i}", "U0001", None, "together" if i % 2 else "openai") for i in range(250)]
+    msg = models_answer(models, unavailable=["Azure OpenAI: <!here> down"])
+    assert _message_problem(msg) is None
+    [table] = [b for b in msg["blocks"] if b["type"] == "table"]
+    rows = table_texts(table)
+    assert len(rows) == 100 and rows[0] == ["Model", "Provider", "Made by job", "Started by", "Serves until"]
+    assert rows[2] == ["ft:gpt-4o-mini:org:<!channel>:1", "Together AI", "ftjob-1", "<@U0001>", "no end announced"]
+    notes = json.dumps([b for b in msg["blocks"] if b["type"] == "context"])
+    assert "151 more models not shown" in notes and "&lt;!here&gt;" in notes
+    _no_markup(msg["text"])
+    assert len(msg["text"]) <= 3000
+
+
+def test_job_list_is_a_table_with_statuses_and_the_fallback_lists_jobs() -> None:
+    from bot.messages.table import table_texts
+
+    msg = job_list([_job(), _job(id="ftjob-x", status="weird_new", step=None, started_by=None)], offset=0, total=2)
+    rows = table_texts(next(b for b in msg["blocks"] if b["type"] == "table"))
+    assert rows[1][:4] == [":runner: running", "50%", "ftjob-abc123", "gpt-4o-mini-2024-07-18"] and rows[1][5] == "<@U0001>"
+    assert rows[2][0] == ":grey_question: weird new" and rows[2][5] == "–"
+    assert "ftjob-abc123" in msg["text"] and "ftjob-x" in msg["text"]

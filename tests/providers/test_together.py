@@ -229,3 +229,27 @@ def test_openai_webhooks_do_not_slow_together_polling(sqlite_url, launch, kits) 
         due = {j.provider_job_id: (j.status, (j.next_poll_at - now).total_seconds()) for j in s.scalars(select(Job))}
     assert due[openai_job][0] == "queued" and 100 < due[openai_job][1] <= 120  # its ending comes by webhook
     assert due[together_job][0] == "queued" and 0 < due[together_job][1] <= 5  # no webhooks at Together
+
+
+def test_a_dataset_checked_for_together_uses_togethers_model_limits_and_epochs(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    """The upload form offers Together's models; the report is Together's: its token limit, one epoch
+    (its client's default), no gpt-4o-mini price but what Together does instead."""
+    from tests.providers.test_contract import _file_values, _posts
+
+    team = launch(sqlite_url, ["together"])
+    assert team.bot.slack.command("upload", trigger_id="123.456").status == 200
+    form = wait_for(lambda: slack.calls("views.open"))[0].args["view"]
+    select_el = next(b for b in form["blocks"] if b["block_id"] == "model")["element"]
+    assert select_el["initial_option"]["value"] == "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+    assert all("/" in o["value"] for o in select_el["options"])
+    f = slack.add_user_file("support.jsonl", chat_jsonl(12))
+    # No model chosen in the submission: the provider's default base model, not OpenAI's.
+    values = _file_values(f["id"], "support.jsonl")
+    values.pop("model", None)
+    team.bot.slack.view_submission("upload_dataset", values, private_metadata=form["private_metadata"])
+    report = wait_for(lambda: _posts(slack))[0]
+    blocks = json.dumps(report["blocks"], ensure_ascii=False)
+    assert "checked for `meta-llama/Meta-Llama-3.1-8B-Instruct-Reference`" in blocks, blocks
+    assert "Over the 131,072 limit" in blocks and "1 epoch × " in blocks and "o200k_base, approximate" in blocks
+    assert "gpt-4o-mini" not in blocks and "$" not in blocks and "Together prices each job itself" in blocks
+    assert "gpt-4o-mini" not in report["text"] and "$" not in report["text"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.messages.table import table_texts
 from storage.models import Job
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl
@@ -155,8 +156,9 @@ def test_upload_to_a_named_provider_then_start_there(sqlite_url, launch, kits, s
     assert list(kits["azure"].jobs()) == [started["text"].split("`")[1]]
 
     # `/ft files` names each file's provider; the start form offers the providers, the default first chosen.
-    files = json.dumps(team.ask("files"))
-    assert "support.jsonl" in files and "\\u00b7 azure" in files
+    files = team.ask("files")
+    rows = table_texts(next(b for b in files["blocks"] if b["type"] == "table"))
+    assert rows[0][:3] == ["Name", "File", "Provider"] and ["support.jsonl", "azure"] in [[r[0], r[2]] for r in rows[1:]]
     assert team.bot.slack.command("start", trigger_id="3.4").status == 200
     form = wait_for(lambda: slack.calls("views.open")[1:])[0].args["view"]
     [provider_block] = [b for b in form["blocks"] if b["block_id"] == "provider"]

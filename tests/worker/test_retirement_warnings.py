@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.messages.table import table_texts
 from bot.worker.runner import Worker
 from storage.models import Job
 from storage.types import utcnow
@@ -59,12 +60,17 @@ def test_each_threshold_is_posted_once(db_url, start_bot, slack, sandbox, tmp_pa
     post = next(m for m in slack.channel_messages(CH) if "tomorrow" in (m.get("text") or ""))
     blocks = json.dumps(post["blocks"])
     assert "What to do" in blocks and job_id in blocks and "<@U0001>" in blocks
+    # An `alert` block leads each warning (the stand-in checks it as Slack does): an error within a week.
+    levels = {t: m["blocks"][0]["level"] for m in slack.channel_messages(CH) for t in ("in 20 days", "in 5 days", "tomorrow") if t in (m.get("text") or "")}
+    assert levels == {"in 20 days": "warning", "in 5 days": "error", "tomorrow": "error"}
+    assert post["blocks"][0]["type"] == "alert" and model in post["blocks"][0]["text"]["text"]
 
     # `/ft models` shows the end-of-serving date of each model.
     before = len(slack.responses())
     bot.slack.command("models", user="U0001", channel=CH)
     answer = wait_for(lambda: slack.responses()[before:] and slack.responses()[before])
-    assert f"serves until {today + timedelta(days=1):%Y-%m-%d}" in json.dumps(answer["blocks"])
+    rows = table_texts(next(b for b in answer["blocks"] if b["type"] == "table"))
+    assert [model, job_id, "<@U0001>", f"{today + timedelta(days=1):%Y-%m-%d}"] in rows
 
 
 def test_models_without_an_announced_end_are_left_alone_and_notify_channel_wins(db_url, start_bot, slack, sandbox, tmp_path) -> None:  # noqa: ANN001

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
+from matplotlib.image import imread
 from sqlalchemy import func, select
 
 from bot.jobs.lifecycle import start_job, steer_job
@@ -79,7 +81,10 @@ def test_a_together_job_reaches_its_card_thread_alert_and_chart_once_across_a_re
         assert "succeeded" in alert["text"] and model in json.dumps(alert["blocks"])
         complete = slack.calls("files.completeUploadExternal")
         assert len(complete) == 1 and complete[0].args["thread_ts"] == card["ts"]
-        assert slack.uploaded_file(complete[0].args["files"][0]["id"]).startswith(b"\x89PNG")
+        png = slack.uploaded_file(complete[0].args["files"][0]["id"])
+        assert png.startswith(b"\x89PNG")
+        # Together reports no token accuracy: the loss panel alone (420 px high), no empty panel under it.
+        assert imread(io.BytesIO(png)).shape[:2] == (420, 800)
         with svc.db.session() as s:
             row = s.scalars(select(Job)).one()
             assert row.status == "succeeded" and row.is_final and row.fine_tuned_model == model

@@ -110,6 +110,7 @@ def test_overfitting_names_the_best_step_and_checkpoint_then_the_best_checkpoint
     # The smoothed validation loss is best a little after the raw minimum; the checkpoint at or
     # before it (the sandbox checkpoints each epoch, every 10 steps) is the one to try.
     assert "Validation loss was best at step 1" in body and "has not improved" in body
+    assert over[0]["blocks"][0]["type"] == "alert" and over[0]["blocks"][0]["level"] == "warning"
     assert f"{MODEL}:sandbox:h:{job_id[-8:]}:ckpt-step-10" in body
     best = _thread(slack, "An earlier checkpoint did better")
     assert len(best) == 1
@@ -129,6 +130,8 @@ def test_nan_loss_is_severe_in_the_thread_and_the_channel_once(db_url, make_serv
     alert = _channel_level(slack, "Training diverged")
     assert len(alert) == 1 and job_id in alert[0]["text"]
     assert "The training loss is nan at step 5" in json.dumps(alert[0]["blocks"])
+    # Posted through the stand-in, which refuses a malformed alert block as Slack does.
+    assert alert[0]["blocks"][0]["type"] == "alert" and alert[0]["blocks"][0]["level"] == "error"
     _second_worker_posts_nothing(make_services, db_url, slack, job_id, reopen=True)
 
 

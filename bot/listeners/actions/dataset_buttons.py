@@ -35,7 +35,7 @@ def _force(body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             channel_id=channel,
             thread_ts=value.get("t"),
             force=True,
-            model=value.get("m") or "gpt-4o-mini-2024-07-18",
+            model=value.get("m") if isinstance(value.get("m"), str) else None,
             explicit=True,
             provider=value.get("p") if isinstance(value.get("p"), str) else None,
         ),

@@ -7,6 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from bot.messages.table import table_texts
 from storage.models import AuditLog, Job, Subscription
 from tests.conftest import wait_for
 
@@ -112,8 +113,12 @@ def test_model_refused_by_provider(chat, sandbox) -> None:  # noqa: ANN001
 
 def test_list_status_and_prefix_resolution(chat, sandbox) -> None:  # noqa: ANN001
     job_id = chat.start()
-    listing = json.dumps(chat.ask("list")["blocks"])
-    assert job_id in listing and "<@U0001>" in listing
+    listing = chat.ask("list")
+    rows = table_texts(next(b for b in listing["blocks"] if b["type"] == "table"))
+    assert rows[0] == ["Status", "Progress", "Job", "Base model", "Fine-tuned model", "Started by", "Created (UTC)"]
+    assert len(rows) == 2 and rows[1][2:4] == [job_id, "gpt-4o-mini-2024-07-18"] and rows[1][5] == "<@U0001>"
+    assert rows[1][0].split(" ", 1)[1] in {"validating files", "queued", "running", "succeeded"}
+    assert job_id in listing["text"]  # the text fallback still lists the jobs
     status = chat.ask(f"status {job_id[:12]}")
     blocks = json.dumps(status["blocks"])
     assert job_id in blocks and "Base model" in blocks and "started by <@U0001>" in blocks

@@ -9,6 +9,7 @@ import urllib.request
 
 from sqlalchemy import select
 
+from bot.messages.table import table_texts
 from storage.models import Dataset, Subscription
 from tests.conftest import wait_for
 
@@ -76,9 +77,12 @@ def test_models_and_try(make_chat, slack, sqlite_url) -> None:  # noqa: ANN001
     job_id = _finished_job(chat)
     model = chat.sandbox.state.get_job(job_id)["fine_tuned_model"]
     wait_for(lambda: [m for m in slack.channel_messages("C0001") if "succeeded" in m.get("text", "") and not m.get("thread_ts")])
-    listing = json.dumps(chat.ask("models")["blocks"])
-    assert model in listing and job_id in listing and "<@U0001>" in listing
-    assert "gpt-4o-mini-2024-07-18`" not in listing  # base models are not listed
+    listing = chat.ask("models")
+    rows = table_texts(next(b for b in listing["blocks"] if b["type"] == "table"))
+    assert rows[0] == ["Model", "Made by job", "Started by", "Serves until"]
+    assert [model, job_id, "<@U0001>", "no end announced"] in rows[1:]
+    assert all(r[0].startswith("ft:") for r in rows[1:])  # base models are not listed
+    assert model in listing["text"]
     answer = chat.ask(f'try {model} "How do I reset my password?"')
     assert answer["response_type"] == "in_channel"
     assert "You asked: How do I reset my password?" in json.dumps(answer["blocks"]) and model in answer["text"]
@@ -90,9 +94,14 @@ def test_files_lists_datasets_and_provider_files(chat) -> None:  # noqa: ANN001
     fid = chat.upload(name="raw.jsonl")
     with chat.bot.services.db.session() as s:
         s.add(Dataset(team_id="T0001", provider_file_id="file-checked", name="support <v2>.jsonl", bytes=2048, sha256="0" * 64, example_count=120, validation={"verdict": "ok"}, uploaded_by="U0001"))
-    text = json.dumps(chat.ask("files")["blocks"])
-    assert fid in text and "raw.jsonl" in text and "not checked" in text
-    assert "support &lt;v2&gt;.jsonl" in text and "120 examples" in text and "2.0 KB" in text
+    answer = chat.ask("files")
+    rows = table_texts(next(b for b in answer["blocks"] if b["type"] == "table"))
+    assert rows[0] == ["Name", "File", "Size", "Examples", "Check", "Tokens", "Uploaded by", "When (UTC)"]
+    by_file = {r[1]: r for r in rows[1:]}
+    assert by_file[fid][0] == "raw.jsonl" and by_file[fid][3:5] == ["?", "not checked"] and by_file[fid][6] == "outside Slack"
+    # A name is a raw_text cell: shown as typed, not escaped (nothing in a table cell is parsed).
+    assert by_file["file-checked"][0] == "support <v2>.jsonl" and by_file["file-checked"][2:4] == ["2.0 KB", "120"] and by_file["file-checked"][6] == "<@U0001>"
+    assert "support &lt;v2&gt;.jsonl" in answer["text"]
     assert "takes no arguments" in chat.ask("files all")["text"]
 
 

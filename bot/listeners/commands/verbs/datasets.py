@@ -9,6 +9,7 @@ from slack_bolt import Respond
 from sqlalchemy import select
 
 from bot.commands.parse import USAGE, Command, parse_upload
+from bot.datasets.models import models_for
 from bot.errors import UserError
 from bot.listeners.commands.registry import handles
 from bot.messages.dataset_report import DatasetRow, datasets_list
@@ -27,7 +28,8 @@ def upload(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any],
     if not body.get("trigger_id"):
         raise UserError("Slack sent no trigger to open the form with; try again.")
     label = provider_label(provider or services.default_provider) if services.several_providers else None
-    client.views_open(trigger_id=body["trigger_id"], view=upload_modal(body.get("channel_id"), provider=provider, provider_label=label))
+    models = models_for(provider or services.default_provider)
+    client.views_open(trigger_id=body["trigger_id"], view=upload_modal(body.get("channel_id"), provider=provider, provider_label=label, models=models))
 
 
 @handles("files")

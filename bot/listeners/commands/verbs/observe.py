@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Respond
 from sqlalchemy import delete
 
-from bot.charts.loss_chart import loss_chart_png
+from bot.charts.loss_chart import chart_title, loss_chart_png
 from bot.commands.parse import USAGE, Command, one_arg, optional_count, parse_channel
 from bot.errors import UserError
 from bot.jobs.metrics import chart_points
@@ -56,12 +56,13 @@ def checkpoints(cmd: Command, *, respond: Respond, body: dict[str, Any], service
 def metrics(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], services: Services, **_: Any) -> None:
     with services.db.session() as s:
         row = resolve_job(s, body["team_id"], one_arg(cmd, "job id"))
-        row_id, job_id, status, provider = row.id, row.provider_job_id, row.status, row.provider
+        row_id, job_id, provider = row.id, row.provider_job_id, row.provider
+        title = chart_title(job_id, row.status, model=row.fine_tuned_model, suffix=row.suffix, base_model=row.base_model)
     points, ckpts, total = chart_points(services, row_id, job_id, provider)
     if not points:
         respond(response_type="ephemeral", text=f"No training metrics for {code(job_id)} yet: they start when training does.")
         return
-    png = loss_chart_png(points, title=f"{job_id} ({status})", checkpoints=ckpts)
+    png = loss_chart_png(points, title=title, checkpoints=ckpts)
     last = points[-1]
     comment = f"Loss chart for {code(job_id)}: step {last.step}" + (f"/{total}" if total else "") + (f", train loss {last.train_loss:.3f}" if last.train_loss is not None else "")
     client.files_upload_v2(channel=body["channel_id"], content=png, filename=f"loss-{job_id}.png", title=f"Loss chart for {job_id}", initial_comment=comment)
