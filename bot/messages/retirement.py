@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.mrkdwn import code, escape
+from bot.mrkdwn import clip, code, escape
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class RetiringModel:
     job_id: str | None
     started_by: str | None
     training_ends: date | None
+    source: str | None = None  # where the date comes from: "OpenAI API, read 2026-12-01", "ftbot's table"
 
 
 def _when(days_left: int) -> str:
@@ -37,9 +38,12 @@ def retirement_warning(m: RetiringModel, today: date) -> dict[str, Any]:
         retrain = "It can no longer be trained on."
     todo = (
         "*What to do:* retrain on a base model that keeps serving, on another provider if needed: "
-        "the datasets in `/ft files` work unchanged, then `/ft start FILE model=MODEL`, and move your callers to the new model."
+        f"`/ft migrate {clip(m.model, 200)} to=together` moves its data and recipe, "
+        "or start from the datasets in `/ft files` with `/ft start FILE model=MODEL`; then move your callers to the new model."
     )
     origin = f"Made by {code(m.job_id)}" + (f", started by <@{m.started_by}>" if m.started_by else "") + "." if m.job_id else ""
+    if m.source:
+        origin = f"{origin} Date: {escape(m.source)}.".strip()
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{head}*\n{why} {retrain}"[:2990]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": todo}},
