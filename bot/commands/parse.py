@@ -33,10 +33,12 @@ USAGE: dict[str, str] = {
     "delete-model": "/ft delete-model MODEL [REASON]",
     "try": "/ft try MODEL PROMPT",
     "audit": "/ft audit [N]",
+    "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N]",
+    "migrations": "/ft migrations",
 }
 VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
-OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume"})
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "migrate"})
 
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).
@@ -255,3 +257,33 @@ def for_provider(req: StartRequest, provider: str, *, default_model: str = DEFAU
             )
     model = req.model if req.model_given else default_model
     return replace(req, hyperparameters=hyper, model=model)
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    model: str
+    target: str | None = None  # None: Together AI
+    base: str | None = None  # None: the comparable base from ftbot's table
+    keep: int = 100
+
+
+def parse_migrate(args: tuple[str, ...]) -> MigrateRequest:
+    positional = [a for a in args if "=" not in a]
+    if len(positional) != 1:
+        raise UserError("`migrate` needs one model name.", USAGE["migrate"])
+    opts: dict[str, str] = {}
+    for pair in (a for a in args if "=" in a):
+        key, _, value = pair.partition("=")
+        key = key.lower()
+        if key not in ("to", "base", "keep"):
+            raise UserError(f"Unknown option `{_clip(key)}`. Known: to, base, keep.", USAGE["migrate"])
+        if key in opts or not value:
+            raise UserError(f"`{key}` is given twice or has no value.", USAGE["migrate"])
+        opts[key] = value
+    target = parse_provider(opts["to"], "migrate") if "to" in opts else None
+    keep = 100
+    if "keep" in opts:
+        if not re.fullmatch(r"[0-9]+", opts["keep"]) or not 0 <= int(opts["keep"]) <= 1000:
+            raise UserError(f"`keep` must be a whole number from 0 to 1000, got `{_clip(opts['keep'])}`.", USAGE["migrate"])
+        keep = int(opts["keep"])
+    return MigrateRequest(positional[0], target, opts.get("base"), keep)

@@ -20,6 +20,7 @@ from bot.jobs.view import view_of
 from bot.messages.events import EventView, event_replies
 from bot.messages.health import health_message
 from bot.messages.job_card import ServingNote, final_alert
+from bot.migration.progress import on_job_polled
 from bot.outbox.queue import enqueue
 from bot.retirements.live import EndOfServing
 from bot.settings import Settings
@@ -134,6 +135,8 @@ def plan_job_messages(
     settings: Settings | None = None,
     serving: EndOfServing | None = None,
 ) -> None:
+    if status_changed or became_final:
+        on_job_polled(session, job)  # a migration's target job moves its migration on
     # Health runs on every poll, new events or not: a stall is silence, noticed only by looking.
     findings = watch_job(session, job, new_events, settings=settings or Settings(), status_changed=status_changed, became_final=became_final, now=now)
     # An ended subscription's channel no longer takes posts: nothing more is planned for it.

@@ -27,6 +27,8 @@ _WHAT = {
     "delete-model": "delete a model once teammates approve",
     "try": "ask a fine-tuned model one question",
     "audit": "approval requests, votes and deletions",
+    "migrate": "move a model to another provider: its data and recipe, started on Confirm",
+    "migrations": "migrations and their state",
 }
 
 EXAMPLES = (

@@ -1,0 +1,163 @@
+"""`/ft migrate` end to end: a model made at OpenAI (its sandbox, the real openai client) moved to
+Together AI (its sandbox, the real together client) over signed Slack requests with the real worker,
+on SQLite and PostgreSQL; and every bad input answered with nothing half-made."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.models import Job, Migration
+from tests.conftest import wait_for
+from tests.helpers import chat_jsonl, thread_lines
+from tests.providers.conftest import CHANNEL
+
+LLAMA_8B = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+def _answers(team, text: str, n: int) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The first `n` answers a command gets (migrate says "looking…" first, then the preview)."""
+    before = len(team.slack.responses())
+    assert team.bot.slack.command(text, user="U0001", channel=CHANNEL).status == 200
+    return wait_for(lambda: len(team.slack.responses()) >= before + n and team.slack.responses()[before : before + n], timeout=30)
+
+
+def _made_at_openai(team, kits, *, validation: bool = True) -> tuple[str, str, bytes, bytes]:  # noqa: ANN001
+    train, valid = chat_jsonl(14), chat_jsonl(10)
+    state = kits["openai"].sandbox.state
+    tid = state.add_file("support.jsonl", train, "fine-tune")["id"]
+    vid = state.add_file("support-valid.jsonl", valid, "fine-tune")["id"]
+    extra = f" validation={vid}" if validation else ""
+    started = team.ask(f"start {tid}{extra} epochs=3 batch=4 lr=2 suffix=support")
+    job_id = started["text"].split("`")[1]
+    model = wait_for(lambda: kits["openai"].model_of(job_id), timeout=30)
+    wait_for(lambda: _row_model(team, job_id) == model, timeout=30)
+    return job_id, model, train, valid
+
+
+def _row_model(team, job_id: str) -> str | None:  # noqa: ANN001
+    with team.bot.services.db.session() as s:
+        return s.scalar(select(Job.fine_tuned_model).where(Job.provider_job_id == job_id))
+
+
+def _migration(team, mid: int) -> Migration:  # noqa: ANN001
+    with team.bot.services.db.session() as s:
+        row = s.get(Migration, mid)
+        s.expunge(row)
+        return row
+
+
+def _preview_id(preview: dict[str, Any]) -> int:
+    buttons = next(b for b in preview["blocks"] if b["type"] == "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Confirm", "Cancel"]
+    return int(buttons[0]["value"])
+
+
+def test_a_model_made_at_openai_is_rebuilt_at_together(db_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(db_url, ["openai", "together"])
+    source_job, model, train, valid = _made_at_openai(team, kits)
+
+    looking, preview = _answers(team, f"migrate {model} to=together", 2)
+    assert "Looking for the job" in looking["text"]
+    body = json.dumps(preview["blocks"])
+    mid = _preview_id(preview)
+    # Source, target, data, recipe and price, with the reasons.
+    assert model in body and source_job in body and LLAMA_8B in body and "Together AI" in body
+    assert "14 examples" in body and "10 examples" in body and "checked for the target" in body
+    assert "epochs 3" in body and "batch 4" in body and "lr 2e-05" in body and "multiplier 2" in body
+    assert "Estimated cost* $" in body
+
+    # The same examples arrive byte for byte, each once, and are registered at Together.
+    mig = _migration(team, mid)
+    assert mig.state == "ready" and mig.source_job_id == source_job and mig.target_provider == "together"
+    together = kits["together"].sandbox.state
+    arrived = {fid: together.file_content[fid] for fid in (mig.files["training"]["target"], mig.files["validation"]["target"])}
+    assert arrived[mig.files["training"]["target"]] == train and arrived[mig.files["validation"]["target"]] == valid
+    assert len(kits["together"].files()) == 2
+
+    # Confirm: a double click and two processes' worth of deliveries make one job.
+    threads = [threading.Thread(target=team.bot.slack.block_action, args=("migration_confirm", str(mid)), kwargs={"user": "U0001", "channel": CHANNEL}) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: _migration(team, mid).state in ("training", "done"), timeout=30)
+    jobs = kits["together"].jobs()
+    assert len(jobs) == 1
+    (tj_id, tj), = jobs.items()
+    assert tj["model"] == LLAMA_8B and tj["training_file"] == mig.files["training"]["target"] and tj["n_epochs"] == 3 and tj["batch_size"] == 4
+    assert abs(tj["learning_rate"] - 2e-5) < 1e-12
+    outcomes = wait_for(lambda: (found := [r["text"] for r in slack.responses() if "Migration #" in (r.get("text") or "") and "started" in r["text"]]) and len(found) == 3 and found, timeout=20)
+    assert sum("started" in t and "already" not in t for t in outcomes) == 1
+
+    # The job trains to the end; the migration follows it; each card names the other.
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    done = _migration(team, mid)
+    assert done.target_job_id == tj_id and done.target_model and done.active_key is None
+    target_card = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and tj_id in (m.get("text") or "")), None), timeout=20)
+    source_card = next(m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and source_job in (m.get("text") or ""))
+    wait_for(lambda: any("rebuilds" in line and model in line for line in thread_lines(slack, CHANNEL, target_card["ts"])), timeout=20)
+    wait_for(lambda: any("being rebuilt" in line and tj_id in line for line in thread_lines(slack, CHANNEL, source_card["ts"])), timeout=20)
+
+    listing = json.dumps(team.ask("migrations"))
+    assert f"#{mid}" in listing and model in listing and "*done*" in listing and tj_id in listing and done.target_model in listing
+
+    # Migrating it again reuses the copies already at Together (same sha256): nothing is uploaded twice.
+    _looking, again = _answers(team, f"migrate {model}", 2)
+    assert "already there, reused" in json.dumps(again["blocks"]) and len(kits["together"].files()) == 2
+
+
+def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"])
+    # An unknown model.
+    _looking, unknown = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:nobody::zzz", 2)
+    assert "found no job that made" in unknown["text"]
+    # Bad options.
+    assert "Unknown option" in team.ask("migrate m keep=3 colour=red")["text"]
+    assert "`keep` must be" in team.ask("migrate m keep=-1")["text"]
+
+    source_job, model, _train, _valid = _made_at_openai(team, kits, validation=False)
+    # Migrating the same model twice while the first runs: the running one is shown.
+    _looking, first = _answers(team, f"migrate {model}", 2)
+    mid = _preview_id(first)
+    _looking, second = _answers(team, f"migrate {model}", 2)
+    assert f"being migrated already (migration #{mid}, ready" in second["text"]
+    # Cancel frees it; nothing was started.
+    team.bot.slack.block_action("migration_cancel", str(mid), user="U0001", channel=CHANNEL)
+    wait_for(lambda: _migration(team, mid).state == "cancelled")
+    assert kits["together"].jobs() == {}
+
+    # The target failing in the middle of a copy: the upload's last step does the work but its answer
+    # is lost; ftbot retries, finds the file that arrived, and uploads nothing twice.
+    with kits["together"].sandbox.state.lock:
+        for fid in list(kits["together"].sandbox.world.files):
+            kits["together"].sandbox.world.files.pop(fid)
+    kits["together"].fail(rate=1.0, kinds=("lost",), path_contains="/preprocess", remaining=1)
+    _looking, preview = _answers(team, f"migrate {model}", 2)
+    kits["together"].heal()
+    assert "Confirm" in json.dumps(preview["blocks"]), preview
+    assert len(kits["together"].files()) == 1
+
+    # A source file deleted at the source: a clear answer, nothing started, the migration failed with why.
+    team.bot.slack.block_action("migration_cancel", str(_preview_id(preview)), user="U0001", channel=CHANNEL)
+    wait_for(lambda: _migration(team, _preview_id(preview)).state == "cancelled")
+    training = kits["openai"].jobs()[source_job]["training_file"]
+    kits["openai"].sandbox.state.delete_file(training)
+    _looking, gone = _answers(team, f"migrate {model}", 2)
+    assert "no longer exists at OpenAI" in gone["text"] and "nothing was started" in gone["text"]
+    listing = json.dumps(team.ask("migrations"))
+    assert "*failed*" in listing and "no longer exists" in listing
+    assert kits["together"].jobs() == {}
+    with team.bot.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Migration).where(Migration.active_key.is_not(None))) == 0
+
+
+def test_a_target_that_is_not_enabled(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai"])
+    _looking, answer = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:x::y to=together", 2)
+    assert "Together AI is not enabled here" in answer["text"]
+    with team.bot.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Migration)) == 0
