@@ -35,10 +35,11 @@ USAGE: dict[str, str] = {
     "audit": "/ft audit [N]",
     "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N]",
     "migrations": "/ft migrations",
+    "keep": "/ft keep MODEL [data=DATASET] [n=N]",
 }
 VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
-OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "migrate"})
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "migrate", "keep"})
 
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).
@@ -287,3 +288,23 @@ def parse_migrate(args: tuple[str, ...]) -> MigrateRequest:
             raise UserError(f"`keep` must be a whole number from 0 to 1000, got `{_clip(opts['keep'])}`.", USAGE["migrate"])
         keep = int(opts["keep"])
     return MigrateRequest(positional[0], target, opts.get("base"), keep)
+
+
+def parse_keep(args: tuple[str, ...]) -> tuple[str, str | None, int]:
+    """`/ft keep MODEL [data=DATASET] [n=N]` -> (model, dataset, n)."""
+    positional = [a for a in args if "=" not in a]
+    if len(positional) != 1:
+        raise UserError("`keep` needs one model name.", USAGE["keep"])
+    opts: dict[str, str] = {}
+    for pair in (a for a in args if "=" in a):
+        key, _, value = pair.partition("=")
+        key = key.lower()
+        if key not in ("data", "n") or key in opts or not value:
+            raise UserError(f"`keep` takes `data=DATASET` and `n=N` once each, got `{_clip(pair)}`.", USAGE["keep"])
+        opts[key] = value
+    n = 100
+    if "n" in opts:
+        if not re.fullmatch(r"[0-9]+", opts["n"]) or not 1 <= int(opts["n"]) <= 1000:
+            raise UserError(f"`n` must be a whole number from 1 to 1000, got `{_clip(opts['n'])}`.", USAGE["keep"])
+        n = int(opts["n"])
+    return positional[0], opts.get("data"), n

@@ -29,6 +29,7 @@ _WHAT = {
     "audit": "approval requests, votes and deletions",
     "migrate": "move a model to another provider: its data and recipe, started on Confirm",
     "migrations": "migrations and their state",
+    "keep": "save a model's answers to held-out prompts while it still serves",
 }
 
 EXAMPLES = (

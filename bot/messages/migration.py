@@ -107,3 +107,15 @@ def migration_outcome(m: Any, *, repeat: bool = False, held_request: int | None 
     if m.state == "cancelled":
         return f":no_entry_sign: Migration #{m.id} cancelled: nothing was started (the copied files stay at {escape(provider_label(m.target_provider))})."
     return f":rocket: Migration #{m.id}: started {code(m.target_job_id or '?')} on {code(m.target_base_model or '?')} at {escape(provider_label(m.target_provider))}. Its card follows."
+
+
+def kept_answer(k: Any) -> str:
+    """`k`: a bot.migration.keep.Kept."""
+    where = escape(provider_label(k.provider))
+    head = f":floppy_disk: Saved {k.asked} new answer{'s' if k.asked != 1 else ''} of {code(k.model)} at {where} from {k.source}"
+    if k.saved_before:
+        head += f" ({k.saved_before} were saved already)"
+    head += f": {k.total} kept for comparing its replacement."
+    if k.failed:
+        head += f"\n:warning: {k.failed} prompt{'s' if k.failed != 1 else ''} got no answer ({clip(k.first_error or 'no reason given', 300)}); run it again to ask them."
+    return head

@@ -20,6 +20,10 @@ class RetiringModel:
     started_by: str | None
     training_ends: date | None
     source: str | None = None  # where the date comes from: "OpenAI API, read 2026-12-01", "ftbot's table"
+    kept: int | None = None  # answers saved with /ft keep (None: not counted)
+
+
+KEEP_SUGGESTION_DAYS = 7  # from the 7-day warning on, a model with no saved answers is told to keep some
 
 
 def _when(days_left: int) -> str:
@@ -48,6 +52,19 @@ def retirement_warning(m: RetiringModel, today: date) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{head}*\n{why} {retrain}"[:2990]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": todo}},
     ]
+    if m.kept == 0 and m.days_left <= KEEP_SUGGESTION_DAYS:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        f":floppy_disk: *No answers of it are saved.* `/ft keep {clip(m.model, 200)}` asks it held-out prompts now, while it still "
+                        "answers, so its replacement can be compared with it after it stops."
+                    ),
+                },
+            }
+        )
     if origin:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": origin[:2990]}]})
     text = f"{escape(m.model[:200])} stops serving {when} ({m.serving_ends:%Y-%m-%d}): retrain it elsewhere."

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.messages.retirement import RetiringModel, retirement_warning
@@ -22,7 +22,7 @@ from bot.outbox.queue import enqueue
 from bot.retirements.live import EndOfServing
 from bot.retirements.table import RetirementTable, base_model_of
 from storage.db import Database
-from storage.models import Job
+from storage.models import Job, KeptAnswer
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ def plan_retirement_warnings(
             channel = notify_channel or job.origin_channel
             if threshold is None or channel is None:
                 continue
-            view = RetiringModel(model, job.provider, base, r.serving_ends, days_left, job.provider_job_id, job.started_by, r.training_ends, r.source)
+            kept = s.scalar(select(func.count()).select_from(KeptAnswer).where(KeptAnswer.provider == job.provider, KeptAnswer.model == model)) or 0
+            view = RetiringModel(model, job.provider, base, r.serving_ends, days_left, job.provider_job_id, job.started_by, r.training_ends, r.source, kept)
             candidates.append((job.team_id, channel, threshold, view))
     planned = []
     for team_id, channel, threshold, view in candidates:

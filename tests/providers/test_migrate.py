@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -60,8 +61,10 @@ def test_a_model_made_at_openai_is_rebuilt_at_together(db_url, launch, kits, sla
     team = launch(db_url, ["openai", "together"])
     source_job, model, train, valid = _made_at_openai(team, kits)
 
-    looking, preview = _answers(team, f"migrate {model} to=together", 2)
+    looking, preview, kept = _answers(team, f"migrate {model} to=together", 3)
     assert "Looking for the job" in looking["text"]
+    # keep=100 by default: the old model's answers to its 10 validation prompts, saved while it serves.
+    assert "Saved 10 new answers" in kept["text"] and "from its validation file" in kept["text"], kept
     body = json.dumps(preview["blocks"])
     mid = _preview_id(preview)
     # Source, target, data, recipe and price, with the reasons.
@@ -106,14 +109,14 @@ def test_a_model_made_at_openai_is_rebuilt_at_together(db_url, launch, kits, sla
     assert f"#{mid}" in listing and model in listing and "*done*" in listing and tj_id in listing and done.target_model in listing
 
     # Migrating it again reuses the copies already at Together (same sha256): nothing is uploaded twice.
-    _looking, again = _answers(team, f"migrate {model}", 2)
+    _looking, again = _answers(team, f"migrate {model} keep=0", 2)
     assert "already there, reused" in json.dumps(again["blocks"]) and len(kits["together"].files()) == 2
 
 
 def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
     team = launch(sqlite_url, ["openai", "together"])
     # An unknown model.
-    _looking, unknown = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:nobody::zzz", 2)
+    _looking, unknown = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:nobody::zzz keep=0", 2)
     assert "found no job that made" in unknown["text"]
     # Bad options.
     assert "Unknown option" in team.ask("migrate m keep=3 colour=red")["text"]
@@ -121,9 +124,9 @@ def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits
 
     source_job, model, _train, _valid = _made_at_openai(team, kits, validation=False)
     # Migrating the same model twice while the first runs: the running one is shown.
-    _looking, first = _answers(team, f"migrate {model}", 2)
+    _looking, first = _answers(team, f"migrate {model} keep=0", 2)
     mid = _preview_id(first)
-    _looking, second = _answers(team, f"migrate {model}", 2)
+    _looking, second = _answers(team, f"migrate {model} keep=0", 2)
     assert f"being migrated already (migration #{mid}, ready" in second["text"]
     # Cancel frees it; nothing was started.
     team.bot.slack.block_action("migration_cancel", str(mid), user="U0001", channel=CHANNEL)
@@ -136,7 +139,7 @@ def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits
         for fid in list(kits["together"].sandbox.world.files):
             kits["together"].sandbox.world.files.pop(fid)
     kits["together"].fail(rate=1.0, kinds=("lost",), path_contains="/preprocess", remaining=1)
-    _looking, preview = _answers(team, f"migrate {model}", 2)
+    _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
     kits["together"].heal()
     assert "Confirm" in json.dumps(preview["blocks"]), preview
     assert len(kits["together"].files()) == 1
@@ -146,7 +149,7 @@ def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits
     wait_for(lambda: _migration(team, _preview_id(preview)).state == "cancelled")
     training = kits["openai"].jobs()[source_job]["training_file"]
     kits["openai"].sandbox.state.delete_file(training)
-    _looking, gone = _answers(team, f"migrate {model}", 2)
+    _looking, gone = _answers(team, f"migrate {model} keep=0", 2)
     assert "no longer exists at OpenAI" in gone["text"] and "nothing was started" in gone["text"]
     listing = json.dumps(team.ask("migrations"))
     assert "*failed*" in listing and "no longer exists" in listing
@@ -161,3 +164,50 @@ def test_a_target_that_is_not_enabled(sqlite_url, launch, kits, slack) -> None: 
     assert "Together AI is not enabled here" in answer["text"]
     with team.bot.services.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Migration)) == 0
+
+
+def test_keep_saves_the_old_models_answers_once_and_the_7_day_warning_suggests_it(db_url, launch, kits, slack) -> None:  # noqa: ANN001
+    import httpx
+
+    from bot.sandbox.state import SHUTDOWN_DATES
+    from storage.models import KeptAnswer
+    from storage.types import utcnow
+
+    team = launch(db_url, ["openai", "together"])
+    _job, model, _train, valid = _made_at_openai(team, kits)
+    openai_sb = kits["openai"].sandbox
+    base = "gpt-4o-mini-2024-07-18"
+    today = utcnow().date()
+    worker = team.bot.services.extras["worker"]
+
+    def warn(days: int) -> dict[str, Any]:
+        httpx.post(f"{openai_sb.base}/_sandbox/models/shutdown", json={"model": base, "shutdown_date": str(today + timedelta(days=days))}).raise_for_status()
+        team.bot.services.extras["live_retirement_dates"].forget()
+        worker.warn_retirements()
+        return wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if f"stops serving {'tomorrow' if days == 1 else f'in {days} days'}" in (m.get("text") or "")), None), timeout=20)
+
+    try:
+        # Five days left and nothing saved: the warning says how to keep its answers.
+        assert f"/ft keep {model}" in json.dumps(warn(5)["blocks"])
+
+        openai_sb.state.requests.pop("chat", None)
+        first = team.ask(f"keep {model} n=4")
+        assert "Saved 4 new answers" in first["text"] and "its validation file" in first["text"], first
+        again = team.ask(f"keep {model} n=6")
+        assert "Saved 2 new answers" in again["text"] and "4 were saved already" in again["text"], again
+        assert openai_sb.state.requests.get("chat") == 6  # each prompt asked once
+        with team.bot.services.db.session() as s:
+            rows = s.scalars(select(KeptAnswer).where(KeptAnswer.model == model).order_by(KeptAnswer.line)).all()
+            assert [r.line for r in rows] == [1, 2, 3, 4, 5, 6]
+            first_line = json.loads(valid.splitlines()[0])
+            assert rows[0].prompt["messages"] == first_line["messages"][:-1] and rows[0].reference == first_line["messages"][-1]
+            assert rows[0].answer and "question 0" in rows[0].answer
+
+        # With answers saved, the last warning does not ask for them again.
+        assert "/ft keep" not in json.dumps(warn(1)["blocks"])
+    finally:
+        httpx.post(f"{openai_sb.base}/_sandbox/models/shutdown", json={"model": base, "shutdown_date": SHUTDOWN_DATES[base]})
+
+    # Bad input: an unknown model, a bad count.
+    assert "found no job that made" in team.ask("keep ft:gpt-4o-mini-2024-07-18:x::nope")["text"]
+    assert "`n` must be" in team.ask(f"keep {model} n=0")["text"]
