@@ -136,6 +136,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.migrate:
+        from bot.demo_migrate import run_migrate_demo
+
+        return run_migrate_demo(out_dir=args.out)
     from bot.demo import run_demo
 
     return run_demo(out_dir=args.out, steps=args.steps, provider=args.provider)
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="ftbot-demo", help="where the demo database and chart go")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
     s.add_argument("--provider", choices=("openai", "together"), default="openai", help="whose sandbox trains the demo job (default: openai)")
+    s.add_argument("--migrate", action="store_true", help="leaving OpenAI: a model trained there, moved to Together AI with /ft migrate")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("validate", help="check a JSONL fine-tuning dataset: errors, warnings, tokens and cost")
