@@ -211,3 +211,46 @@ def test_keep_saves_the_old_models_answers_once_and_the_7_day_warning_suggests_i
     # Bad input: an unknown model, a bad count.
     assert "found no job that made" in team.ask("keep ft:gpt-4o-mini-2024-07-18:x::nope")["text"]
     assert "`n` must be" in team.ask(f"keep {model} n=0")["text"]
+
+
+def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
+    mid = _preview_id(preview)
+    assert "Estimated cost* $" in json.dumps(preview["blocks"]) and "FTBOT_PRICE_TABLE" in json.dumps(preview["blocks"])
+    before = len(slack.responses())
+    team.bot.slack.block_action("migration_confirm", str(mid), user="U0001", channel=CHANNEL)
+    held = wait_for(lambda: [r for r in slack.responses()[before:] if "over the job budget" in (r.get("text") or "")])
+    assert len(held) == 1 and kits["together"].jobs() == {}  # nothing started before the approval
+    req = team.last_request()
+    assert req.kind == "job_budget" and req.provider == "together"
+    team.click_approve(req.id, "U0002")
+    # The approved job is the migration's: it follows it to the end and links the cards.
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    jobs = kits["together"].jobs()
+    assert len(jobs) == 1 and _migration(team, mid).target_job_id == next(iter(jobs))
+
+
+def test_a_model_made_outside_ftbot_is_found_at_the_provider_and_another_workspaces_is_refused(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from openai import OpenAI
+
+    team = launch(sqlite_url, ["openai", "together"])
+    client = OpenAI(api_key="sk-test", base_url=kits["openai"].sandbox.url)
+    state = kits["openai"].sandbox.state
+    tid = state.add_file("outside.jsonl", chat_jsonl(11), "fine-tune")["id"]
+    job = client.fine_tuning.jobs.create(model="gpt-4o-2024-08-06", training_file=tid, hyperparameters={"n_epochs": 2})
+    model = wait_for(lambda: client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model, timeout=30)
+    with team.bot.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.fine_tuned_model == model)) == 0
+    _looking, preview, kept = _answers(team, f"migrate {model} keep=5", 3)
+    body = json.dumps(preview["blocks"])
+    assert job.id in body and "Meta-Llama-3.1-70B-Instruct-Reference" in body and "11 examples" in body and "epochs 2" in body
+    # No validation file: a sample of the training file is asked.
+    assert "Saved 5 new answers" in kept["text"] and "a sample of its training file" in kept["text"]
+
+    # Another workspace's model (a row of another team) is not moved from here.
+    with team.bot.services.db.session() as s:
+        s.add(Job(team_id="T0OTHER", provider="openai", provider_job_id="ftjob-other", status="succeeded", base_model="gpt-4o-mini-2024-07-18", fine_tuned_model="ft:gpt-4o-mini-2024-07-18:other::x1"))
+    _looking, refused = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:other::x1 keep=0", 2)
+    assert "another workspace" in refused["text"]
