@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -198,8 +199,6 @@ def prepare(
 def _copy_and_check(services: Services, mig: MigrationView, source: Source, recipe: Recipe, *, team_id: str, user: str) -> Report:
     files: dict[str, Any] = {}
     with temp_dir() as tmp:
-        from pathlib import Path
-
         got: dict[str, Downloaded] = {}
         for what, fid in (("training", source.training_file), ("validation", source.validation_file)):
             if fid:
@@ -280,6 +279,10 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
         raise
     except ProviderError as exc:
         _fail(services, migration_id, f"{provider_label(mig.target_provider)} did not start the job: {exc.reason}")
+        raise
+    except Exception:
+        # Never left in `starting` with the model locked: a new /ft migrate can try again.
+        _fail(services, migration_id, "an unexpected error while starting the job (logged)")
         raise
     _set(services, migration_id, state=TRAINING, target_job_id=started.job.id)
     link_cards(services, migration_id)

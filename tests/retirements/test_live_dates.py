@@ -130,3 +130,23 @@ def test_a_start_on_a_sunset_base_is_refused_before_any_request_with_the_way_out
     assert bot.slack.view_submission("start_job", values, user="U0001", private_metadata=json.dumps({"channel": CH})).status == 200
     eph = wait_for(lambda: [c for c in slack.calls("chat.postEphemeral") if "takes no new fine-tuning jobs" in (c.args.get("text") or "")])
     assert "/ft migrate" in eph[0].args["text"] and not sandbox.state.jobs
+
+
+def test_a_training_end_the_provider_reports_closes_starts_too(sqlite_url, start_bot, slack, sandbox) -> None:  # noqa: ANN001
+    """Azure's models list says `deprecation: {fine_tune, inference}` in unix seconds (the adapter
+    Azure shares with OpenAI reads it): a training end from the provider refuses a start like the table's."""
+    from datetime import UTC, datetime
+
+    today = utcnow().date()
+    ended = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=2)
+    with sandbox.state.lock:
+        sandbox.state.models[BASE]["deprecation"] = {"fine_tune": int(ended.timestamp()), "inference": int((ended + timedelta(days=60)).timestamp())}
+    bot = start_bot(sqlite_url)
+    listed = {m.id: m for m in bot.services.provider.list_models()}
+    assert listed[BASE].training_ends == ended.date()
+    fid = sandbox.state.add_file("train.jsonl", chat_jsonl(12), "fine-tune")["id"]
+    before = len(slack.responses())
+    bot.slack.command(f"start {fid}", user="U0001", channel=CH)
+    answer = wait_for(lambda: slack.responses()[before:] and slack.responses()[before])
+    assert f"since {ended.date():%Y-%m-%d} (OpenAI API, read {today:%Y-%m-%d})" in answer["text"] and "/ft migrate" in answer["text"]
+    assert not sandbox.state.jobs
