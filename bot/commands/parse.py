@@ -33,7 +33,7 @@ USAGE: dict[str, str] = {
     "delete-model": "/ft delete-model MODEL [REASON]",
     "try": "/ft try MODEL PROMPT",
     "audit": "/ft audit [N]",
-    "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N]",
+    "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N] [data=DATASET]",
     "migrations": "/ft migrations",
     "keep": "/ft keep MODEL [data=DATASET] [n=N]",
 }
@@ -266,6 +266,7 @@ class MigrateRequest:
     target: str | None = None  # None: Together AI
     base: str | None = None  # None: the comparable base from ftbot's table
     keep: int = 100
+    data: str | None = None  # the training data, for a model whose job cannot be found
 
 
 def parse_migrate(args: tuple[str, ...]) -> MigrateRequest:
@@ -276,8 +277,8 @@ def parse_migrate(args: tuple[str, ...]) -> MigrateRequest:
     for pair in (a for a in args if "=" in a):
         key, _, value = pair.partition("=")
         key = key.lower()
-        if key not in ("to", "base", "keep"):
-            raise UserError(f"Unknown option `{_clip(key)}`. Known: to, base, keep.", USAGE["migrate"])
+        if key not in ("to", "base", "keep", "data"):
+            raise UserError(f"Unknown option `{_clip(key)}`. Known: to, base, keep, data.", USAGE["migrate"])
         if key in opts or not value:
             raise UserError(f"`{key}` is given twice or has no value.", USAGE["migrate"])
         opts[key] = value
@@ -287,7 +288,7 @@ def parse_migrate(args: tuple[str, ...]) -> MigrateRequest:
         if not re.fullmatch(r"[0-9]+", opts["keep"]) or not 0 <= int(opts["keep"]) <= 1000:
             raise UserError(f"`keep` must be a whole number from 0 to 1000, got `{_clip(opts['keep'])}`.", USAGE["migrate"])
         keep = int(opts["keep"])
-    return MigrateRequest(positional[0], target, opts.get("base"), keep)
+    return MigrateRequest(positional[0], target, opts.get("base"), keep, opts.get("data"))
 
 
 def parse_keep(args: tuple[str, ...]) -> tuple[str, str | None, int]:

@@ -26,8 +26,9 @@ from bot.migration.states import ACTIVE, CANCELLED, CHECKING, COPYING, FAILED, R
 from bot.mrkdwn import code
 from bot.outbox.deliver import deliver_now
 from bot.provider.base import JobSpec, ProviderError, provider_label
+from bot.retirements.table import base_model_of
 from bot.services import Services
-from storage.models import Job, Migration
+from storage.models import Dataset, Job, Migration
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,29 @@ def find_source(services: Services, team_id: str, model: str, target: str) -> So
             log.warning("searching %s's jobs for %s failed: %s", name, model, exc.reason)
     raise UserError(
         f"I found no job that made {code(model)} at {', '.join(provider_label(p) for p in services.providers if p != target) or 'any other provider'}. "
-        "Check the name with `/ft models`; a model made elsewhere can be rebuilt from its data: `/ft upload` it to the target, then `/ft start FILE provider=together`."
+        "Check the name with `/ft models`, or tell me its training data: `/ft migrate MODEL data=DATASET` (a dataset name or file id at its provider)."
     )
+
+
+def source_from_data(services: Services, team_id: str, model: str, target: str, data: str) -> Source:
+    """A model whose job cannot be found, rebuilt from the training data the user names: a dataset
+    of this team at a provider other than the target, or a file id there."""
+    with services.db.session() as s:
+        names = [data] if data.lower().endswith(".jsonl") else [data, data + ".jsonl"]
+        found = s.scalars(
+            select(Dataset).where(Dataset.team_id == team_id, Dataset.name.in_(names), Dataset.provider != target).order_by(Dataset.created_at.desc())
+        ).first()
+        if found is not None:
+            return Source(found.provider, None, base_model_of(model), "supervised", {}, found.provider_file_id, None)
+    for name, at in services.providers.items():
+        if name == target:
+            continue
+        try:
+            f = at.get_file(data)
+        except ProviderError:
+            continue
+        return Source(name, None, base_model_of(model), "supervised", {}, f.id, None)
+    raise UserError(f"I found no dataset or file {code(data[:60])} outside {provider_label(target)}: `/ft files` lists yours.")
 
 
 def _set(services: Services, mid: int, **values: Any) -> None:
@@ -161,7 +183,8 @@ def running_migration(services: Services, team_id: str, model: str) -> Migration
 
 
 def prepare(
-    services: Services, *, team_id: str, user: str, channel: str, model: str, target: str | None, base: str | None, keep: int, request_key: str
+    services: Services, *, team_id: str, user: str, channel: str, model: str, target: str | None, base: str | None, keep: int, request_key: str,
+    data: str | None = None,
 ) -> tuple[MigrationView, Report | None]:
     """Everything before Confirm. Returns the migration (ready, or as a redelivery found it) and the
     target's dataset report. Bad input raises UserError before anything is stored or copied."""
@@ -171,7 +194,12 @@ def prepare(
     running = running_migration(services, team_id, model)
     if running is not None:
         raise AlreadyMigrating(running)
-    source = find_source(services, team_id, model, target)
+    try:
+        source = find_source(services, team_id, model, target)
+    except UserError:
+        if not data:
+            raise
+        source = source_from_data(services, team_id, model, target, data)
     if source.provider == target:
         raise UserError(f"{code(model)} is at {provider_label(target)} already: name another provider with `to=`.")
     if not source.training_file:

@@ -24,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.datasets.resolve import resolve_file
 from bot.errors import UserError
+from bot.jobs.model_owner import find_model, one_owner
 from bot.migration.copying import download, temp_dir
-from bot.migration.flow import find_source
+from bot.migration.flow import Source, find_source
 from bot.mrkdwn import code
 from bot.provider.base import ProviderError, provider_label
 from bot.services import Services
@@ -124,7 +125,16 @@ def saved_count(services: Services, provider: str, model: str) -> int:
 def keep_answers(services: Services, *, team_id: str, model: str, data: str | None = None, n: int = 100) -> Kept:
     if not 1 <= n <= MAX_KEEP:
         raise UserError(f"`n` must be from 1 to {MAX_KEEP}.")
-    src = find_source(services, team_id, model, target="")
+    try:
+        src = find_source(services, team_id, model, target="")
+    except UserError:
+        if not data:
+            raise
+        # No job to read: the model is asked where it lives, the prompts come from the data named.
+        owner = one_owner(find_model(services, team_id, model), model, prefer=services.default_provider)
+        if owner is None:
+            raise UserError(f"No enabled provider has {code(model)}: check the name with `/ft models`.") from None
+        src = Source(owner.provider, None, model, "supervised", {}, None, None)
     at = services.provider_for(src.provider)
     if data:
         fid, sample, source = resolve_file(services, team_id, data, what="dataset", provider=src.provider), False, f"the dataset {code(data[:60])}"

@@ -51,6 +51,13 @@ def _migration(team, mid: int) -> Migration:  # noqa: ANN001
         return row
 
 
+def _click(team, action: str, mid: int) -> dict[str, Any]:  # noqa: ANN001
+    """A click on a preview's button, and its answer (waited for, so later answers are not mixed up)."""
+    before = len(team.slack.responses())
+    assert team.bot.slack.block_action(action, str(mid), user="U0001", channel=CHANNEL).status == 200
+    return wait_for(lambda: team.slack.responses()[before:] and team.slack.responses()[before])
+
+
 def _preview_id(preview: dict[str, Any]) -> int:
     buttons = next(b for b in preview["blocks"] if b["type"] == "actions")["elements"]
     assert [b["text"]["text"] for b in buttons] == ["Confirm", "Cancel"]
@@ -129,8 +136,8 @@ def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits
     _looking, second = _answers(team, f"migrate {model} keep=0", 2)
     assert f"being migrated already (migration #{mid}, ready" in second["text"]
     # Cancel frees it; nothing was started.
-    team.bot.slack.block_action("migration_cancel", str(mid), user="U0001", channel=CHANNEL)
-    wait_for(lambda: _migration(team, mid).state == "cancelled")
+    assert "cancelled" in _click(team, "migration_cancel", mid)["text"]
+    assert _migration(team, mid).state == "cancelled"
     assert kits["together"].jobs() == {}
 
     # The target failing in the middle of a copy: the upload's last step does the work but its answer
@@ -145,8 +152,7 @@ def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits
     assert len(kits["together"].files()) == 1
 
     # A source file deleted at the source: a clear answer, nothing started, the migration failed with why.
-    team.bot.slack.block_action("migration_cancel", str(_preview_id(preview)), user="U0001", channel=CHANNEL)
-    wait_for(lambda: _migration(team, _preview_id(preview)).state == "cancelled")
+    assert "cancelled" in _click(team, "migration_cancel", _preview_id(preview))["text"]
     training = kits["openai"].jobs()[source_job]["training_file"]
     kits["openai"].sandbox.state.delete_file(training)
     _looking, gone = _answers(team, f"migrate {model} keep=0", 2)
@@ -254,3 +260,18 @@ def test_a_model_made_outside_ftbot_is_found_at_the_provider_and_another_workspa
         s.add(Job(team_id="T0OTHER", provider="openai", provider_job_id="ftjob-other", status="succeeded", base_model="gpt-4o-mini-2024-07-18", fine_tuned_model="ft:gpt-4o-mini-2024-07-18:other::x1"))
     _looking, refused = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:other::x1 keep=0", 2)
     assert "another workspace" in refused["text"]
+
+
+def test_a_model_whose_job_is_gone_is_rebuilt_from_the_data_named(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"])
+    model = kits["openai"].add_model("ft:gpt-4o-mini-2024-07-18:sandbox:legacy:abc123")
+    data = chat_jsonl(12)
+    fid = kits["openai"].sandbox.state.add_file("legacy.jsonl", data, "fine-tune")["id"]
+    _looking, asked = _answers(team, f"migrate {model} keep=0", 2)
+    assert "tell me its training data" in asked["text"] and "data=DATASET" in asked["text"]
+    _looking, preview, kept = _answers(team, f"migrate {model} data={fid} keep=3", 3)
+    body = json.dumps(preview["blocks"])
+    assert LLAMA_8B in body and "12 examples" in body and "made by" not in body
+    assert "Saved 3 new answers" in kept["text"] and fid in kept["text"], kept
+    mig = _migration(team, _preview_id(preview))
+    assert mig.source_job_id is None and kits["together"].sandbox.state.file_content[mig.files["training"]["target"]] == data

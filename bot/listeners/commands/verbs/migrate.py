@@ -24,7 +24,7 @@ def migrate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: S
     team, user, channel = body["team_id"], body["user_id"], body["channel_id"]
     respond(response_type="ephemeral", text=f":truck: Looking for the job that made {code(req.model)}, then copying and checking its data. The preview follows.")
     key = idempotency_key("migrate", team, user, channel, body.get("trigger_id", ""), cmd.rest)
-    mig, _report = prepare(services, team_id=team, user=user, channel=channel, model=req.model, target=req.target, base=req.base, keep=req.keep, request_key=key)
+    mig, _report = prepare(services, team_id=team, user=user, channel=channel, model=req.model, target=req.target, base=req.base, keep=req.keep, request_key=key, data=req.data)
     if mig.state == "ready":
         respond(response_type="ephemeral", replace_original=False, **migration_preview(mig))
     else:
@@ -33,7 +33,7 @@ def migrate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: S
     if req.keep:
         # While the old model still answers: its answers to held-out prompts, for the comparison later.
         try:
-            kept = keep_answers(services, team_id=team, model=req.model, n=req.keep)
+            kept = keep_answers(services, team_id=team, model=req.model, data=req.data if mig.source_job_id is None else None, n=req.keep)
         except (UserError, ProviderError) as exc:
             reason = exc.message if isinstance(exc, UserError) else exc.reason
             respond(response_type="ephemeral", replace_original=False, text=f":warning: No answers of {code(req.model)} were saved: {truncate(reason, 500)}")
