@@ -147,6 +147,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.migrate:
+        from bot.demo_migrate import run_migrate_demo
+
+        return run_migrate_demo(out_dir=args.out)
     from pathlib import Path
 
     # The demo keeps its own SQLite file in --out (DATABASE_URL is not used): that folder must work.
@@ -280,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="ftbot-demo", help="parent folder: each run writes its database, chart and transcript to a new run-YYYYmmdd-HHMMSS folder in it (default: ftbot-demo)")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
     s.add_argument("--provider", choices=("openai", "together", "ray"), default="openai", help="whose sandbox trains the demo job (default: openai; ray: a local Ray head and a tiny CPU trainer, needs ftbot[ray])")
+    s.add_argument("--migrate", action="store_true", help="leaving OpenAI: a model trained there, moved to Together AI with /ft migrate")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("validate", help="check a JSONL fine-tuning dataset: errors, warnings, tokens and cost")

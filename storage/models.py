@@ -145,7 +145,8 @@ class JobEvent(Base):
     provider_event_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
     level: Mapped[str] = mapped_column(String(16), default="info")
-    type: Mapped[str] = mapped_column(String(32), default="message")
+    # 64: Together's event types run past 32 ("validation_data_download_complete" is 33).
+    type: Mapped[str] = mapped_column(String(64), default="message")
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -346,3 +347,67 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))  # polled | adopted | ignored | gave_up
+
+
+class Migration(Base):
+    """Moving a fine-tuned model's work to another provider (`/ft migrate`): its source, the copied
+    files, the translated recipe and the job it starts.
+
+    `state` moves copying -> checking -> ready (the preview, waiting for Confirm) -> starting ->
+    training -> evaluating -> done, or to failed (with `error`) / cancelled from any of them.
+    `active_key` is set while a migration of the model is under way and cleared when it ends: its
+    unique constraint is what makes a second `/ft migrate` of the same model answer with the first.
+    `job_key` is the idempotency key of the job Confirm starts (one job however often it is clicked).
+    """
+
+    __tablename__ = "migrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    active_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="copying")
+    error: Mapped[str | None] = mapped_column(Text)
+    source_provider: Mapped[str] = mapped_column(String(32))
+    source_model: Mapped[str] = mapped_column(String(255))
+    source_job_id: Mapped[str | None] = mapped_column(String(128))
+    source_base_model: Mapped[str | None] = mapped_column(String(255))
+    target_provider: Mapped[str] = mapped_column(String(32))
+    target_base_model: Mapped[str | None] = mapped_column(String(255))
+    # {"method", "hyperparameters", "notes"}: what the target job is started with, and why.
+    recipe: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"training": {...}, "validation": {...}}: source id, target id, bytes, sha256, reused, report.
+    files: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    estimate_usd: Mapped[float | None]
+    estimate_note: Mapped[str | None] = mapped_column(Text)
+    keep_n: Mapped[int] = mapped_column(Integer, default=100)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    confirmed_by: Mapped[str | None] = mapped_column(String(32))
+    job_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    target_job_id: Mapped[str | None] = mapped_column(String(128))
+    target_model: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class KeptAnswer(Base):
+    """A model's answer to one held-out prompt, saved while it still serves (`/ft keep`), so a
+    replacement can be compared with it after it stops. Once per (provider, model, prompt)."""
+
+    __tablename__ = "kept_answers"
+    __table_args__ = (UniqueConstraint("provider", "model", "prompt_sha256", name="uq_kept_answers_prompt"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(255))
+    prompt_sha256: Mapped[str] = mapped_column(String(64))
+    # The messages (and tools) as sent, and the dataset's own answer for them (the reference).
+    prompt: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    answer: Mapped[str | None] = mapped_column(Text)
+    tool_calls: Mapped[list[Any] | None] = mapped_column(JSON)
+    source_file: Mapped[str | None] = mapped_column(String(128))
+    line: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

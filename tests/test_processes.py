@@ -170,3 +170,19 @@ def test_web_and_workers_start_together_on_an_empty_postgres(slack, sandbox) -> 
         drop()
     for out in outputs:
         assert "Traceback" not in out, out[-3000:]
+
+
+def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path) -> None:  # noqa: ANN001
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--log-level", "ERROR", "demo", "--migrate", "--out", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    text = out.stdout
+    for seen in (
+        "days left, OpenAI API, read",
+        "/ft migrate ft:gpt-4o-mini-2024-07-18:sandbox:acme:", "Migration #1: ready to start", "Meta-Llama-3.1-8B-Instruct-Reference",
+        "lr 2e-05", "[Confirm] [Cancel]", "Saved 10 new answers", "started `ft-", "this job rebuilds", "is being rebuilt on Together AI",
+        "*done*", "Done: the model now lives at Together AI.",
+    ):
+        assert seen in text, seen

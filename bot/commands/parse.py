@@ -33,11 +33,14 @@ USAGE: dict[str, str] = {
     "delete-model": "/ft delete-model MODEL [REASON]",
     "try": "/ft try MODEL PROMPT",
     "audit": "/ft audit [N]",
+    "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N] [data=DATASET]",
+    "migrations": "/ft migrations",
+    "keep": "/ft keep MODEL [data=DATASET] [n=N]",
 }
 VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
 # `watch`/`unwatch` too: pointing a job's card and alerts at a channel, or silencing one, is steering.
-OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "watch", "unwatch"})
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "watch", "unwatch", "migrate", "keep"})
 
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).
@@ -262,3 +265,54 @@ def for_provider(req: StartRequest, provider: str, *, default_model: str = DEFAU
             )
     model = req.model if req.model_given else default_model
     return replace(req, hyperparameters=hyper, model=model)
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    model: str
+    target: str | None = None  # None: Together AI
+    base: str | None = None  # None: the comparable base from ftbot's table
+    keep: int = 100
+    data: str | None = None  # the training data, for a model whose job cannot be found
+
+
+def parse_migrate(args: tuple[str, ...]) -> MigrateRequest:
+    positional = [a for a in args if "=" not in a]
+    if len(positional) != 1:
+        raise UserError("`migrate` needs one model name.", USAGE["migrate"])
+    opts: dict[str, str] = {}
+    for pair in (a for a in args if "=" in a):
+        key, _, value = pair.partition("=")
+        key = key.lower()
+        if key not in ("to", "base", "keep", "data"):
+            raise UserError(f"Unknown option `{_clip(key)}`. Known: to, base, keep, data.", USAGE["migrate"])
+        if key in opts or not value:
+            raise UserError(f"`{key}` is given twice or has no value.", USAGE["migrate"])
+        opts[key] = value
+    target = parse_provider(opts["to"], "migrate") if "to" in opts else None
+    keep = 100
+    if "keep" in opts:
+        if not re.fullmatch(r"[0-9]+", opts["keep"]) or not 0 <= int(opts["keep"]) <= 1000:
+            raise UserError(f"`keep` must be a whole number from 0 to 1000, got `{_clip(opts['keep'])}`.", USAGE["migrate"])
+        keep = int(opts["keep"])
+    return MigrateRequest(positional[0], target, opts.get("base"), keep, opts.get("data"))
+
+
+def parse_keep(args: tuple[str, ...]) -> tuple[str, str | None, int]:
+    """`/ft keep MODEL [data=DATASET] [n=N]` -> (model, dataset, n)."""
+    positional = [a for a in args if "=" not in a]
+    if len(positional) != 1:
+        raise UserError("`keep` needs one model name.", USAGE["keep"])
+    opts: dict[str, str] = {}
+    for pair in (a for a in args if "=" in a):
+        key, _, value = pair.partition("=")
+        key = key.lower()
+        if key not in ("data", "n") or key in opts or not value:
+            raise UserError(f"`keep` takes `data=DATASET` and `n=N` once each, got `{_clip(pair)}`.", USAGE["keep"])
+        opts[key] = value
+    n = 100
+    if "n" in opts:
+        if not re.fullmatch(r"[0-9]+", opts["n"]) or not 1 <= int(opts["n"]) <= 1000:
+            raise UserError(f"`n` must be a whole number from 1 to 1000, got `{_clip(opts['n'])}`.", USAGE["keep"])
+        n = int(opts["n"])
+    return positional[0], opts.get("data"), n

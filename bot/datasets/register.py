@@ -21,7 +21,8 @@ class Registered:
     reused: bool
 
 
-def _reusable(services: Services, team_id: str, sha256: str, provider: str) -> str | None:
+def reusable_file(services: Services, team_id: str, sha256: str, provider: str) -> str | None:
+    """An earlier upload of the same bytes by this team that is still at the provider."""
     with services.db.session() as s:
         ids = list(dict.fromkeys(s.scalars(select(Dataset.provider_file_id).where(Dataset.team_id == team_id, Dataset.sha256 == sha256, Dataset.provider == provider).order_by(Dataset.created_at.desc()))))
     for fid in ids:
@@ -37,10 +38,20 @@ def register(
     services: Services, *, team_id: str, name: str, path: Path, size: int, sha256: str, report: Report, user_id: str | None, provider: str | None = None
 ) -> Registered:
     provider = provider or services.default_provider
-    fid = _reusable(services, team_id, sha256, provider)
+    fid = reusable_file(services, team_id, sha256, provider)
     reused = fid is not None
     if fid is None:
         fid = services.provider_for(provider).upload_file(path, name).id
+    remember(services, team_id=team_id, name=name, provider_file_id=fid, size=size, sha256=sha256, report=report, user_id=user_id, provider=provider)
+    return Registered(name, fid, reused)
+
+
+def remember(
+    services: Services, *, team_id: str, name: str, provider_file_id: str, size: int, sha256: str, report: Report, user_id: str | None, provider: str
+) -> None:
+    """The dataset row for a file now at the provider (`/ft files` lists it; its sha256 lets the same
+    bytes be reused later)."""
+    fid = provider_file_id
     row = Dataset(
         team_id=team_id,
         provider_file_id=fid,
@@ -60,7 +71,6 @@ def register(
             s.add(row)
     except IntegrityError:
         pass  # the same name for the same file is already registered
-    return Registered(name, fid, reused)
 
 
 def _summary(report: Report) -> dict:

@@ -16,6 +16,7 @@ from bot.errors import UserError
 from bot.jobs.lifecycle import Started, start_job
 from bot.outbox.deliver import deliver_now
 from bot.provider.base import JobSpec, ProviderError, provider_label
+from bot.retirements.sunset import refuse_if_sunset
 from bot.services import Services
 from storage.models import ApprovalRequest, Dataset, Job
 
@@ -39,6 +40,7 @@ def launch(services: Services, req: StartRequest, *, team_id: str, user: str, ch
     provider = getattr(req, "provider", None) or services.default_provider
     at = services.provider_for(provider)
     req = for_provider(req, provider, default_model=getattr(at, "default_model", DEFAULT_MODEL))
+    refuse_if_sunset(services, provider, req.model)  # before any file or job request
     if req.suffix and len(req.suffix) > at.max_suffix_length:
         raise UserError(f"`suffix` may be at most {at.max_suffix_length} characters at {provider_label(provider)}, got {len(req.suffix)}.", USAGE["start"])
     training = resolve_file(services, team_id, req.file, what="training file", provider=provider)

@@ -11,9 +11,10 @@ from bot.jobs.store import count_jobs, recent_jobs, ts
 from bot.jobs.view import JobView, view_of
 from bot.messages.answers import ModelView
 from bot.provider.base import Model, ProviderError, provider_label
-from bot.retirements.table import base_model_of, table_for
+from bot.retirements.live import retirements_for
 from bot.services import Services
 from storage.models import Job
+from storage.types import utcnow
 
 PAGE = 10
 HOME_JOBS = 40
@@ -40,6 +41,31 @@ def home_jobs(services: Services, team_id: str, n: int = HOME_JOBS) -> list[JobV
         return [view_of(j) for j in recent_jobs(s, team_id, n)]
 
 
+AT_RISK_DAYS = 90
+
+
+def models_at_risk(services: Services, team_id: str, *, within_days: int = AT_RISK_DAYS) -> list[ModelView]:
+    """The team's models (made through ftbot, not deleted) that stop serving within `within_days`,
+    soonest first: the App Home's countdown. From stored rows and the cached dates, so opening the
+    Home tab costs no provider request beyond the hours-long cache."""
+    with services.db.session() as s:
+        rows = s.scalars(
+            select(Job).where(Job.team_id == team_id, Job.fine_tuned_model.is_not(None), Job.model_deleted_at.is_(None)).order_by(Job.created_at.desc()).limit(200)
+        ).all()
+        made = [(j.provider, j.fine_tuned_model or "", j.base_model, j.provider_job_id, j.started_by, j.created_at) for j in rows]
+    ends = retirements_for(services)
+    today = utcnow().date()
+    out: dict[str, ModelView] = {}
+    for provider, model, base, job_id, by, created in made:
+        if model in out:
+            continue
+        end = ends.end_of(provider, model, base=base)
+        days = end.days_left(today)
+        if days is not None and days <= within_days:
+            out[model] = ModelView(model, created, job_id, by, end.serving_ends, provider if services.several_providers else None, days_left=days, source=end.source)
+    return sorted(out.values(), key=lambda v: (v.days_left, v.id))
+
+
 @dataclass(frozen=True)
 class Models:
     views: list[ModelView]
@@ -56,14 +82,17 @@ def all_fine_tuned_models(services: Services, team_id: str) -> Models:
     (with a single provider its failure is the answer, as before)."""
     tuned: list[tuple[str, Model]] = []
     unavailable: list[str] = []
+    ends = retirements_for(services)
     for name, provider in services.providers.items():
         try:
-            tuned += [(name, m) for m in provider.list_models() if m.is_fine_tuned]
+            listed = provider.list_models()
+            ends.live.remember(name, listed)
+            tuned += [(name, m) for m in listed if m.is_fine_tuned]
         except ProviderError as exc:
             if not services.several_providers:
                 raise
             unavailable.append(f"{provider_label(name)}: {exc.reason}")
-    table = table_for(services.settings.retirements_file)
+    today = utcnow().date()
     several = services.several_providers
     with services.db.session() as s:
         rows = s.scalars(select(Job).where(Job.fine_tuned_model.in_([m.id for _, m in tuned]))) if tuned else []
@@ -73,8 +102,11 @@ def all_fine_tuned_models(services: Services, team_id: str) -> Models:
             job = by_model.get((name, m.id))
             if job is not None and job.team_id not in (None, team_id):
                 continue
-            ends = table.lookup(name, base_model_of(m.id, known_base=job.base_model if job else None))
+            end = ends.end_of(name, m.id, base=job.base_model if job else None)
             views.append(
-                ModelView(m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None, ends.serving_ends if ends else None, name if several else None)
+                ModelView(
+                    m.id, ts(m.created), job.provider_job_id if job else None, job.started_by if job else None, end.serving_ends, name if several else None,
+                    days_left=end.days_left(today), source=end.source,
+                )
             )
         return Models(views, unavailable)

@@ -19,12 +19,16 @@ from bot.jobs.health_watch import watch_job
 from bot.jobs.view import view_of
 from bot.messages.events import EventView, event_replies
 from bot.messages.health import health_message
-from bot.messages.job_card import final_alert
+from bot.messages.job_card import ServingNote, final_alert
+from bot.migration.progress import on_job_polled
 from bot.outbox.queue import enqueue
+from bot.retirements.live import EndOfServing
 from bot.settings import Settings
 from storage.models import Job, JobEvent, OutboxMessage, Subscription
+from storage.types import utcnow
 
 CARD_MIN_INTERVAL = timedelta(seconds=60)
+SOON_DAYS = 30  # a new model whose base stops serving within this many days says so in its alert
 MILESTONES = 4  # card refreshes at 25 %, 50 %, 75 % and 100 % however many steps arrive
 
 
@@ -100,9 +104,15 @@ def plan_event_replies(session: Session, sub: Subscription, events: Sequence[Job
     return added
 
 
-def plan_final(session: Session, job: Job, sub: Subscription) -> None:
-    """The one end-of-job alert in the channel and the loss chart in the thread."""
-    enqueue(session, f"s{sub.id}:final", kind="alert", channel=sub.channel_id, sub=sub, payload=final_alert(view_of(job)))
+def plan_final(session: Session, job: Job, sub: Subscription, serving: EndOfServing | None = None) -> None:
+    """The one end-of-job alert in the channel and the loss chart in the thread. `serving`: the new
+    model's end of serving, said in the alert when it is within SOON_DAYS."""
+    note = None
+    if serving is not None and job.status == "succeeded":
+        days = serving.days_left(utcnow().date())
+        if days is not None and days <= SOON_DAYS and serving.serving_ends is not None:
+            note = ServingNote(serving.base_model, serving.serving_ends, days, serving.source)
+    enqueue(session, f"s{sub.id}:final", kind="alert", channel=sub.channel_id, sub=sub, payload=final_alert(view_of(job), serving=note))
     enqueue(session, f"s{sub.id}:chart", kind="chart", channel=sub.channel_id, sub=sub)
 
 
@@ -123,7 +133,10 @@ def plan_job_messages(
     became_final: bool,
     now: datetime,
     settings: Settings | None = None,
+    serving: EndOfServing | None = None,
 ) -> None:
+    if status_changed or became_final:
+        on_job_polled(session, job)  # a migration's target job moves its migration on
     # Health runs on every poll, new events or not: a stall is silence, noticed only by looking.
     findings = watch_job(session, job, new_events, settings=settings or Settings(), status_changed=status_changed, became_final=became_final, now=now)
     # An ended subscription's channel no longer takes posts: nothing more is planned for it.
@@ -132,4 +145,4 @@ def plan_job_messages(
         plan_card_update(session, job, sub, now)
         plan_health(session, job, sub, findings)
         if became_final:
-            plan_final(session, job, sub)
+            plan_final(session, job, sub, serving)

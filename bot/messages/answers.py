@@ -117,6 +117,22 @@ class ModelView:
     started_by: str | None
     serving_ends: date | None = None  # None: no end announced (or unknown base model)
     provider: str | None = None  # set when several providers are enabled
+    days_left: int | None = None
+    source: str | None = None  # where serving_ends comes from ("OpenAI API, read 2026-12-01")
+
+
+def serving_text(m: ModelView, *, mrkdwn: bool = True) -> str:
+    """`mrkdwn=False` for a table's raw_text cell, which Slack shows as is (nothing to escape)."""
+    if m.serving_ends is None:
+        return "no end of serving announced"
+    if m.days_left is not None and m.days_left < 0:
+        left = "stopped serving"
+    elif m.days_left is not None:
+        left = "last day" if m.days_left == 0 else f"{m.days_left} day{'s' if m.days_left != 1 else ''} left"
+    else:
+        left = ""
+    src = f", {escape(m.source) if mrkdwn else m.source}" if m.source else ""
+    return f"serves until {m.serving_ends:%Y-%m-%d}" + (f" ({left}{src})" if left or src else "")
 
 
 def models_answer(models: Sequence[ModelView], *, unavailable: Sequence[str] = ()) -> dict[str, Any]:
@@ -125,16 +141,16 @@ def models_answer(models: Sequence[ModelView], *, unavailable: Sequence[str] = (
     if not models:
         return {"text": "No fine-tuned models yet.", "blocks": [_section("No fine-tuned models yet."), *down]}
     several = any(m.provider for m in models)
-    header = ["Model"] + (["Provider"] if several else []) + ["Made by job", "Started by", "Serves until"]
+    header = ["Model"] + (["Provider"] if several else []) + ["Made by job", "Started by", "End of serving"]
     rows = []
     for m in models:
         row: list[Any] = [code_cell(m.id)]
         if several:
             row.append(provider_label(m.provider) if m.provider else "")
-        row += [code_cell(m.job_id) if m.job_id else "made outside ftbot", user_cell(m.started_by), f"{m.serving_ends:%Y-%m-%d}" if m.serving_ends else "no end announced"]
+        row += [code_cell(m.job_id) if m.job_id else "made outside ftbot", user_cell(m.started_by), serving_text(m, mrkdwn=False)]
         rows.append(row)
     blocks = [_section(f"*Fine-tuned models* ({len(models)})"), *table_blocks(header, rows, more="…and {n} more models not shown"), *down]
-    lines = [f"{code(m.id)}{provider_tag(m.provider)}" + (f" until {m.serving_ends:%Y-%m-%d}" if m.serving_ends else "") for m in models]
+    lines = [f"{code(m.id)}{provider_tag(m.provider)}: {serving_text(m)}" for m in models]
     return {"text": truncate(f"{len(models)} fine-tuned models:\n" + "\n".join(lines), 3000), "blocks": blocks}
 
 
@@ -185,11 +201,18 @@ def _notice(text: str) -> dict[str, Any]:
     return {"type": "section", "block_id": NOTICE_BLOCK, "text": {"type": "mrkdwn", "text": truncate(text, 3000)}}
 
 
-def home_view(jobs: Sequence[JobView], now: datetime, *, notice: str | None = None) -> dict[str, Any]:
-    """The App Home tab; `notice` (mrkdwn) is shown on top, e.g. the answer to a button clicked there."""
+def home_view(jobs: Sequence[JobView], now: datetime, *, notice: str | None = None, at_risk: Sequence[ModelView] = ()) -> dict[str, Any]:
+    """The App Home tab; `notice` (mrkdwn) is shown on top, e.g. the answer to a button clicked there;
+    `at_risk`: the team's models that stop serving soon, as a countdown."""
     active = [j for j in jobs if not j.final]
     done = [j for j in jobs if j.final]
     blocks: list[dict[str, Any]] = [_notice(notice)] if notice else []
+    if at_risk:
+        blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Models that stop serving soon"}})
+        lines = [f":hourglass_flowing_sand: {code(m.id)}{provider_tag(m.provider)}: {serving_text(m)}" for m in at_risk[:30]]
+        for chunk in chunk_lines(lines)[:3]:
+            blocks.append(_section("\n".join(chunk)))
+        blocks.append(_context("Move one with `/ft migrate MODEL to=together`; keep its answers for comparison with `/ft keep MODEL`."))
     blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Fine-tuning jobs"}})
     if not jobs:
         blocks.append(_section("No jobs yet. Start one with `/ft start FILE`, or `/ft help`."))

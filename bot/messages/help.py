@@ -27,6 +27,9 @@ _WHAT = {
     "delete-model": "delete a model once teammates approve",
     "try": "ask a fine-tuned model one question",
     "audit": "approval requests, votes and deletions",
+    "migrate": "move a model to another provider: its data and recipe, started on Confirm",
+    "migrations": "migrations and their state",
+    "keep": "save a model's answers to held-out prompts while it still serves",
 }
 
 EXAMPLES = (

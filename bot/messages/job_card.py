@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from bot.jobs.view import JobView
@@ -131,7 +132,17 @@ def job_card(job: JobView, now: datetime) -> dict[str, Any]:
     return {"text": job_text(job), "blocks": job_blocks(job, now)}
 
 
-def final_alert(job: JobView) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ServingNote:
+    """The new model's base stops serving soon (and the model with it)."""
+
+    base_model: str
+    serving_ends: date
+    days_left: int
+    source: str
+
+
+def final_alert(job: JobView, *, serving: ServingNote | None = None) -> dict[str, Any]:
     """Posted in the channel (not only the thread) when a job ends."""
     if job.status == "succeeded":
         head = f":white_check_mark: Fine-tuning {code(job.id)} *succeeded*"
@@ -153,10 +164,18 @@ def final_alert(job: JobView) -> dict[str, Any]:
     lines = [head]
     if detail:
         lines.append(detail)
+    if serving is not None:
+        left = "today" if serving.days_left <= 0 else f"in {serving.days_left} day{'s' if serving.days_left != 1 else ''}"
+        lines.append(
+            f":hourglass_flowing_sand: Its base model {code(serving.base_model, 120)} stops serving {left}, on {serving.serving_ends:%Y-%m-%d} "
+            f"({escape(serving.source)}), and this model with it: plan its move (`/ft migrate {clip(job.fine_tuned_model or 'MODEL', 200)}`)."
+        )
     lines.append(f"Last train loss {fmt_num(job.train_loss)}, valid loss {fmt_num(job.valid_loss)}. Loss chart in the thread.")
     mention = f" <@{job.started_by}>" if job.started_by else ""
     model = f": {clip(job.fine_tuned_model, 300)}" if job.fine_tuned_model else ""
     text = f"Fine-tuning {clip(job.id, 100)} {clip(job.status, 60)}{model}"
+    if serving is not None:
+        text += f" (its base stops serving on {serving.serving_ends:%Y-%m-%d})"
     return {
         "text": text,
         "blocks": [

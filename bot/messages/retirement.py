@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from bot.messages.health import alert_block
-from bot.mrkdwn import code, escape
+from bot.mrkdwn import clip, code, escape
 
 URGENT_DAYS = 7  # from a week before, the warning is an error-level alert
 
@@ -22,6 +22,11 @@ class RetiringModel:
     job_id: str | None
     started_by: str | None
     training_ends: date | None
+    source: str | None = None  # where the date comes from: "OpenAI API, read 2026-12-01", "ftbot's table"
+    kept: int | None = None  # answers saved with /ft keep (None: not counted)
+
+
+KEEP_SUGGESTION_DAYS = 7  # from the 7-day warning on, a model with no saved answers is told to keep some
 
 
 def _when(days_left: int) -> str:
@@ -40,15 +45,31 @@ def retirement_warning(m: RetiringModel, today: date) -> dict[str, Any]:
         retrain = "It can no longer be trained on."
     todo = (
         "*What to do:* retrain on a base model that keeps serving, on another provider if needed: "
-        "the datasets in `/ft files` work unchanged, then `/ft start FILE model=MODEL`, and move your callers to the new model."
+        f"`/ft migrate {clip(m.model, 200)} to=together` moves its data and recipe, "
+        "or start from the datasets in `/ft files` with `/ft start FILE model=MODEL`; then move your callers to the new model."
     )
     origin = f"Made by {code(m.job_id)}" + (f", started by <@{m.started_by}>" if m.started_by else "") + "." if m.job_id else ""
     level = "error" if m.days_left <= URGENT_DAYS else "warning"
+    if m.source:
+        origin = f"{origin} Date: {escape(m.source)}.".strip()
     blocks = [
         alert_block(f"*{head}*", level),
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{why} {retrain}"[:2990]}},
         {"type": "section", "text": {"type": "mrkdwn", "text": todo}},
     ]
+    if m.kept == 0 and m.days_left <= KEEP_SUGGESTION_DAYS:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        f":floppy_disk: *No answers of it are saved.* `/ft keep {clip(m.model, 200)}` asks it held-out prompts now, while it still "
+                        "answers, so its replacement can be compared with it after it stops."
+                    ),
+                },
+            }
+        )
     if origin:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": origin[:2990]}]})
     text = f"{escape(m.model[:200])} stops serving {when} ({m.serving_ends:%Y-%m-%d}): retrain it elsewhere."

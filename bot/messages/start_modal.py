@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from bot.commands.parse import DEFAULT_MODEL
@@ -46,9 +47,18 @@ def _number(block_id: str, label: str, hint: str, *, decimal: bool = False, min_
     return {"type": "input", "block_id": block_id, "optional": True, "label": {"type": "plain_text", "text": label}, "hint": {"type": "plain_text", "text": hint}, "element": el}
 
 
-def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str, providers: list[tuple[str, str]] | None = None, default_provider: str | None = None) -> dict[str, Any]:
+def start_modal(
+    files: list[tuple[str, str]],
+    models: list[str],
+    *,
+    channel: str,
+    providers: list[tuple[str, str]] | None = None,
+    default_provider: str | None = None,
+    closed: Collection[str] = (),
+) -> dict[str, Any]:
     """files: (file id, label); models: base and fine-tuned model names to start from; providers:
-    (name, label) to choose from, shown when there are several."""
+    (name, label) to choose from, shown when there are several; closed: models no longer trained
+    anywhere enabled (sunset), left out."""
     blocks: list[dict[str, Any]] = []
     if providers and len(providers) > 1:
         opts = [_opt(label, name) for name, label in providers]
@@ -65,7 +75,8 @@ def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str
     ray = "ray" in names
     openai_like = any(n not in {"together", "ray"} for n in names)
     bases = [*(BASE_MODELS if openai_like else ()), *(TOGETHER_BASE_MODELS if together else ()), *(RAY_BASE_MODELS if ray else ())]
-    model_opts = [_opt(m, m) for m in dict.fromkeys([*bases, *models])][:100]
+    offered = [m for m in dict.fromkeys([*bases, *models]) if m not in closed]
+    model_opts = [_opt(m, m) for m in offered][:100]
     model_el: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": model_opts}
     model_block: dict[str, Any] = {"type": "input", "block_id": "model", "label": {"type": "plain_text", "text": "Base model"}, "element": model_el}
     if len(names) > 1:
@@ -74,7 +85,12 @@ def start_modal(files: list[tuple[str, str]], models: list[str], *, channel: str
         model_el["placeholder"] = {"type": "plain_text", "text": "the provider's default"}
     else:
         default = TOGETHER_BASE_MODELS[0] if names == ["together"] else RAY_BASE_MODELS[0] if names == ["ray"] else DEFAULT_MODEL
-        model_el["initial_option"] = _opt(default, default)
+        if default in offered:
+            model_el["initial_option"] = _opt(default, default)
+        if not offered:
+            # Nothing left to train here: a free-text field keeps the form valid, the start explains.
+            model_block["element"] = {"type": "plain_text_input", "action_id": "value"}
+            model_block["hint"] = {"type": "plain_text", "text": "Training has ended for every base model here: see /ft migrate."}
     absolute_lr = together or ray
     if names == ["ray"]:
         lr_hint = "the rate your trainer gets, such as 2e-4; empty: 2e-4"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -113,6 +114,9 @@ class Model:
     owned_by: str
     # Set by adapters whose model names do not say it (Together's registry holds only custom models).
     fine_tuned: bool | None = None
+    # When the provider says the model stops serving / stops taking training jobs (None: not said).
+    shutdown_date: date | None = None
+    training_ends: date | None = None
 
     @property
     def is_fine_tuned(self) -> bool:
@@ -120,6 +124,30 @@ class Model:
             return self.fine_tuned
         # OpenAI: ft:<base>:<org>:<suffix>:<id>; Azure: <base>.ft-<hash>[-suffix]
         return self.id.startswith("ft:") or ".ft-" in self.id
+
+
+def day_of(value: object) -> date | None:
+    """A provider's date in any of the shapes it comes in: "YYYY-MM-DD", an ISO timestamp, unix
+    seconds (as a number or digits), or nothing. Unreadable text is None (the table then decides),
+    never a crash: a date field is advice, not something to fail a listing over."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC).date()
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC).date()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
 @dataclass(frozen=True, slots=True)

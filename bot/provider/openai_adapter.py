@@ -36,6 +36,7 @@ from bot.provider.base import (
     ProviderUnavailable,
     WebhookEvent,
     WebhookRejected,
+    day_of,
 )
 from bot.provider.chat_reply import chat_reply, request_options
 from bot.provider.streaming import stream_to_file
@@ -180,6 +181,20 @@ def _checkpoint(c: Any) -> Checkpoint:
         model=c.fine_tuned_model_checkpoint,
         job_id=c.fine_tuning_job_id,
         metrics=_drop_none(c.metrics.model_dump()) if c.metrics is not None else {},
+    )
+
+
+def _model(m: Any) -> Model:
+    # OpenAI says `shutdown_date` (typed as text; read whatever shape it takes). Azure's models list
+    # says `deprecation: {fine_tune, inference}` in unix seconds instead.
+    deprecation = getattr(m, "deprecation", None)
+    deprecation = deprecation if isinstance(deprecation, dict) else {}
+    return Model(
+        id=m.id,
+        created=int(m.created),
+        owned_by=m.owned_by,
+        shutdown_date=day_of(getattr(m, "shutdown_date", None)) or day_of(deprecation.get("inference")),
+        training_ends=day_of(deprecation.get("fine_tune")),
     )
 
 
@@ -386,7 +401,7 @@ class OpenAIProvider:
 
     def list_models(self) -> list[Model]:
         with self._errors("model"):
-            return [Model(id=m.id, created=int(m.created), owned_by=m.owned_by) for m in self.client.models.list()]
+            return [_model(m) for m in self.client.models.list()]
 
     def delete_model(self, model: str) -> bool:
         with self._errors("model"):

@@ -83,18 +83,28 @@ class RetirementTable:
 
     def lookup(self, provider: str, base_model: str) -> Retirement | None:
         # The operator's file wins whatever the provider: it is how a team records what it was told.
-        for table in (self.overrides, self.by_provider.get(provider, {})):
-            if base_model in table:
-                return table[base_model]
-        family = _family(base_model)
-        for table in (self.overrides, self.by_provider.get(provider, {})):
-            if family in table:
-                return table[family]
-            # An alias (`gpt-4o-mini`) stands for the snapshots the table lists under it, when they agree.
-            hits = {(r.training_ends, r.serving_ends): r for name, r in table.items() if _family(name) == family}
-            if len(hits) == 1:
-                return next(iter(hits.values()))
-        return None
+        return _find((self.overrides, self.by_provider.get(provider, {})), base_model)
+
+    def overrides_lookup(self, base_model: str) -> Retirement | None:
+        return _find((self.overrides,), base_model)
+
+    def shipped_lookup(self, provider: str, base_model: str) -> Retirement | None:
+        return _find((self.by_provider.get(provider, {}),), base_model)
+
+
+def _find(tables: tuple[dict[str, Retirement], ...], base_model: str) -> Retirement | None:
+    for table in tables:
+        if base_model in table:
+            return table[base_model]
+    family = _family(base_model)
+    for table in tables:
+        if family in table:
+            return table[family]
+        # An alias (`gpt-4o-mini`) stands for the snapshots the table lists under it, when they agree.
+        hits = {(r.training_ends, r.serving_ends): r for name, r in table.items() if _family(name) == family}
+        if len(hits) == 1:
+            return next(iter(hits.values()))
+    return None
 
 
 def _family(model: str) -> str:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.messages.retirement import RetiringModel, retirement_warning
 from bot.outbox.queue import enqueue
+from bot.retirements.live import EndOfServing
 from bot.retirements.table import RetirementTable, base_model_of
 from storage.db import Database
-from storage.models import Job
+from storage.models import Job, KeptAnswer
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +49,32 @@ def _key(team_id: str | None, model: str, threshold: int) -> str:
     return f"retire:{digest}:{threshold}"
 
 
-def plan_retirement_warnings(db: Database, table: RetirementTable, *, today: date, notify_channel: str | None) -> list[Planned]:
-    """Queue the warnings due today. Returns what was newly queued."""
+class Ends(Protocol):
+    def end_of(self, provider: str, model: str, *, base: str | None = None) -> EndOfServing: ...
+
+
+class _TableOnly:
+    def __init__(self, table: RetirementTable) -> None:
+        self.table = table
+
+    def end_of(self, provider: str, model: str, *, base: str | None = None) -> EndOfServing:
+        b = base_model_of(model, known_base=base)
+        r = self.table.lookup(provider, b)
+        return EndOfServing(model, b, r.serving_ends if r else None, r.training_ends if r else None, "ftbot's table")
+
+
+def plan_retirement_warnings(
+    db: Database, ends: Ends | RetirementTable, *, today: date, notify_channel: str | None, models: Collection[str] | None = None
+) -> list[Planned]:
+    """Queue the warnings due today (for `models` only, when given: a model that just appeared is
+    covered at once rather than at the next hourly check). Returns what was newly queued."""
+    if isinstance(ends, RetirementTable):
+        ends = _TableOnly(ends)
     with db.session() as s:
-        jobs = s.scalars(select(Job).where(Job.fine_tuned_model.is_not(None), Job.model_deleted_at.is_(None)).order_by(Job.created_at)).all()
+        q = select(Job).where(Job.fine_tuned_model.is_not(None), Job.model_deleted_at.is_(None)).order_by(Job.created_at)
+        if models is not None:
+            q = q.where(Job.fine_tuned_model.in_(list(models)))
+        jobs = s.scalars(q).all()
         candidates = []
         seen: set[tuple[str | None, str]] = set()
         for job in jobs:
@@ -57,16 +82,17 @@ def plan_retirement_warnings(db: Database, table: RetirementTable, *, today: dat
             if (job.team_id, model) in seen:
                 continue
             seen.add((job.team_id, model))
-            base = base_model_of(model, known_base=job.base_model)
-            r = table.lookup(job.provider, base)
-            if r is None or r.serving_ends is None:
+            r = ends.end_of(job.provider, model, base=job.base_model)
+            base = r.base_model
+            if r.serving_ends is None:
                 continue
             days_left = (r.serving_ends - today).days
             threshold = threshold_for(days_left)
             channel = notify_channel or job.origin_channel
             if threshold is None or channel is None:
                 continue
-            view = RetiringModel(model, job.provider, base, r.serving_ends, days_left, job.provider_job_id, job.started_by, r.training_ends)
+            kept = s.scalar(select(func.count()).select_from(KeptAnswer).where(KeptAnswer.provider == job.provider, KeptAnswer.model == model)) or 0
+            view = RetiringModel(model, job.provider, base, r.serving_ends, days_left, job.provider_job_id, job.started_by, r.training_ends, r.source, kept)
             candidates.append((job.team_id, channel, threshold, view))
     planned = []
     for team_id, channel, threshold, view in candidates:

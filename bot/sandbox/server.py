@@ -44,6 +44,7 @@ ROUTES = Map(
         Rule("/_sandbox/stats", methods=["GET", "DELETE"], endpoint="ctl_stats"),
         Rule("/_sandbox/reset", methods=["POST"], endpoint="ctl_reset"),
         Rule("/_sandbox/chat", methods=["POST", "DELETE"], endpoint="ctl_chat"),
+        Rule("/_sandbox/models/shutdown", methods=["POST"], endpoint="ctl_shutdown"),
         Rule("/_sandbox/jobs/<jid>/burst", methods=["POST"], endpoint="ctl_burst"),
         Rule("/_sandbox/jobs/<jid>", methods=["DELETE"], endpoint="ctl_forget_job"),
         Rule("/_sandbox/jobs/<jid>/curve", methods=["POST"], endpoint="ctl_curve"),
@@ -304,6 +305,14 @@ class SandboxApp:
             raise ApiError(400, "reply must be a string")
         self.state.chat_reply = reply
         return _json({"reply": reply})
+
+    def ctl_shutdown(self, request: Request) -> Response:
+        """POST {"model": ID, "shutdown_date": "YYYY-MM-DD" | null}: what the models list says."""
+        body = _body(request)
+        when = body.get("shutdown_date")
+        if when is not None and not isinstance(when, str):
+            raise ApiError(400, "shutdown_date must be a string or null")
+        return _json(self.state.set_shutdown_date(str(body.get("model") or ""), when))
 
     def ctl_reset(self, request: Request) -> Response:
         self.state.reset()

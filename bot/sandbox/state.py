@@ -30,6 +30,17 @@ BASE_MODELS = (
     "babbage-002",
     "davinci-002",
 )
+# What OpenAI's models list says today (`shutdown_date`, "YYYY-MM-DD", null when not announced):
+# the reported 2027-01-14 for the GPT-4o and GPT-4.1 families, the October retirements. Fine-tuned
+# models report their base's date, as they stop with it.
+SHUTDOWN_DATES = {
+    "gpt-4.1-2025-04-14": "2027-01-14",
+    "gpt-4.1-mini-2025-04-14": "2027-01-14",
+    "gpt-4.1-nano-2025-04-14": "2026-10-23",
+    "gpt-4o-2024-08-06": "2027-01-14",
+    "gpt-4o-mini-2024-07-18": "2027-01-14",
+    "gpt-3.5-turbo-0125": "2026-10-23",
+}
 MAX_PART = 64 * 1024 * 1024
 UPLOAD_TTL = 3600
 
@@ -134,7 +145,7 @@ class SandboxState:
             self.parts: dict[str, bytes] = {}
             self.jobs: dict[str, SimJob] = {}
             self.models: dict[str, dict[str, Any]] = {
-                m: {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+                m: {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system", "shutdown_date": SHUTDOWN_DATES.get(m)}
                 for m in BASE_MODELS
             }
             self.requests: dict[str, int] = {}
@@ -537,7 +548,7 @@ class SandboxState:
         job.obj["result_files"] = [result["id"]]
         job.obj["fine_tuned_model"] = name
         job.obj["trained_tokens"] = job.trained_tokens if job.trained_tokens is not None else job.total_steps * 120
-        self.models[name] = {"id": name, "object": "model", "created": int(at), "owned_by": ORG}
+        self.models[name] = {"id": name, "object": "model", "created": int(at), "owned_by": ORG, "shutdown_date": None}
         self._event(job, at, f"New fine-tuned model created: {name}")
         self._event(job, at, "The job has successfully completed")
         self._finish(job, at, "succeeded")
@@ -657,15 +668,30 @@ class SandboxState:
 
     # ---- models and completions -------------------------------------------------------------
 
+    def _shown(self, m: dict[str, Any]) -> dict[str, Any]:
+        """A model as listed: a fine-tune carries its base model's shutdown date."""
+        if not m["id"].startswith("ft:"):
+            return m
+        base = self.models.get(m["id"].split(":")[1])
+        return {**m, "shutdown_date": base.get("shutdown_date") if base else None}
+
     def list_models(self) -> dict[str, Any]:
         with self.lock:
-            return {"object": "list", "data": list(self.models.values())}
+            return {"object": "list", "data": [self._shown(m) for m in self.models.values()]}
 
     def get_model(self, mid: str) -> dict[str, Any]:
         with self.lock:
             if mid not in self.models:
                 raise ApiError(404, f"The model '{mid}' does not exist", code="model_not_found", param="model")
-            return self.models[mid]
+            return self._shown(self.models[mid])
+
+    def set_shutdown_date(self, mid: str, when: str | None) -> dict[str, Any]:
+        """Control: the date a base model (and so its fine-tunes) is said to shut down."""
+        with self.lock:
+            if mid not in self.models:
+                raise ApiError(404, f"The model '{mid}' does not exist", code="model_not_found", param="model")
+            self.models[mid]["shutdown_date"] = when
+            return self._shown(self.models[mid])
 
     def delete_model(self, mid: str) -> dict[str, Any]:
         with self.lock:

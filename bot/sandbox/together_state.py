@@ -34,6 +34,7 @@ ORGANIZATION_ID = "org_sandbox"
 BASE_MODELS: dict[str, tuple[int, bool, float]] = {
     "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": (64, True, 0.48),
     "meta-llama/Llama-3.3-70B-Instruct-Reference": (64, False, 2.90),
+    "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference": (64, False, 2.90),
     "Qwen/Qwen2.5-7B-Instruct": (64, True, 0.48),
     "Qwen/Qwen2.5-72B-Instruct": (64, False, 2.90),
     "openai/gpt-oss-20b": (16, False, 0.48),

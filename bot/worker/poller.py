@@ -30,6 +30,8 @@ from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import Provider, ProviderError, ProviderNotFound, ProviderRateLimited
+from bot.retirements.live import EndOfServing, retirements_for
+from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
 from storage.leases import hold_lease
 from storage.models import Job
@@ -59,6 +61,8 @@ class Fetched:
     job: ProviderJob | None  # None: the provider answered 404 for this job
     events: list[ProviderEvent]
     checkpoints: list[ProviderCheckpoint] | None
+    # A new model's end of serving, read before the write (never a provider call inside it).
+    serving: EndOfServing | None = None
 
 
 @dataclass
@@ -208,6 +212,7 @@ class Poller:
         fetched = [f for f in self._pool(provider).map(lambda c: self._fetch(c, statuses.get(c.provider_job_id)), claimed) if f is not None]
         for i in range(0, len(fetched), WRITE_BATCH):
             self._store(fetched[i : i + WRITE_BATCH], next_poll)
+        self._cover_new_models([f.job.fine_tuned_model for f in fetched if f.serving is not None and f.job is not None and f.job.fine_tuned_model])
         stats.polled = len(fetched)
         stats.failed = len(claimed) - len(fetched)
         return stats
@@ -272,7 +277,26 @@ class Poller:
             log.exception("polling %s failed", c.provider_job_id)
             self._failed(c, ProviderError(type(exc).__name__))
             return None
-        return Fetched(c, pj, events, checkpoints)
+        serving = None
+        if pj.is_final and pj.fine_tuned_model:
+            serving = self._serving(c.provider, pj)
+        return Fetched(c, pj, events, checkpoints, serving)
+
+    def _serving(self, provider: str, pj: ProviderJob) -> EndOfServing | None:
+        try:
+            return retirements_for(self.s).end_of(provider, pj.fine_tuned_model or "", base=pj.model)
+        except Exception:  # noqa: BLE001 - a date is advice: the alert goes out without it
+            log.exception("end of serving for %s unknown", pj.fine_tuned_model)
+            return None
+
+    def _cover_new_models(self, models: list[str]) -> None:
+        """A model that just appeared is warned about now if its end is near, not at the next hourly check."""
+        if not models:
+            return
+        try:
+            plan_retirement_warnings(self.s.db, retirements_for(self.s), today=utcnow().date(), notify_channel=self.s.settings.notify_channel, models=models)
+        except Exception:  # noqa: BLE001 - the hourly check covers it then
+            log.exception("retirement check of new models failed")
 
     def _store(self, batch: list[Fetched], next_poll: datetime) -> None:
         """Write a batch of jobs in one transaction: each job's state with the messages it causes.
@@ -312,7 +336,7 @@ class Poller:
                 stored = apply_events(s, job, f.events).stored
                 if f.checkpoints:
                     apply_checkpoints(s, job, f.checkpoints)
-            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now, settings=self.s.settings)
+            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now, settings=self.s.settings, serving=f.serving)
             job.lease_owner = None
             job.lease_until = None
             job.poll_failures = 0

@@ -15,7 +15,7 @@ from bot.approvals.expiry import sweep as approvals_sweep
 from bot.jobs import webhooks
 from bot.outbox.sender import Sender
 from bot.provider.base import ProviderError
-from bot.retirements.table import table_for
+from bot.retirements.live import retirements_for
 from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
 from bot.worker.poller import Poller
@@ -80,8 +80,8 @@ class Worker:
 
     def warn_retirements(self) -> None:
         try:
-            table = table_for(self.services.settings.retirements_file)
-            plan_retirement_warnings(self.services.db, table, today=utcnow().date(), notify_channel=self.services.settings.notify_channel)
+            ends = retirements_for(self.services)
+            plan_retirement_warnings(self.services.db, ends, today=utcnow().date(), notify_channel=self.services.settings.notify_channel)
         except Exception:  # noqa: BLE001 - tried again at the next interval
             log.exception("retirement check failed")
 

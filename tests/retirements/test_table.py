@@ -17,7 +17,10 @@ def test_shipped_table_knows_the_announced_dates() -> None:
     nano = t.lookup("openai", "gpt-4.1-nano-2025-04-14")
     assert nano is not None and nano.serving_ends == date(2026, 10, 23)
     mini = t.lookup("openai", "gpt-4o-mini-2024-07-18")
-    assert mini is not None and mini.training_ends == date(2027, 1, 6) and mini.serving_ends is None
+    assert mini is not None and mini.training_ends == date(2027, 1, 6) and mini.serving_ends == date(2027, 1, 14)  # reported
+    for family in ("gpt-4o-2024-08-06", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"):
+        assert t.lookup("openai", family).serving_ends == date(2027, 1, 14)
+    assert t.lookup("openai", "o4-mini-2025-04-16").serving_ends is None
     # An alias stands for its snapshots when they agree; the Azure bridge has its own dates.
     assert t.lookup("openai", "gpt-3.5-turbo").serving_ends == date(2026, 10, 23)
     assert t.lookup("azure", "gpt-4o").serving_ends == date(2027, 10, 1)
@@ -62,3 +65,22 @@ def test_a_bad_file_stops_start_up_with_one_line(tmp_path, content: str, says: s
 @pytest.mark.parametrize(("days", "threshold"), [(45, None), (31, None), (30, 30), (8, 30), (7, 7), (2, 7), (1, 1), (0, 1), (-1, None)])
 def test_the_most_urgent_threshold_crossed(days: int, threshold: int | None) -> None:
     assert threshold_for(days) == threshold
+
+
+@pytest.mark.parametrize(
+    ("raw", "day"),
+    [
+        ("2027-01-14", date(2027, 1, 14)),
+        ("2027-01-14T00:00:00Z", date(2027, 1, 14)),
+        ("2027-01-13T23:30:00-02:00", date(2027, 1, 14)),
+        (1_799_884_800, date(2027, 1, 14)),
+        ("1799884800", date(2027, 1, 14)),
+        (None, None),
+        ("", None),
+        ("soon", None),
+    ],
+)
+def test_a_provider_date_in_every_shape_it_takes(raw, day) -> None:  # noqa: ANN001
+    from bot.provider.base import day_of
+
+    assert day_of(raw) == day

@@ -8,7 +8,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.errors import guarded
 from bot.jobs.lifecycle import steer_job
-from bot.jobs.listing import home_jobs, list_page
+from bot.jobs.listing import home_jobs, list_page, models_at_risk
 from bot.messages.answers import home_view, job_list, steered_answer
 from bot.replies import reply_for
 from bot.services import Services
@@ -34,7 +34,7 @@ def _steer(body: dict[str, Any], action: dict[str, Any], respond: Respond | None
     answer = steered_answer(view, verb, by=user)
     if (body.get("view") or {}).get("type") == "home":
         # No response_url in the Home tab: show the answer there, with the jobs as they are now.
-        client.views_publish(user_id=user, view=home_view(home_jobs(services, team), utcnow(), notice=answer["text"]))
+        client.views_publish(user_id=user, view=home_view(home_jobs(services, team), utcnow(), notice=answer["text"], at_risk=models_at_risk(services, team)))
         return
     if respond is not None:
         respond(response_type="ephemeral", replace_original=False, **answer)

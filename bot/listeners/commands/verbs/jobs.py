@@ -14,8 +14,9 @@ from bot.jobs.store import apply_fresh_status, resolve_job
 from bot.jobs.view import view_of
 from bot.listeners.commands.registry import handles
 from bot.messages.answers import job_list, job_status, launch_answer, steered_answer
-from bot.messages.start_modal import start_modal
+from bot.messages.start_modal import BASE_MODELS, TOGETHER_BASE_MODELS, start_modal
 from bot.provider.base import provider_label
+from bot.retirements.sunset import closed_models
 from bot.services import Services
 from storage.models import Job
 from storage.types import utcnow
@@ -27,7 +28,9 @@ def start(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], 
     if not cmd.args:
         files, models = start_choices(services, team)
         choices = [(name, provider_label(name)) for name in services.providers]
-        client.views_open(trigger_id=body["trigger_id"], view=start_modal(files, models, channel=channel, providers=choices, default_provider=services.default_provider))
+        closed = closed_models(services, [*BASE_MODELS, *TOGETHER_BASE_MODELS, *models])
+        view = start_modal(files, models, channel=channel, providers=choices, default_provider=services.default_provider, closed=closed)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
         return
     req = parse_start(cmd.args)
     key = idempotency_key(team, user, channel, body.get("trigger_id", ""), cmd.rest)

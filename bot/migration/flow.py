@@ -1,0 +1,344 @@
+"""`/ft migrate`: prepare (find the source, copy and check its files, translate its recipe, price it),
+then Confirm starts the target job once, or Cancel drops it; the poll of the target job moves the
+migration on (bot/migration/progress.py)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.approvals.requests import needs_job_approval, request_job_approval
+from bot.datasets.estimate import estimate_job_cost
+from bot.datasets.register import remember
+from bot.datasets.validate import Report, validate_file
+from bot.errors import UserError
+from bot.jobs.lifecycle import Started, start_job
+from bot.migration.copying import Downloaded, download, place, temp_dir
+from bot.migration.progress import plan_links
+from bot.migration.recipes import TOKEN_LIMITS, Recipe, translate
+from bot.migration.states import ACTIVE, CANCELLED, CHECKING, COPYING, FAILED, READY, STARTING, TRAINING
+from bot.mrkdwn import code
+from bot.outbox.deliver import deliver_now
+from bot.provider.base import JobSpec, ProviderError, provider_label
+from bot.retirements.table import base_model_of
+from bot.services import Services
+from storage.models import Dataset, Job, Migration
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET = "together"
+DEFAULT_KEEP = 100
+SCAN_PAGES = 10  # provider job pages searched for the job that made a model we have no row for
+
+
+@dataclass(frozen=True)
+class MigrationView:
+    id: int
+    state: str
+    error: str | None
+    source_provider: str
+    source_model: str
+    source_job_id: str | None
+    target_provider: str
+    target_base_model: str | None
+    recipe: dict[str, Any]
+    files: dict[str, Any]
+    estimate_usd: float | None
+    estimate_note: str | None
+    target_job_id: str | None
+    target_model: str | None
+    requested_by: str
+    created_at: datetime | None
+    keep_n: int
+
+
+def view_of(m: Migration) -> MigrationView:
+    return MigrationView(
+        m.id, m.state, m.error, m.source_provider, m.source_model, m.source_job_id, m.target_provider, m.target_base_model, dict(m.recipe or {}),
+        dict(m.files or {}), m.estimate_usd, m.estimate_note, m.target_job_id, m.target_model, m.requested_by, m.created_at, m.keep_n,
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    provider: str
+    job_id: str | None
+    base_model: str
+    method: str
+    hyperparameters: dict[str, Any]
+    training_file: str | None
+    validation_file: str | None
+
+
+class AlreadyMigrating(UserError):
+    def __init__(self, running: MigrationView) -> None:
+        super().__init__(
+            f"{code(running.source_model)} is being migrated already (migration #{running.id}, {running.state}, to {provider_label(running.target_provider)}): "
+            "nothing new was started. `/ft migrations` shows it."
+        )
+        self.running = running
+
+
+def find_source(services: Services, team_id: str, model: str, target: str) -> Source:
+    """The job that made `model`: our row, else each other provider's job list."""
+    with services.db.session() as s:
+        rows = s.scalars(select(Job).where(Job.fine_tuned_model == model).order_by(Job.created_at.desc())).all()
+        ours = [j for j in rows if j.team_id in (None, team_id)]
+        if rows and not ours:
+            raise UserError(f"{code(model)} was made by another workspace's job: ftbot moves only this workspace's models.")
+        for j in ours:
+            if j.provider in services.providers:
+                return Source(j.provider, j.provider_job_id, j.base_model, j.method or "supervised", dict(j.hyperparameters or {}), j.training_file, j.validation_file)
+    for name, at in services.providers.items():
+        if name == target:
+            continue
+        after = None
+        try:
+            for _ in range(SCAN_PAGES):
+                page = at.list_jobs(limit=100, after=after)
+                for pj in page.jobs:
+                    if pj.fine_tuned_model == model:
+                        return Source(name, pj.id, pj.model, pj.method or "supervised", dict(pj.hyperparameters or {}), pj.training_file, pj.validation_file)
+                if not page.has_more or not page.jobs:
+                    break
+                after = page.jobs[-1].id
+        except ProviderError as exc:
+            log.warning("searching %s's jobs for %s failed: %s", name, model, exc.reason)
+    raise UserError(
+        f"I found no job that made {code(model)} at {', '.join(provider_label(p) for p in services.providers if p != target) or 'any other provider'}. "
+        "Check the name with `/ft models`, or tell me its training data: `/ft migrate MODEL data=DATASET` (a dataset name or file id at its provider)."
+    )
+
+
+def source_from_data(services: Services, team_id: str, model: str, target: str, data: str) -> Source:
+    """A model whose job cannot be found, rebuilt from the training data the user names: a dataset
+    of this team at a provider other than the target, or a file id there."""
+    with services.db.session() as s:
+        names = [data] if data.lower().endswith(".jsonl") else [data, data + ".jsonl"]
+        found = s.scalars(
+            select(Dataset).where(Dataset.team_id == team_id, Dataset.name.in_(names), Dataset.provider != target).order_by(Dataset.created_at.desc())
+        ).first()
+        if found is not None:
+            return Source(found.provider, None, base_model_of(model), "supervised", {}, found.provider_file_id, None)
+    for name, at in services.providers.items():
+        if name == target:
+            continue
+        try:
+            f = at.get_file(data)
+        except ProviderError:
+            continue
+        return Source(name, None, base_model_of(model), "supervised", {}, f.id, None)
+    raise UserError(f"I found no dataset or file {code(data[:60])} outside {provider_label(target)}: `/ft files` lists yours.")
+
+
+def _set(services: Services, mid: int, **values: Any) -> None:
+    with services.db.session() as s:
+        s.execute(update(Migration).where(Migration.id == mid).values(updated_at=utcnow(), **values))
+
+
+def _fail(services: Services, mid: int, why: str) -> None:
+    _set(services, mid, state=FAILED, error=why[:2000], active_key=None)
+
+
+def _active_key(team_id: str, provider: str, model: str) -> str:
+    return f"{team_id}|{provider}|{model}"[:255]
+
+
+def _open(services: Services, *, team_id: str, user: str, channel: str, source: Source, model: str, target: str, recipe: Recipe, keep: int, request_key: str) -> tuple[MigrationView, bool]:
+    row = Migration(
+        team_id=team_id, request_key=request_key, active_key=_active_key(team_id, source.provider, model), state=COPYING, source_provider=source.provider,
+        source_model=model, source_job_id=source.job_id, source_base_model=source.base_model, target_provider=target, target_base_model=recipe.model,
+        recipe=recipe.to_dict(), files={}, keep_n=keep, requested_by=user, channel_id=channel,
+    )
+    try:
+        with services.db.session() as s:
+            s.add(row)
+            s.flush()
+            return view_of(row), True
+    except IntegrityError:
+        pass
+    # Expected constraints: request_key (the same Slack delivery again) or active_key (the model is
+    # being migrated already). Anything else is not a race and surfaces.
+    with services.db.session() as s:
+        same = s.scalar(select(Migration).where(Migration.request_key == request_key))
+        if same is not None:
+            return view_of(same), False
+        running = s.scalar(select(Migration).where(Migration.active_key == _active_key(team_id, source.provider, model)))
+        if running is not None:
+            raise AlreadyMigrating(view_of(running))
+    raise RuntimeError("migration row refused by an unexpected constraint")
+
+
+def running_migration(services: Services, team_id: str, model: str) -> MigrationView | None:
+    with services.db.session() as s:
+        row = s.scalar(select(Migration).where(Migration.team_id == team_id, Migration.source_model == model, Migration.state.in_(ACTIVE)))
+        return view_of(row) if row else None
+
+
+def prepare(
+    services: Services, *, team_id: str, user: str, channel: str, model: str, target: str | None, base: str | None, keep: int, request_key: str,
+    data: str | None = None,
+) -> tuple[MigrationView, Report | None]:
+    """Everything before Confirm. Returns the migration (ready, or as a redelivery found it) and the
+    target's dataset report. Bad input raises UserError before anything is stored or copied."""
+    target = target or DEFAULT_TARGET
+    if target not in services.providers:
+        raise UserError(f"{provider_label(target)} is not enabled here (enabled: {', '.join(services.providers)}): set its key to migrate there.")
+    running = running_migration(services, team_id, model)
+    if running is not None:
+        raise AlreadyMigrating(running)
+    try:
+        source = find_source(services, team_id, model, target)
+    except UserError:
+        if not data:
+            raise
+        source = source_from_data(services, team_id, model, target, data)
+    if source.provider == target:
+        raise UserError(f"{code(model)} is at {provider_label(target)} already: name another provider with `to=`.")
+    if not source.training_file:
+        raise UserError(f"The job that made {code(model)} names no training file at {provider_label(source.provider)}: nothing to copy.")
+    recipe = translate(source_model=model, source_base=source.base_model, method=source.method, hyperparameters=source.hyperparameters, target=target, base=base)
+    mig, created = _open(services, team_id=team_id, user=user, channel=channel, source=source, model=model, target=target, recipe=recipe, keep=keep, request_key=request_key)
+    if not created:
+        return mig, None
+    try:
+        report = _copy_and_check(services, mig, source, recipe, team_id=team_id, user=user)
+    except UserError as exc:
+        _fail(services, mig.id, exc.message)
+        raise
+    except ProviderError as exc:
+        why = f"{provider_label(target)} or {provider_label(source.provider)} failed while copying: {exc.reason}. Run `/ft migrate` again: what arrived is reused."
+        _fail(services, mig.id, why)
+        raise UserError(why) from None
+    except Exception:
+        _fail(services, mig.id, "an unexpected error while copying (logged)")
+        raise
+    with services.db.session() as s:
+        return view_of(s.get(Migration, mig.id)), report
+
+
+def _copy_and_check(services: Services, mig: MigrationView, source: Source, recipe: Recipe, *, team_id: str, user: str) -> Report:
+    files: dict[str, Any] = {}
+    with temp_dir() as tmp:
+        got: dict[str, Downloaded] = {}
+        for what, fid in (("training", source.training_file), ("validation", source.validation_file)):
+            if fid:
+                got[what] = download(services, source.provider, fid, Path(tmp), what)
+        _set(services, mig.id, state=CHECKING)
+        report = validate_file(
+            got["training"].path, model=recipe.model, validation=got["validation"].path if "validation" in got else None,
+            token_limit=TOKEN_LIMITS.get(recipe.model), price_overrides=dict(services.settings.price_table),
+        )
+        if not report.ok:
+            raise UserError(
+                f"The data of {code(mig.source_model)} does not pass the checks for {code(recipe.model)} ({report.error_count()} errors): "
+                "nothing was copied or started. Fix it and `/ft upload` it to the target."
+            )
+        _set(services, mig.id, state=COPYING)
+        reports = {"training": report, "validation": report.validation}
+        for what, d in got.items():
+            placed = place(services, team_id=team_id, target=mig.target_provider, got=d, what=what)
+            sub_report = reports[what] or report
+            remember(
+                services, team_id=team_id, name=placed.name, provider_file_id=placed.file_id, size=d.bytes, sha256=d.sha256, report=sub_report,
+                user_id=user, provider=mig.target_provider,
+            )
+            files[what] = {"source": source.training_file if what == "training" else source.validation_file, "target": placed.file_id, "bytes": d.bytes, "sha256": d.sha256, "reused": placed.reused, "examples": sub_report.examples}
+    spec = _spec(mig, recipe.to_dict(), files)
+    estimate = estimate_job_cost(services, team_id, spec, mig.target_provider)
+    _set(services, mig.id, state=READY, files=files, estimate_usd=estimate.usd, estimate_note=estimate.note)
+    return report
+
+
+def _spec(mig: MigrationView, recipe: dict[str, Any], files: dict[str, Any]) -> JobSpec:
+    return JobSpec(
+        model=recipe["model"],
+        training_file=files["training"]["target"],
+        validation_file=(files.get("validation") or {}).get("target"),
+        method=recipe["method"],
+        hyperparameters=dict(recipe["hyperparameters"]),
+        suffix=f"migrated-{mig.id}",
+    )
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    migration: MigrationView
+    started: Started | None  # None: held for budget approval, or a repeat click
+    held_request: int | None = None
+    repeat: bool = False
+
+
+def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -> Confirmed:
+    """Start the target job once: only the click that moves ready -> starting goes on."""
+    with services.db.session() as s:
+        moved = s.execute(
+            update(Migration).where(Migration.id == migration_id, Migration.team_id == team_id, Migration.state == READY)
+            .values(state=STARTING, confirmed_by=user, job_key=f"migrate-{migration_id}", updated_at=utcnow())
+        ).rowcount
+        row = s.scalar(select(Migration).where(Migration.id == migration_id, Migration.team_id == team_id))
+        if row is None:
+            raise UserError(f"There is no migration #{migration_id} in this workspace.")
+        mig = view_of(row)
+        channel = row.channel_id or user
+    if not moved:
+        return Confirmed(mig, None, repeat=True)
+    spec = _spec(mig, mig.recipe, mig.files)
+    key = f"migrate-{migration_id}"
+    try:
+        if needs_job_approval(services, mig.estimate_usd):
+            opened = request_job_approval(
+                services, team_id=team_id, user=user, channel=channel, spec=asdict(spec), estimate_usd=mig.estimate_usd,
+                estimate_note=mig.estimate_note, request_key=key, provider=mig.target_provider,
+            )
+            # The approved job is made under the request's key: that is how the poll finds this migration.
+            _set(services, migration_id, job_key=f"approval-{opened.view.id}")
+            return Confirmed(_reload(services, migration_id), None, held_request=opened.view.id)
+        started = start_job(services, spec, team_id=team_id, user=user, channel=channel, idempotency_key=key, provider=mig.target_provider)
+    except UserError as exc:
+        _fail(services, migration_id, exc.message)
+        raise
+    except ProviderError as exc:
+        _fail(services, migration_id, f"{provider_label(mig.target_provider)} did not start the job: {exc.reason}")
+        raise
+    except Exception:
+        # Never left in `starting` with the model locked: a new /ft migrate can try again.
+        _fail(services, migration_id, "an unexpected error while starting the job (logged)")
+        raise
+    _set(services, migration_id, state=TRAINING, target_job_id=started.job.id)
+    link_cards(services, migration_id)
+    deliver_now(services, started.subscription_ids)
+    return Confirmed(_reload(services, migration_id), started)
+
+
+def cancel(services: Services, *, team_id: str, migration_id: int, user: str) -> MigrationView:
+    """Drop a migration still waiting for Confirm (the copied files stay, reusable)."""
+    with services.db.session() as s:
+        s.execute(
+            update(Migration).where(Migration.id == migration_id, Migration.team_id == team_id, Migration.state == READY)
+            .values(state=CANCELLED, active_key=None, error=f"cancelled by <@{user}>"[:200], updated_at=utcnow())
+        )
+    return _reload(services, migration_id)
+
+
+def _reload(services: Services, migration_id: int) -> MigrationView:
+    with services.db.session() as s:
+        return view_of(s.get(Migration, migration_id))
+
+
+def link_cards(services: Services, migration_id: int) -> None:
+    with services.db.session() as s:
+        ids = plan_links(s, s.get(Migration, migration_id))
+    deliver_now(services, ids)
+
+
+def list_migrations(services: Services, team_id: str, n: int = 20) -> list[MigrationView]:
+    with services.db.session() as s:
+        return [view_of(m) for m in s.scalars(select(Migration).where(Migration.team_id == team_id).order_by(Migration.id.desc()).limit(n))]

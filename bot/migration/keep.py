@@ -1,0 +1,182 @@
+"""`/ft keep`: ask a model that still serves N held-out prompts and save its answers, once per prompt,
+so its replacement can be compared with it after it stops answering.
+
+Held-out prompts: the source job's validation file, else a fixed sample of its training file (a
+reservoir of N, seeded, so a repeat picks the same prompts and only asks what is missing). Each
+example's conversation up to its last assistant turn is the prompt, that turn the reference. The
+unique (provider, model, prompt sha256) makes a repeat, a redelivery or a second process ask and
+save nothing twice; a run cut short resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.datasets.resolve import resolve_file
+from bot.errors import UserError
+from bot.jobs.model_owner import find_model, one_owner
+from bot.migration.copying import download, temp_dir
+from bot.migration.flow import Source, find_source
+from bot.mrkdwn import code
+from bot.provider.base import ProviderError, provider_label
+from bot.services import Services
+from storage.models import KeptAnswer
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SEED = 16
+MAX_KEEP = 1000
+
+
+@dataclass(frozen=True)
+class Prompt:
+    line: int
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    reference: dict[str, Any] | None
+
+    @property
+    def sha256(self) -> str:
+        body = json.dumps({"messages": self.messages, "tools": self.tools}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Kept:
+    model: str
+    provider: str
+    source: str  # "its validation file", "a sample of its training file", "the dataset X"
+    asked: int
+    saved_before: int
+    failed: int
+    first_error: str | None
+
+    @property
+    def total(self) -> int:
+        return self.asked + self.saved_before
+
+
+def prompt_of(obj: Any, line: int) -> Prompt | None:
+    """The prompt and reference of one example (chat or preference format); None when it has none."""
+    if not isinstance(obj, dict):
+        return None
+    tools = obj.get("tools") if isinstance(obj.get("tools"), list) else None
+    if isinstance(obj.get("messages"), list):
+        msgs = [m for m in obj["messages"] if isinstance(m, dict)]
+        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
+        if last is None or last == 0:
+            return None
+        return Prompt(line, msgs[:last], tools, msgs[last])
+    inp = obj.get("input")
+    if isinstance(inp, dict) and isinstance(inp.get("messages"), list):
+        pref = obj.get("preferred_output")
+        ref = pref[0] if isinstance(pref, list) and pref and isinstance(pref[0], dict) else None
+        return Prompt(line, [m for m in inp["messages"] if isinstance(m, dict)], tools or (inp.get("tools") if isinstance(inp.get("tools"), list) else None), ref)
+    return None
+
+
+def _examples(path: Path) -> Iterator[Prompt]:
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                p = prompt_of(json.loads(raw), n)
+            except ValueError:
+                continue
+            if p is not None:
+                yield p
+
+
+def pick(path: Path, n: int, *, sample: bool) -> list[Prompt]:
+    """The first `n` prompts, or a seeded reservoir sample of `n` (constant memory in the file size)."""
+    if not sample:
+        out = []
+        for p in _examples(path):
+            out.append(p)
+            if len(out) >= n:
+                break
+        return out
+    rng = random.Random(SAMPLE_SEED)
+    reservoir: list[Prompt] = []
+    for i, p in enumerate(_examples(path)):
+        if i < n:
+            reservoir.append(p)
+        else:
+            j = rng.randint(0, i)
+            if j < n:
+                reservoir[j] = p
+    return sorted(reservoir, key=lambda p: p.line)
+
+
+def saved_count(services: Services, provider: str, model: str) -> int:
+    with services.db.session() as s:
+        return s.scalar(select(func.count()).select_from(KeptAnswer).where(KeptAnswer.provider == provider, KeptAnswer.model == model)) or 0
+
+
+def keep_answers(services: Services, *, team_id: str, model: str, data: str | None = None, n: int = 100) -> Kept:
+    if not 1 <= n <= MAX_KEEP:
+        raise UserError(f"`n` must be from 1 to {MAX_KEEP}.")
+    try:
+        src = find_source(services, team_id, model, target="")
+    except UserError:
+        if not data:
+            raise
+        # No job to read: the model is asked where it lives, the prompts come from the data named.
+        owner = one_owner(find_model(services, team_id, model), model, prefer=services.default_provider)
+        if owner is None:
+            raise UserError(f"No enabled provider has {code(model)}: check the name with `/ft models`.") from None
+        src = Source(owner.provider, None, model, "supervised", {}, None, None)
+    at = services.provider_for(src.provider)
+    if data:
+        fid, sample, source = resolve_file(services, team_id, data, what="dataset", provider=src.provider), False, f"the dataset {code(data[:60])}"
+    elif src.validation_file:
+        fid, sample, source = src.validation_file, False, "its validation file"
+    elif src.training_file:
+        fid, sample, source = src.training_file, True, "a sample of its training file"
+    else:
+        raise UserError(f"The job that made {code(model)} names no data: give a dataset with `data=DATASET`.")
+    with temp_dir() as tmp:
+        got = download(services, src.provider, fid, Path(tmp), "prompts")
+        prompts = pick(got.path, n, sample=sample)
+    if not prompts:
+        raise UserError(f"{source} has no example with an assistant answer to ask again.")
+    with services.db.session() as s:
+        have = set(s.scalars(select(KeptAnswer.prompt_sha256).where(KeptAnswer.provider == src.provider, KeptAnswer.model == model)))
+    before = sum(1 for p in prompts if p.sha256 in have)
+    asked = failed = 0
+    first_error = None
+    for p in prompts:
+        sha = p.sha256
+        if sha in have:
+            continue
+        try:
+            reply = at.chat(model, p.messages, tools=p.tools, max_tokens=512, temperature=0.0)
+        except ProviderError as exc:
+            failed += 1
+            first_error = first_error or exc.reason
+            if not exc.retryable:
+                break  # the model does not answer (gone, or not servable here): asking more will not help
+            continue
+        row = KeptAnswer(
+            team_id=team_id, provider=src.provider, model=model, prompt_sha256=sha, prompt={"messages": p.messages, "tools": p.tools},
+            reference=p.reference, answer=reply.content, tool_calls=[{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls] or None,
+            source_file=fid, line=p.line,
+        )
+        try:
+            with services.db.session() as s:
+                s.add(row)
+            asked += 1
+        except IntegrityError:
+            pass  # uq_kept_answers_prompt: another run saved this prompt's answer a moment ago
+        have.add(sha)
+    log.info("kept %d answers of %s at %s (%d before, %d failed)", asked, model, provider_label(src.provider), before, failed)
+    return Kept(model, src.provider, source, asked, before, failed, first_error)

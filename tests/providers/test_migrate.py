@@ -1,0 +1,277 @@
+"""`/ft migrate` end to end: a model made at OpenAI (its sandbox, the real openai client) moved to
+Together AI (its sandbox, the real together client) over signed Slack requests with the real worker,
+on SQLite and PostgreSQL; and every bad input answered with nothing half-made."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storage.models import Job, Migration
+from tests.conftest import wait_for
+from tests.helpers import chat_jsonl, thread_lines
+from tests.providers.conftest import CHANNEL
+
+LLAMA_8B = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+def _answers(team, text: str, n: int) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The first `n` answers a command gets (migrate says "looking…" first, then the preview)."""
+    before = len(team.slack.responses())
+    assert team.bot.slack.command(text, user="U0001", channel=CHANNEL).status == 200
+    return wait_for(lambda: len(team.slack.responses()) >= before + n and team.slack.responses()[before : before + n], timeout=30)
+
+
+def _made_at_openai(team, kits, *, validation: bool = True) -> tuple[str, str, bytes, bytes]:  # noqa: ANN001
+    train, valid = chat_jsonl(14), chat_jsonl(10)
+    state = kits["openai"].sandbox.state
+    tid = state.add_file("support.jsonl", train, "fine-tune")["id"]
+    vid = state.add_file("support-valid.jsonl", valid, "fine-tune")["id"]
+    extra = f" validation={vid}" if validation else ""
+    started = team.ask(f"start {tid}{extra} epochs=3 batch=4 lr=2 suffix=support")
+    job_id = started["text"].split("`")[1]
+    model = wait_for(lambda: kits["openai"].model_of(job_id), timeout=30)
+    wait_for(lambda: _row_model(team, job_id) == model, timeout=30)
+    return job_id, model, train, valid
+
+
+def _row_model(team, job_id: str) -> str | None:  # noqa: ANN001
+    with team.bot.services.db.session() as s:
+        return s.scalar(select(Job.fine_tuned_model).where(Job.provider_job_id == job_id))
+
+
+def _migration(team, mid: int) -> Migration:  # noqa: ANN001
+    with team.bot.services.db.session() as s:
+        row = s.get(Migration, mid)
+        s.expunge(row)
+        return row
+
+
+def _click(team, action: str, mid: int) -> dict[str, Any]:  # noqa: ANN001
+    """A click on a preview's button, and its answer (waited for, so later answers are not mixed up)."""
+    before = len(team.slack.responses())
+    assert team.bot.slack.block_action(action, str(mid), user="U0001", channel=CHANNEL).status == 200
+    return wait_for(lambda: team.slack.responses()[before:] and team.slack.responses()[before])
+
+
+def _preview_id(preview: dict[str, Any]) -> int:
+    buttons = next(b for b in preview["blocks"] if b["type"] == "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Confirm", "Cancel"]
+    return int(buttons[0]["value"])
+
+
+def test_a_model_made_at_openai_is_rebuilt_at_together(db_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(db_url, ["openai", "together"])
+    source_job, model, train, valid = _made_at_openai(team, kits)
+
+    looking, preview, kept = _answers(team, f"migrate {model} to=together", 3)
+    assert "Looking for the job" in looking["text"]
+    # keep=100 by default: the old model's answers to its 10 validation prompts, saved while it serves.
+    assert "Saved 10 new answers" in kept["text"] and "from its validation file" in kept["text"], kept
+    body = json.dumps(preview["blocks"])
+    mid = _preview_id(preview)
+    # Source, target, data, recipe and price, with the reasons.
+    assert model in body and source_job in body and LLAMA_8B in body and "Together AI" in body
+    assert "14 examples" in body and "10 examples" in body and "checked for the target" in body
+    assert "epochs 3" in body and "batch 4" in body and "lr 2e-05" in body and "multiplier 2" in body
+    assert "Estimated cost* $" in body
+
+    # The same examples arrive byte for byte, each once, and are registered at Together.
+    mig = _migration(team, mid)
+    assert mig.state == "ready" and mig.source_job_id == source_job and mig.target_provider == "together"
+    together = kits["together"].sandbox.state
+    arrived = {fid: together.file_content[fid] for fid in (mig.files["training"]["target"], mig.files["validation"]["target"])}
+    assert arrived[mig.files["training"]["target"]] == train and arrived[mig.files["validation"]["target"]] == valid
+    assert len(kits["together"].files()) == 2
+
+    # Confirm: a double click and two processes' worth of deliveries make one job.
+    threads = [threading.Thread(target=team.bot.slack.block_action, args=("migration_confirm", str(mid)), kwargs={"user": "U0001", "channel": CHANNEL}) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: _migration(team, mid).state in ("training", "done"), timeout=30)
+    jobs = kits["together"].jobs()
+    assert len(jobs) == 1
+    (tj_id, tj), = jobs.items()
+    assert tj["model"] == LLAMA_8B and tj["training_file"] == mig.files["training"]["target"] and tj["n_epochs"] == 3 and tj["batch_size"] == 4
+    assert abs(tj["learning_rate"] - 2e-5) < 1e-12
+    outcomes = wait_for(lambda: (found := [r["text"] for r in slack.responses() if "Migration #" in (r.get("text") or "") and "started" in r["text"]]) and len(found) == 3 and found, timeout=20)
+    assert sum("started" in t and "already" not in t for t in outcomes) == 1
+
+    # The job trains to the end; the migration follows it; each card names the other.
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    done = _migration(team, mid)
+    assert done.target_job_id == tj_id and done.target_model and done.active_key is None
+    target_card = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and tj_id in (m.get("text") or "")), None), timeout=20)
+    source_card = next(m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and source_job in (m.get("text") or ""))
+    wait_for(lambda: any("rebuilds" in line and model in line for line in thread_lines(slack, CHANNEL, target_card["ts"])), timeout=20)
+    wait_for(lambda: any("being rebuilt" in line and tj_id in line for line in thread_lines(slack, CHANNEL, source_card["ts"])), timeout=20)
+
+    listing = json.dumps(team.ask("migrations"))
+    assert f"#{mid}" in listing and model in listing and "*done*" in listing and tj_id in listing and done.target_model in listing
+
+    # Migrating it again reuses the copies already at Together (same sha256): nothing is uploaded twice.
+    _looking, again = _answers(team, f"migrate {model} keep=0", 2)
+    assert "already there, reused" in json.dumps(again["blocks"]) and len(kits["together"].files()) == 2
+
+
+def test_bad_input_is_answered_and_nothing_is_half_made(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"])
+    # An unknown model.
+    _looking, unknown = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:nobody::zzz keep=0", 2)
+    assert "found no job that made" in unknown["text"]
+    # Bad options.
+    assert "Unknown option" in team.ask("migrate m keep=3 colour=red")["text"]
+    assert "`keep` must be" in team.ask("migrate m keep=-1")["text"]
+
+    source_job, model, _train, _valid = _made_at_openai(team, kits, validation=False)
+    # Migrating the same model twice while the first runs: the running one is shown.
+    _looking, first = _answers(team, f"migrate {model} keep=0", 2)
+    mid = _preview_id(first)
+    _looking, second = _answers(team, f"migrate {model} keep=0", 2)
+    assert f"being migrated already (migration #{mid}, ready" in second["text"]
+    # Cancel frees it; nothing was started.
+    assert "cancelled" in _click(team, "migration_cancel", mid)["text"]
+    assert _migration(team, mid).state == "cancelled"
+    assert kits["together"].jobs() == {}
+
+    # The target failing in the middle of a copy: the upload's last step does the work but its answer
+    # is lost; ftbot retries, finds the file that arrived, and uploads nothing twice.
+    with kits["together"].sandbox.state.lock:
+        for fid in list(kits["together"].sandbox.world.files):
+            kits["together"].sandbox.world.files.pop(fid)
+    kits["together"].fail(rate=1.0, kinds=("lost",), path_contains="/preprocess", remaining=1)
+    _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
+    kits["together"].heal()
+    assert "Confirm" in json.dumps(preview["blocks"]), preview
+    assert len(kits["together"].files()) == 1
+
+    # A source file deleted at the source: a clear answer, nothing started, the migration failed with why.
+    assert "cancelled" in _click(team, "migration_cancel", _preview_id(preview))["text"]
+    training = kits["openai"].jobs()[source_job]["training_file"]
+    kits["openai"].sandbox.state.delete_file(training)
+    _looking, gone = _answers(team, f"migrate {model} keep=0", 2)
+    assert "no longer exists at OpenAI" in gone["text"] and "nothing was started" in gone["text"]
+    listing = json.dumps(team.ask("migrations"))
+    assert "*failed*" in listing and "no longer exists" in listing
+    assert kits["together"].jobs() == {}
+    with team.bot.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Migration).where(Migration.active_key.is_not(None))) == 0
+
+
+def test_a_target_that_is_not_enabled(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai"])
+    _looking, answer = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:x::y to=together", 2)
+    assert "Together AI is not enabled here" in answer["text"]
+    with team.bot.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Migration)) == 0
+
+
+def test_keep_saves_the_old_models_answers_once_and_the_7_day_warning_suggests_it(db_url, launch, kits, slack) -> None:  # noqa: ANN001
+    import httpx
+
+    from bot.sandbox.state import SHUTDOWN_DATES
+    from storage.models import KeptAnswer
+    from storage.types import utcnow
+
+    team = launch(db_url, ["openai", "together"])
+    _job, model, _train, valid = _made_at_openai(team, kits)
+    openai_sb = kits["openai"].sandbox
+    base = "gpt-4o-mini-2024-07-18"
+    today = utcnow().date()
+    worker = team.bot.services.extras["worker"]
+
+    def warn(days: int) -> dict[str, Any]:
+        httpx.post(f"{openai_sb.base}/_sandbox/models/shutdown", json={"model": base, "shutdown_date": str(today + timedelta(days=days))}).raise_for_status()
+        team.bot.services.extras["live_retirement_dates"].forget()
+        worker.warn_retirements()
+        return wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if f"stops serving {'tomorrow' if days == 1 else f'in {days} days'}" in (m.get("text") or "")), None), timeout=20)
+
+    try:
+        # Five days left and nothing saved: the warning says how to keep its answers.
+        assert f"/ft keep {model}" in json.dumps(warn(5)["blocks"])
+
+        openai_sb.state.requests.pop("chat", None)
+        first = team.ask(f"keep {model} n=4")
+        assert "Saved 4 new answers" in first["text"] and "its validation file" in first["text"], first
+        again = team.ask(f"keep {model} n=6")
+        assert "Saved 2 new answers" in again["text"] and "4 were saved already" in again["text"], again
+        assert openai_sb.state.requests.get("chat") == 6  # each prompt asked once
+        with team.bot.services.db.session() as s:
+            rows = s.scalars(select(KeptAnswer).where(KeptAnswer.model == model).order_by(KeptAnswer.line)).all()
+            assert [r.line for r in rows] == [1, 2, 3, 4, 5, 6]
+            first_line = json.loads(valid.splitlines()[0])
+            assert rows[0].prompt["messages"] == first_line["messages"][:-1] and rows[0].reference == first_line["messages"][-1]
+            assert rows[0].answer and "question 0" in rows[0].answer
+
+        # With answers saved, the last warning does not ask for them again.
+        assert "/ft keep" not in json.dumps(warn(1)["blocks"])
+    finally:
+        httpx.post(f"{openai_sb.base}/_sandbox/models/shutdown", json={"model": base, "shutdown_date": SHUTDOWN_DATES[base]})
+
+    # Bad input: an unknown model, a bad count.
+    assert "found no job that made" in team.ask("keep ft:gpt-4o-mini-2024-07-18:x::nope")["text"]
+    assert "`n` must be" in team.ask(f"keep {model} n=0")["text"]
+
+
+def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
+    mid = _preview_id(preview)
+    assert "Estimated cost* $" in json.dumps(preview["blocks"]) and "FTBOT_PRICE_TABLE" in json.dumps(preview["blocks"])
+    before = len(slack.responses())
+    team.bot.slack.block_action("migration_confirm", str(mid), user="U0001", channel=CHANNEL)
+    held = wait_for(lambda: [r for r in slack.responses()[before:] if "over the job budget" in (r.get("text") or "")])
+    assert len(held) == 1 and kits["together"].jobs() == {}  # nothing started before the approval
+    req = team.last_request()
+    assert req.kind == "job_budget" and req.provider == "together"
+    team.click_approve(req.id, "U0002")
+    # The approved job is the migration's: it follows it to the end and links the cards.
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    jobs = kits["together"].jobs()
+    assert len(jobs) == 1 and _migration(team, mid).target_job_id == next(iter(jobs))
+
+
+def test_a_model_made_outside_ftbot_is_found_at_the_provider_and_another_workspaces_is_refused(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from openai import OpenAI
+
+    team = launch(sqlite_url, ["openai", "together"])
+    client = OpenAI(api_key="sk-test", base_url=kits["openai"].sandbox.url)
+    state = kits["openai"].sandbox.state
+    tid = state.add_file("outside.jsonl", chat_jsonl(11), "fine-tune")["id"]
+    job = client.fine_tuning.jobs.create(model="gpt-4o-2024-08-06", training_file=tid, hyperparameters={"n_epochs": 2})
+    model = wait_for(lambda: client.fine_tuning.jobs.retrieve(job.id).fine_tuned_model, timeout=30)
+    with team.bot.services.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.fine_tuned_model == model)) == 0
+    _looking, preview, kept = _answers(team, f"migrate {model} keep=5", 3)
+    body = json.dumps(preview["blocks"])
+    assert job.id in body and "Meta-Llama-3.1-70B-Instruct-Reference" in body and "11 examples" in body and "epochs 2" in body
+    # No validation file: a sample of the training file is asked.
+    assert "Saved 5 new answers" in kept["text"] and "a sample of its training file" in kept["text"]
+
+    # Another workspace's model (a row of another team) is not moved from here.
+    with team.bot.services.db.session() as s:
+        s.add(Job(team_id="T0OTHER", provider="openai", provider_job_id="ftjob-other", status="succeeded", base_model="gpt-4o-mini-2024-07-18", fine_tuned_model="ft:gpt-4o-mini-2024-07-18:other::x1"))
+    _looking, refused = _answers(team, "migrate ft:gpt-4o-mini-2024-07-18:other::x1 keep=0", 2)
+    assert "another workspace" in refused["text"]
+
+
+def test_a_model_whose_job_is_gone_is_rebuilt_from_the_data_named(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"])
+    model = kits["openai"].add_model("ft:gpt-4o-mini-2024-07-18:sandbox:legacy:abc123")
+    data = chat_jsonl(12)
+    fid = kits["openai"].sandbox.state.add_file("legacy.jsonl", data, "fine-tune")["id"]
+    _looking, asked = _answers(team, f"migrate {model} keep=0", 2)
+    assert "tell me its training data" in asked["text"] and "data=DATASET" in asked["text"]
+    _looking, preview, kept = _answers(team, f"migrate {model} data={fid} keep=3", 3)
+    body = json.dumps(preview["blocks"])
+    assert LLAMA_8B in body and "12 examples" in body and "made by" not in body
+    assert "Saved 3 new answers" in kept["text"] and fid in kept["text"], kept
+    mig = _migration(team, _preview_id(preview))
+    assert mig.source_job_id is None and kits["together"].sandbox.state.file_content[mig.files["training"]["target"]] == data
