@@ -122,9 +122,10 @@ class ModelView:
 
 
 def serving_text(m: ModelView, *, mrkdwn: bool = True) -> str:
-    """`mrkdwn=False` for a table's raw_text cell, which Slack shows as is (nothing to escape)."""
+    """`mrkdwn=False` for a table's raw_text cell, which Slack shows as is (nothing to escape); there
+    the column's header says "Serves until", so the cell starts with the date."""
     if m.serving_ends is None:
-        return "no end of serving announced"
+        return "no end of serving announced" if mrkdwn else "no end announced"
     if m.days_left is not None and m.days_left < 0:
         left = "stopped serving"
     elif m.days_left is not None:
@@ -132,6 +133,8 @@ def serving_text(m: ModelView, *, mrkdwn: bool = True) -> str:
     else:
         left = ""
     src = f", {escape(m.source) if mrkdwn else m.source}" if m.source else ""
+    if not mrkdwn:
+        return f"{m.serving_ends:%Y-%m-%d}" + (f" ({left}{src})" if left or src else "")
     return f"serves until {m.serving_ends:%Y-%m-%d}" + (f" ({left}{src})" if left or src else "")
 
 
@@ -141,7 +144,7 @@ def models_answer(models: Sequence[ModelView], *, unavailable: Sequence[str] = (
     if not models:
         return {"text": "No fine-tuned models yet.", "blocks": [_section("No fine-tuned models yet."), *down]}
     several = any(m.provider for m in models)
-    header = ["Model"] + (["Provider"] if several else []) + ["Made by job", "Started by", "End of serving"]
+    header = ["Model"] + (["Provider"] if several else []) + ["Made by job", "Started by", "Serves until"]
     rows = []
     for m in models:
         row: list[Any] = [code_cell(m.id)]

@@ -70,7 +70,7 @@ def test_each_threshold_is_posted_once(db_url, start_bot, slack, sandbox, tmp_pa
     bot.slack.command("models", user="U0001", channel=CH)
     answer = wait_for(lambda: slack.responses()[before:] and slack.responses()[before])
     rows = table_texts(next(b for b in answer["blocks"] if b["type"] == "table"))
-    assert [model, job_id, "<@U0001>", f"{today + timedelta(days=1):%Y-%m-%d}"] in rows
+    assert [model, job_id, "<@U0001>", f"{today + timedelta(days=1):%Y-%m-%d} (1 day left, FTBOT_RETIREMENTS)"] in rows
 
 
 def test_models_without_an_announced_end_are_left_alone_and_notify_channel_wins(db_url, start_bot, slack, sandbox, tmp_path) -> None:  # noqa: ANN001

@@ -80,7 +80,9 @@ def test_models_and_try(make_chat, slack, sqlite_url) -> None:  # noqa: ANN001
     listing = chat.ask("models")
     rows = table_texts(next(b for b in listing["blocks"] if b["type"] == "table"))
     assert rows[0] == ["Model", "Made by job", "Started by", "Serves until"]
-    assert [model, job_id, "<@U0001>", "no end announced"] in rows[1:]
+    # gpt-4o-mini's shutdown as the sandbox's models list reports it (the live date beats the table)
+    row = next(r for r in rows[1:] if r[0] == model)
+    assert row[1:3] == [job_id, "<@U0001>"] and row[3].startswith("2027-01-14 (") and "OpenAI API, read" in row[3], row
     assert all(r[0].startswith("ft:") for r in rows[1:])  # base models are not listed
     assert model in listing["text"]
     answer = chat.ask(f'try {model} "How do I reset my password?"')
