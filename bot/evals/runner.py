@@ -129,7 +129,7 @@ class EvalRunner:
             for result in pool.map(self._answer, [current] * len(claimed), claimed):
                 if isinstance(result, CannotAsk):
                     raise result
-            if self.on_progress is not None and run.progress_key:
+            if self.on_progress is not None:
                 k = store.examples_settled(self.db, run.id, ["model", "baseline"])
                 self.on_progress(current, k, current.examples)
 

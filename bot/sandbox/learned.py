@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +132,16 @@ class Memory:
     def __init__(self) -> None:
         self._by_file: dict[str, dict[str, Lesson]] = {}
         self.noise = DEFAULT_NOISE
+        # (model, prompt key) -> chat completions asked: tests count what was asked twice.
+        self.asked: Counter[tuple[str, str]] = Counter()
 
     def reset(self) -> None:
         self._by_file.clear()
         self.noise = DEFAULT_NOISE
+        self.asked.clear()
+
+    def count(self, model: str, messages: Sequence[Any]) -> None:
+        self.asked[(model, prompt_key(messages))] += 1
 
     def of_file(self, file_id: str, content: bytes | None) -> dict[str, Lesson] | None:
         if content is None:

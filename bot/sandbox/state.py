@@ -702,6 +702,8 @@ class SandboxState:
             raise ApiError(400, "messages must be a non-empty array", param="messages")
         if not isinstance(messages, list) or not all(isinstance(m, dict) and m.get("role") for m in messages):
             raise ApiError(400, "Invalid 'messages': each message must be an object with a 'role'.", param="messages")
+        with self.lock:
+            self.memory.count(model, messages)
         if self.chat_reply is not None:
             prompt = learned._text(messages[-1].get("content"))
             choice = {"message": {"role": "assistant", "content": self.chat_reply.replace("{prompt}", prompt)}, "finish_reason": "stop"}

@@ -500,6 +500,8 @@ class TogetherWorld:
             raise ApiError(400, "messages must be a non-empty array", param="messages")
         from bot.sandbox import learned
 
+        with self.state.lock:
+            self.state.memory.count(model, messages)
         if self.state.chat_reply is not None:
             prompt = learned._text(messages[-1].get("content")) if isinstance(messages[-1], dict) else ""
             choice = {"message": {"role": "assistant", "content": self.state.chat_reply.replace("{prompt}", prompt)}, "finish_reason": "stop"}
