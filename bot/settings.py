@@ -60,6 +60,10 @@ class Settings:
     together_base_url: str | None = None
     together_project_id: str | None = None
     default_provider: str | None = None
+    # Evaluations (bot.evals): after each successful job, examples per evaluation, requests in flight per provider.
+    eval_on_completion: bool = True
+    eval_examples: int = 50
+    eval_concurrency: int = 8
 
     # ---- providers ------------------------------------------------------------------------
 
@@ -172,6 +176,9 @@ _ENV_NAME = {
     "default_provider": "FTBOT_DEFAULT_PROVIDER",
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
     "idle_poll_interval": "FTBOT_IDLE_POLL_INTERVAL",
+    "eval_on_completion": "FTBOT_EVAL_ON_COMPLETION",
+    "eval_examples": "FTBOT_EVAL_EXAMPLES",
+    "eval_concurrency": "FTBOT_EVAL_CONCURRENCY",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -349,6 +356,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         default_provider=_provider_name(env, "FTBOT_DEFAULT_PROVIDER"),
         openai_webhook_secret=_webhook_secret(env, "OPENAI_WEBHOOK_SECRET"),
         idle_poll_interval=_number(env, "FTBOT_IDLE_POLL_INTERVAL", float, 300.0, minimum=0.05),
+        eval_on_completion=_bool(env, "FTBOT_EVAL_ON_COMPLETION", True),
+        eval_examples=_number(env, "FTBOT_EVAL_EXAMPLES", int, 50, minimum=1, maximum=1000),
+        eval_concurrency=_number(env, "FTBOT_EVAL_CONCURRENCY", int, 8, minimum=1, maximum=64),
     )
     _check_default(settings)
     return settings

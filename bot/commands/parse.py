@@ -33,6 +33,7 @@ USAGE: dict[str, str] = {
     "delete-model": "/ft delete-model MODEL [REASON]",
     "try": "/ft try MODEL PROMPT",
     "audit": "/ft audit [N]",
+    "eval": "/ft eval MODEL [vs=MODEL] [data=FILE] [n=N] [score=exact,similarity,json,tools,judge] [judge=MODEL]",
 }
 VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.

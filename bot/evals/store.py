@@ -312,3 +312,52 @@ def answer_text(a: EvalAnswer) -> str:
 
 def now() -> datetime:
     return utcnow()
+
+
+def runs_to_prepare(db: Database, limit: int = 5) -> list[int]:
+    now = utcnow()
+    with db.session() as s:
+        return list(
+            s.scalars(
+                select(EvalRun.id)
+                .where(EvalRun.status == "preparing", or_(EvalRun.lease_until.is_(None), EvalRun.lease_until < now))
+                .order_by(EvalRun.id)
+                .limit(limit)
+            )
+        )
+
+
+def take_preparing(db: Database, run_id: int, owner: str, ttl: timedelta) -> bool:
+    now = utcnow()
+    with db.session() as s:
+        return bool(
+            s.execute(
+                update(EvalRun)
+                .where(EvalRun.id == run_id, EvalRun.status == "preparing", or_(EvalRun.lease_owner == owner, EvalRun.lease_until.is_(None), EvalRun.lease_until < now))
+                .values(lease_owner=owner, lease_until=now + ttl)
+            ).rowcount
+        )
+
+
+def fill_run(db: Database, run_id: int, owner: str, examples: Sequence[Example], prompt_tokens: Sequence[int], *, skipped: dict[str, int], estimate: dict[str, Any], source_file: str, source_note: str, plan: Any = None) -> bool:
+    """A run created before its examples were chosen (a job's automatic evaluation, created in the
+    poll that saw the job succeed) gets them, once: preparing -> pending by its lease holder."""
+    with db.session() as s:
+        moved = s.execute(
+            update(EvalRun)
+            .where(EvalRun.id == run_id, EvalRun.status == "preparing", EvalRun.lease_owner == owner)
+            .values(status="pending", examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note)
+        ).rowcount
+        if not moved:
+            return False
+        run = s.get(EvalRun, run_id, populate_existing=True)
+        slots = SLOTS + (("judge",) if run.judge else ())
+        for pos, (ex, tokens) in enumerate(zip(examples, prompt_tokens, strict=True)):
+            row = EvalExample(run_id=run_id, position=pos, line=ex.line, prompt=ex.prompt, reference=ex.reference, prompt_tokens=tokens)
+            s.add(row)
+            s.flush()
+            for slot in slots:
+                s.add(EvalAnswer(run_id=run_id, example_id=row.id, slot=slot))
+        if plan is not None:
+            plan(s, run)
+        return True

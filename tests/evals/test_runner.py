@@ -137,7 +137,7 @@ def test_a_provider_failing_half_the_requests_is_retried_then_counted(db_url, sa
 
 
 def test_a_model_that_cannot_be_asked_ends_the_run_with_the_reason(db_url, sandbox) -> None:  # noqa: ANN001
-    rows = dataset(4, 0, 0)
+    rows = dataset(10, 0, 0)
     db = Database(db_url)
     try:
         run_id = _run(db, "ft:gpt-4o-mini-2024-07-18:sandbox::gone", rows)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.actions import approval_buttons, dataset_buttons, job_buttons
+from bot.listeners.actions import approval_buttons, dataset_buttons, eval_buttons, job_buttons
 
 
 def register(app: App) -> None:
     job_buttons.register(app)
     dataset_buttons.register(app)
     approval_buttons.register(app)
+    eval_buttons.register(app)

@@ -1,0 +1,140 @@
+"""`/ft eval` over signed requests, the real openai client against the sandbox and the real
+slack_sdk against the Slack stand-in, on SQLite and PostgreSQL: the report's figures checked
+against the crafted dataset, the progress message edited in place, the CSV in the report's thread,
+Cancel, the same request answered from the store, and bad input answered clearly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from bot.sandbox.state import Faults
+from storage.models import EvalRun
+from tests.conftest import wait_for
+from tests.evals.conftest import BASE, expected, train
+from tests.evals.crafted import dataset, jsonl
+
+CHANNEL = "C0001"
+
+
+def _ask(bot, slack, text: str, user: str = "U0001") -> dict:  # noqa: ANN001
+    before = len(slack.responses())
+    reply = bot.slack.command(text, user=user, channel=CHANNEL)
+    assert reply.status == 200, reply.text
+    return wait_for(lambda: slack.responses()[before:] and slack.responses()[before], timeout=20)
+
+
+def _report(slack, after: int = 0) -> dict:  # noqa: ANN001
+    return wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL)[after:] if m["text"].startswith("Evaluation of ") and " vs " in m["text"] and m.get("blocks")), None), timeout=30)
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f} %"
+
+
+def test_eval_posts_a_report_with_the_known_figures(start_bot, slack, sandbox, db_url) -> None:  # noqa: ANN001
+    rows = dataset()
+    _, model, fid = train(sandbox, rows)
+    sandbox.state.memory.noise = 0.25
+    bot = start_bot(db_url, worker=True)
+    answer = _ask(bot, slack, f"eval {model} data={fid} n=12")
+    assert "Evaluating 12 examples" in answer["text"], answer
+    report = _report(slack)
+    want = expected(rows, model, BASE, 0.25)
+    table = next(b for b in report["blocks"] if b["type"] == "table")
+    cells = {r[0]["text"]: [c["text"] for c in r] for r in table["rows"][1:]}
+    labels = {"exact": "exact match", "similarity": "ROUGE-L F1", "json": "JSON equal", "tools": "tool calls"}
+    for name, w in want.items():
+        row = cells[labels[name]]
+        assert row[1] == _pct(w["model"]) and row[2] == _pct(w["baseline"]) and row[5] == str(w["n"]), (name, row, w)
+        assert f"{labels[name]}: {_pct(w['baseline'])} → {_pct(w['model'])}" in report["text"]
+    assert len(table["rows"]) <= 100 and all(len(r) <= 20 for r in table["rows"])
+    body = json.dumps(report["blocks"])
+    assert "12 of 12 examples scored" in body and "Where the two differ most" in body and "p50" in body and "Total cost: $" in body
+    # the progress message, edited in place to its last state, without its Cancel button
+    progress = next(m for m in slack.channel_messages(CHANNEL) if m["text"].startswith("Evaluation of") and "done at 12 / 12" in m["text"])
+    assert progress.get("edited") and "actions" not in json.dumps(progress["blocks"])
+    # every example as CSV in the report's thread
+    upload = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if m.get("files") and m.get("thread_ts") == report["ts"]), None), timeout=20)
+    content = slack.uploaded_file(upload["files"][0]["id"]).decode()
+    table_rows = list(csv.DictReader(io.StringIO(content)))
+    assert len(table_rows) == 12 and {"prompt", "reference", "model_answer", "baseline_answer", "model_exact", "baseline_exact"} <= set(table_rows[0])
+    assert sum(float(r["model_exact"]) for r in table_rows if r["model_exact"]) == pytest.approx(want["exact"]["model"] * want["exact"]["n"])
+    asked = sum(sandbox.state.memory.asked.values())
+    assert asked == 24
+    # the same evaluation asked again: answered from the store, nothing asked
+    n_before = len(slack.channel_messages(CHANNEL))
+    again = _ask(bot, slack, f"eval {model} data={fid} n=12")
+    assert "Answered from the stored evaluation" in again["text"]
+    _report(slack, after=n_before)
+    assert sum(sandbox.state.memory.asked.values()) == asked
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("eval", "`eval` needs one model"),
+        ("eval {model} n=0", "`n` must be a whole number from 1 to 1,000"),
+        ("eval {model} n=abc", "`n` must be a whole number from 1 to 1,000"),
+        ("eval {model} n=1001", "`n` must be a whole number from 1 to 1,000"),
+        ("eval {model} colour=red", "Unknown option"),
+        ("eval {model} score=vibes", "Unknown score"),
+        ("eval {model} score=judge", "needs `judge=MODEL`"),
+        ("eval ft:gpt-4o-mini-2024-07-18:nobody::x data={fid}", "Unknown model"),
+        ("eval {model} data=nosuchdataset", "Unknown dataset"),
+        ("eval {model}", "give `data=FILE`"),
+        ("eval {model} data={bad}", "has no example to score"),
+    ],
+)
+def test_bad_input_is_answered_clearly(start_bot, slack, sandbox, sqlite_url, text, says) -> None:  # noqa: ANN001
+    rows = dataset(10, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bad = sandbox.state.add_file("no_answers.jsonl", jsonl([{"messages": [{"role": "user", "content": f"q{i}"}]} for i in range(10)]), "fine-tune")["id"]
+    bot = start_bot(sqlite_url, worker=True)
+    answer = _ask(bot, slack, text.format(model=model, fid=fid, bad=bad))
+    assert says in answer["text"], answer
+    with bot.services.db.session() as s:
+        assert s.query(EvalRun).count() == 0  # nothing created, nothing asked
+    assert sum(sandbox.state.memory.asked.values()) == 0
+
+
+def test_cancel_stops_the_evaluation(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    rows = dataset(40, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(sqlite_url, worker=True, eval_concurrency=1)
+    sandbox.state.faults = Faults(latency=0.05)
+    _ask(bot, slack, f"eval {model} data={fid} n=40")
+    progress = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if m["text"].startswith("Evaluating ")), None))
+    button = next(e for b in progress["blocks"] if b["type"] == "actions" for e in b["elements"])
+    wait_for(lambda: sum(sandbox.state.memory.asked.values()) >= 4)
+    before = len(slack.responses())
+    assert bot.slack.block_action(button["action_id"], button["value"], user="U0002").status == 200
+    answer = wait_for(lambda: slack.responses()[before:] and slack.responses()[before])
+    assert "Cancelling the evaluation" in answer["text"]
+    wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if "Cancelled by <@U0002>" in json.dumps(m.get("blocks"))), None), timeout=20)
+    with bot.services.db.session() as s:
+        assert s.query(EvalRun).one().status == "cancelled"
+    asked = sum(sandbox.state.memory.asked.values())
+    assert asked < 80
+    sandbox.state.faults = Faults()
+
+
+def test_a_provider_failing_half_the_requests_is_reported(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    rows = dataset(12, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(sqlite_url, worker=True)
+    sandbox.state.fault_rng.seed(5)
+    sandbox.state.faults = Faults(rate=0.5, kinds=("500",), path_contains="/chat/completions")
+    _ask(bot, slack, f"eval {model} data={fid} n=12")
+    report = _report(slack)
+    body = json.dumps(report["blocks"])
+    with bot.services.db.session() as s:
+        summary = s.query(EvalRun).one().summary
+    failed = summary["slots"]["model"]["failed"] + summary["slots"]["baseline"]["failed"]
+    assert f"{summary['scored']} of 12 examples scored" in body
+    # two attempts each at 50 %: some answers fail for good, most are retried into success
+    assert 0 < failed and summary["scored"] < 12 and summary["scored"] + failed >= 12
+    assert "failed:" in body and "server error" in body
