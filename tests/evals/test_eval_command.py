@@ -138,3 +138,24 @@ def test_a_provider_failing_half_the_requests_is_reported(start_bot, slack, sand
     # two attempts each at 50 %: some answers fail for good, most are retried into success
     assert 0 < failed and summary["scored"] < 12 and summary["scored"] + failed >= 12
     assert "failed:" in body and "server error" in body
+
+
+def test_the_budget_gate_holds_an_expensive_evaluation_until_approved(start_bot, slack, sandbox, db_url) -> None:  # noqa: ANN001
+    rows = dataset(10, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(db_url, worker=True, job_budget_usd=0.000001, approvals_required=2)
+    answer = _ask(bot, slack, f"eval {model} data={fid} n=10")
+    assert "over the budget of $0.00" in answer["text"] and "approval request #" in answer["text"], answer
+    request = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if "Run an evaluation over the budget" in json.dumps(m.get("blocks"))), None))
+    assert "Estimated cost:* $0.00" in json.dumps(request["blocks"])
+    with bot.services.db.session() as s:
+        run = s.query(EvalRun).one()
+        assert run.status == "held"
+    assert sum(sandbox.state.memory.asked.values()) == 0  # nothing asked while held
+    request_id = answer["text"].split("approval request #")[1].split(" ")[0]
+    for user in ("U0002", "U0003"):
+        assert bot.slack.block_action("approval_approve", request_id, user=user).status == 200
+    _report(slack)
+    with bot.services.db.session() as s:
+        assert s.query(EvalRun).one().status == "done"
+    assert sum(sandbox.state.memory.asked.values()) == 20

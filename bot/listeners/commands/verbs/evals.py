@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from bot.commands.parse import Command
-from bot.evals import publish, sampling, store
+from bot.evals import gate, publish, sampling, store
 from bot.evals.prepare import parse_request, prepare
 from bot.listeners.commands.registry import handles
 from bot.mrkdwn import code
@@ -31,6 +31,9 @@ def evaluate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: 
     key = _key(team or "", req, n)
     existing = store.find_run(services.db, key)
     if existing is not None:
+        if existing.status == "held":
+            respond(response_type="ephemeral", text=f"This evaluation of {code(req.model)} is waiting for approvals (it is over the budget).")
+            return
         if existing.status in {"pending", "running"}:
             respond(response_type="ephemeral", text=f"This evaluation of {code(req.model)} is already running ({existing.progress_shown} / {existing.examples}): its progress message is in <#{existing.channel_id}>.")
             return
@@ -54,11 +57,24 @@ def evaluate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: 
     if existing is not None:
         # Cancelled or failed before: a fresh run under a new key.
         spec = store.RunSpec(**{**spec.__dict__, "request_key": f"{key}:{body.get('trigger_id') or 'again'}", "progress_key": publish.progress_key(f"{key}:{body.get('trigger_id') or 'again'}")})
-    run, created = store.create_run(services.db, spec, got.sample.examples, got.sample.prompt_tokens, skipped=got.sample.skipped, estimate=got.estimate)
+    held = gate.needs_approval(services, got.estimate.get("usd"))
+    run, created = store.create_run(
+        services.db, spec, got.sample.examples, got.sample.prompt_tokens, skipped=got.sample.skipped, estimate=got.estimate, status="held" if held else "pending"
+    )
+    skipped = sum(got.sample.skipped.values())
+    note = f" ({skipped} left out: see the report)" if skipped else ""
+    if run.status == "held":
+        opened = gate.hold(services, run, user=user, channel=channel, request_key=run.request_key)
+        usd = got.estimate.get("usd")
+        cost = f"${usd:,.2f}" if usd is not None else "unknown (a model has no price)"
+        respond(
+            response_type="ephemeral",
+            text=f"Evaluating {len(got.sample.examples)} examples{note} of {code(req.model)} is estimated at {cost}, over the budget of ${services.settings.job_budget_usd:,.2f}: "
+            f"approval request #{opened.view.id} is in <#{opened.channel}>; it runs once approved.",
+        )
+        return
     if created:
         with services.db.session() as s:
             publish.queue_progress_post(s, run)
         deliver_now(services, channels=[channel])
-    skipped = sum(got.sample.skipped.values())
-    note = f" ({skipped} left out: see the report)" if skipped else ""
     respond(response_type="ephemeral", text=f"Evaluating {len(got.sample.examples)} examples{note} of {code(req.model)} against {code(got.baseline)}: progress in the channel.")
