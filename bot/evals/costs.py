@@ -13,8 +13,6 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
-from bot.datasets.tokens import count, encoding_name_for, get_encoding
-
 DEFAULT_CONTEXT = 128_000
 # Per-message overhead of the chat format (OpenAI's cookbook counts 3 per message plus 3 to prime the reply).
 PER_MESSAGE = 3
@@ -67,23 +65,28 @@ def _text(content: Any) -> str:
     return json.dumps(content)
 
 
+def _approx(text: str) -> int:
+    return (len(text.encode()) + 3) // 4
+
+
 def prompt_tokens(model: str, messages: Sequence[Mapping[str, Any]], tools: Sequence[Any] | None) -> int:
-    """Tokens of a prompt in the model's encoding (OpenAI's; an approximation for other families)."""
-    enc = get_encoding(encoding_name_for(model))
+    """About how many tokens a prompt is: 4 bytes of UTF-8 per token (OpenAI's rule of thumb for
+    English) plus the chat format's per-message overhead. An estimate for the cost shown before
+    running and the context check; what a run did cost comes from the provider's own counts. (Not
+    the exact tokenizer: loading o200k_base costs some 75 MB and 3 s in each worker.)"""
     n = 3
     for m in messages:
-        n += PER_MESSAGE + count(enc, _text(m.get("content"))) + count(enc, str(m.get("role", "")))
+        n += PER_MESSAGE + _approx(_text(m.get("content"))) + 1
         if m.get("tool_calls"):
-            n += count(enc, json.dumps(m["tool_calls"]))
+            n += _approx(json.dumps(m["tool_calls"]))
     if tools:
-        n += count(enc, json.dumps(tools))
+        n += _approx(json.dumps(tools))
     return n
 
 
 def answer_tokens(model: str, reference: Mapping[str, Any]) -> int:
-    enc = get_encoding(encoding_name_for(model))
     calls = reference.get("tool_calls") or []
-    return count(enc, reference.get("content") or "") + (count(enc, json.dumps(calls)) if calls else 0) + 1
+    return _approx(reference.get("content") or "") + (_approx(json.dumps(calls)) if calls else 0) + 1
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # requests per answer before it is counted as failed
 MAX_CLAIMS = 5  # claims of one row (its workers kept dying) before it is counted as failed
+ROUNDS = 4  # answer rows claimed at once, in multiples of the requests that may be in flight
 MAX_WAIT = 60.0  # the longest Retry-After honoured in one wait
 ANSWER_TOKENS = 512
 SEED = 1234  # sent to providers that take one: the same prompt, the same answer where they can
@@ -80,6 +81,7 @@ class EvalRunner:
         self.sleep = sleep
         self.stop = stop or threading.Event()
         self._locks: dict[str, threading.Semaphore] = {}
+        self._abort = threading.Event()  # the model cannot be asked: the rest of the batch is not sent
         self._ok: dict[str, int] = {}
 
     # ---- one run ------------------------------------------------------------------------------
@@ -93,7 +95,9 @@ class EvalRunner:
         slots = ["model", "baseline"]
         for name in {run.provider, run.baseline_provider, run.judge_provider} - {None}:
             self._locks.setdefault(name, threading.Semaphore(self.concurrency))
-        workers = self.concurrency * len({run.provider, run.baseline_provider})
+        # Twice the requests allowed in flight: a thread recording its answer does not hold back the
+        # next request (the per-provider semaphores bound what is in flight).
+        workers = 2 * self.concurrency * len({run.provider, run.baseline_provider})
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"eval{run_id}") as pool:
                 for phase in (slots, ["judge"] if run.judge else []):
@@ -118,7 +122,9 @@ class EvalRunner:
                 return self._end(run.id, "cancelled", None)
             if not store.take_run(self.db, run.id, self.owner, self.lease):
                 return Outcome("lost")
-            claimed = store.claim_answers(self.db, run.id, self.owner, self.lease, slots=slots, limit=batch)
+            # A few rounds of requests per claim: fewer round trips to the database, and the pool
+            # stays full while the rounds run (the semaphores bound what is in flight).
+            claimed = store.claim_answers(self.db, run.id, self.owner, self.lease, slots=slots, limit=batch * ROUNDS)
             if not claimed:
                 c = store.counts(self.db, run.id)
                 if any(c.get(s, {}).get("claimed") for s in slots):
@@ -128,6 +134,7 @@ class EvalRunner:
                 return None
             for result in pool.map(self._answer, [current] * len(claimed), claimed):
                 if isinstance(result, CannotAsk):
+                    self._abort.set()
                     raise result
             if self.on_progress is not None:
                 k = store.examples_settled(self.db, run.id, ["model", "baseline"])
@@ -180,6 +187,9 @@ class EvalRunner:
             return CannotAsk(f"the provider {provider_name} is not enabled here")
         error = "not asked"
         for attempt in range(self.max_attempts):
+            if self._abort.is_set():
+                store.record_failure(self.db, c, self.owner, "not asked: the run stopped", final=False)
+                return None
             if self.stop.is_set():
                 store.record_failure(self.db, c, self.owner, "worker stopping", final=False)
                 return None

@@ -175,33 +175,35 @@ class Claimed:
 
 
 def claim_answers(db: Database, run_id: int, owner: str, ttl: timedelta, *, slots: Sequence[str], limit: int) -> list[Claimed]:
-    """Pending rows (or rows whose claim ran out: their worker died) claimed for `owner`, one
-    conditional update per row so two workers never hold the same row."""
+    """Pending rows (or rows whose claim ran out: their worker died) claimed for `owner` by one
+    conditional update: the condition is checked again per row as it is written, so of two workers
+    reaching for the same rows each row goes to one of them."""
     now = utcnow()
+    until = now + ttl
     free = or_(EvalAnswer.status == "pending", and_(EvalAnswer.status == "claimed", EvalAnswer.claimed_until < now))
-    out: list[Claimed] = []
     with db.session() as s:
         ids = list(
             s.scalars(
                 select(EvalAnswer.id).where(EvalAnswer.run_id == run_id, EvalAnswer.slot.in_(list(slots)), free).order_by(EvalAnswer.example_id, EvalAnswer.slot).limit(limit)
             )
         )
-    for aid in ids:
-        with db.session() as s:
-            got = s.execute(
-                update(EvalAnswer)
-                .where(EvalAnswer.id == aid, free)
-                .values(status="claimed", claimed_by=owner, claimed_until=now + ttl, attempts=EvalAnswer.attempts + 1)
-            ).rowcount
-            if not got:
-                continue
-            row = s.execute(
-                select(EvalAnswer.example_id, EvalAnswer.slot, EvalAnswer.attempts, EvalExample.prompt, EvalExample.reference)
-                .join(EvalExample, EvalExample.id == EvalAnswer.example_id)
-                .where(EvalAnswer.id == aid)
-            ).one()
-            out.append(Claimed(aid, row.example_id, row.slot, row.attempts, row.prompt, row.reference))
-    return out
+    if not ids:
+        return []
+    with db.session() as s:
+        s.execute(
+            update(EvalAnswer)
+            .where(EvalAnswer.id.in_(ids), free)
+            .values(status="claimed", claimed_by=owner, claimed_until=until, attempts=EvalAnswer.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    with db.session() as s:
+        got = s.execute(
+            select(EvalAnswer.id, EvalAnswer.example_id, EvalAnswer.slot, EvalAnswer.attempts, EvalExample.prompt, EvalExample.reference)
+            .join(EvalExample, EvalExample.id == EvalAnswer.example_id)
+            .where(EvalAnswer.id.in_(ids), EvalAnswer.status == "claimed", EvalAnswer.claimed_by == owner, EvalAnswer.claimed_until == until)
+            .order_by(EvalAnswer.example_id, EvalAnswer.slot)
+        ).all()
+    return [Claimed(r.id, r.example_id, r.slot, r.attempts, r.prompt, r.reference) for r in got]
 
 
 def record_answer(db: Database, c: Claimed, owner: str, *, content: str | None, tool_calls: list[dict[str, Any]], prompt_tokens: int | None, completion_tokens: int | None, latency_ms: int) -> bool:
