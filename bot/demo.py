@@ -37,6 +37,8 @@ def _plain(blocks: list[dict[str, Any]] | None, fallback: str) -> str:
             parts += [e.get("text", "") for e in b.get("elements", [])]
         elif b.get("type") == "actions":
             parts.append("[" + "] [".join(e["text"]["text"] for e in b["elements"]) + "]")
+        elif b.get("type") == "table":
+            parts += [" | ".join(c.get("text", "") for c in row) for row in b.get("rows", [])]
     text = "\n".join(parts)
     text = re.sub(r"(?<![\w:-]):[a-z_]+:(?=\s)\s?", "", text)  # emoji codes, not model names
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -169,9 +171,11 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     seen_hooks = 0
     chart_saved: Path | None = None
     deleted_ok = False
+    # The job's automatic evaluation (base vs fine-tuned on the validation file) follows its ending.
+    eval_seen = not settings.eval_on_completion
     deadline = started + 120
     try:
-        while time.monotonic() < deadline and chart_saved is None:
+        while time.monotonic() < deadline and (chart_saved is None or not eval_seen):
             for r in slack.responses()[seen_responses:]:
                 seen_responses += 1
                 say(f"[only @alice sees] {_plain(r.get('blocks'), r.get('text', ''))}")
@@ -189,14 +193,21 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
                     say(f"[{where}]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "chat.update":
-                    say("[job card edited]")
+                    text = a.get("text", "")
+                    say("[final alert edited]" if "Evaluation vs base" in text else "[evaluation progress edited]" if text.startswith("Evaluat") else "[job card edited]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "files.completeUploadExternal":
                     fid = (a.get("files") or [{}])[0].get("id")
                     data = slack.uploaded_file(fid) or b""
                     name = (a.get("files") or [{}])[0].get("title") or "chart"
+                    if name.startswith("Evaluation"):
+                        eval_seen = True
+                        rows = len(data.decode(errors="replace").splitlines()) - 1
+                        say(f"[thread: file] {name}: {rows} examples as CSV ({len(data):,} bytes)")
+                        continue
                     chart_saved = out_path / "loss-chart.png"
                     chart_saved.write_bytes(data)
+                    deadline = max(deadline, time.monotonic() + 60)  # the evaluation follows the ending
                     say(f"[thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
         hooks_until = time.monotonic() + 5

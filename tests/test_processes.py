@@ -32,6 +32,9 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     for seen in ("acme-draft.jsonl`: 4 errors", "[Upload anyway]", "Uploaded as `file-", "/ft start acme-support validation=file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]", "[webhook] OpenAI -> ftbot /webhooks/openai: fine_tuning.job.succeeded"):
         assert seen in text, seen
     assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    # the job's automatic evaluation: its report and CSV in the thread, its headline on the final alert
+    for seen in ("*Evaluation of `ft:", "exact match | ", "10 of 10 examples scored", "held out from training", "[thread: file] Evaluation 1: every example: 10 examples as CSV", "[final alert edited]", "Evaluation vs base: *exact match 0 % → "):
+        assert seen in text, seen
     # the model's deletion through a team approval
     for seen in ("/ft delete-model ft:", "[approval request]", "cannot approve it yourself", "2 of 2", "*Deleted*", "was deleted", "vote refused"):
         assert seen in text, seen

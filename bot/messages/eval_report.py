@@ -61,7 +61,8 @@ def report_message(*, model: str, baseline: str, summary: dict[str, Any], scores
         c = comps.get(name) or {}
         label = LABELS.get(name, name)
         if not c.get("n"):
-            rows.append([_cell(label), _cell("n/a"), _cell("n/a"), _cell("no example this score applies to"), _cell("–"), _cell("0")])
+            why = "not scored (the run stopped)" if summary.get("error") else "no example this score applies to"
+            rows.append([_cell(label), _cell("n/a"), _cell("n/a"), _cell(why), _cell("–"), _cell("0")])
             fallback_lines.append(f"{label}: n/a")
             continue
         ci = f"{_pts(c['diff'])} [{_pts(c['ci_low'])}, {_pts(c['ci_high'])}]"
@@ -82,7 +83,7 @@ def report_message(*, model: str, baseline: str, summary: dict[str, Any], scores
     if summary.get("judge_unparsed"):
         counts += f". The judge's answer could not be read for {summary['judge_unparsed']} examples (unscored)"
     if summary.get("error"):
-        counts += f". Stopped: {clip(summary['error'], 400)}"
+        counts += f". Stopped: {clip(summary['error'].rstrip('.'), 400)}"
     perf = []
     for slot in ("model", "baseline", "judge"):
         v = slots.get(slot)
