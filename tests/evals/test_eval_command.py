@@ -159,3 +159,21 @@ def test_the_budget_gate_holds_an_expensive_evaluation_until_approved(start_bot,
     with bot.services.db.session() as s:
         assert s.query(EvalRun).one().status == "done"
     assert sum(sandbox.state.memory.asked.values()) == 20
+
+
+def test_a_judge_that_answers_something_unreadable_is_counted_and_shown(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    # The sandbox's base model echoes the prompt, which names A, B and TIE: no single verdict.
+    rows = dataset(10, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(sqlite_url, worker=True)
+    answer = _ask(bot, slack, f"eval {model} data={fid} n=10 judge=gpt-4o-2024-08-06")
+    assert "Evaluating 10 examples" in answer["text"], answer
+    report = _report(slack)
+    body = json.dumps(report["blocks"], ensure_ascii=False)
+    assert "The judge's answer could not be read for 10 examples (unscored)" in body
+    assert "judge `gpt-4o-2024-08-06`: p50" in body  # asked, and its cost counted
+    judge_asks = {k: n for k, n in sandbox.state.memory.asked.items() if k[0] == "gpt-4o-2024-08-06"}
+    assert len(judge_asks) == 10 and set(judge_asks.values()) == {1}
+    with bot.services.db.session() as s:
+        summary = s.query(EvalRun).one().summary
+    assert summary["comparisons"]["judge"]["n"] == 0 and summary["comparisons"]["exact"]["n"] == 10
