@@ -37,7 +37,7 @@ USAGE: dict[str, str] = {
 }
 VERBS = tuple(USAGE)
 # Verbs that change something at the provider: only operators may use them.
-OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume"})
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "eval"})
 
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).

@@ -177,3 +177,13 @@ def test_a_judge_that_answers_something_unreadable_is_counted_and_shown(start_bo
     with bot.services.db.session() as s:
         summary = s.query(EvalRun).one().summary
     assert summary["comparisons"]["judge"]["n"] == 0 and summary["comparisons"]["exact"]["n"] == 10
+
+
+def test_only_operators_may_evaluate_or_cancel(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    bot = start_bot(sqlite_url, operators=("U0BOSS",))
+    reply = bot.slack.command("eval ft:gpt-4o-mini-2024-07-18:x::y n=5", user="U0002", channel=CHANNEL)
+    assert reply.status == 200 and ":lock: Only operators" in reply.json["text"]
+    click = bot.slack.block_action("eval_cancel", "1", user="U0002")
+    assert click.status == 200
+    with bot.services.db.session() as s:
+        assert s.query(EvalRun).count() == 0
