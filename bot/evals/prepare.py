@@ -97,20 +97,30 @@ def _job_of(services: Services, team_id: str | None, model: str) -> Job | None:
         return job
 
 
+# Providers whose model list includes the base models they serve: a name missing there is unknown.
+# (Together's registry holds only a project's own models; Azure's API cannot list deployments: a
+# name neither lists is sent as is, and its first request says whether it can be asked.)
+LISTS_BASE_MODELS = frozenset({"openai"})
+
+
 def owner_of(services: Services, team_id: str | None, model: str) -> str:
     """The enabled provider that serves `model`; a UserError when none does."""
     if not services.several_providers:
         only = services.default_provider
+        if only not in LISTS_BASE_MODELS:
+            return only
         try:
             found = find_model(services, team_id, model)
         except ProviderError as exc:
             raise UserError(f"Cannot check {code(model)} at {provider_label(only)}: {exc.reason}") from None
-        if not found and only != "azure":
+        if not found:
             raise UserError(f"Unknown model {code(model)}: {provider_label(only)} does not list it. `/ft models` lists yours.")
         return only
     owner = one_owner(find_model(services, team_id, model), model, prefer=services.default_provider)
     if owner is not None:
         return owner.provider
+    if "together" in services.providers and "/" in model:
+        return "together"  # Together's names are organisation/model; its base models are not listed
     if "azure" in services.providers:
         return "azure"  # deployments are not listed: Azure's API is asked as is
     raise UserError(f"Unknown model {code(model)}: no enabled provider ({', '.join(provider_label(p) for p in services.providers)}) lists it.")

@@ -124,7 +124,10 @@ class EvalRunner:
                 return Outcome("lost")
             # A few rounds of requests per claim: fewer round trips to the database, and the pool
             # stays full while the rounds run (the semaphores bound what is in flight).
-            claimed = store.claim_answers(self.db, run.id, self.owner, self.lease, slots=slots, limit=batch * ROUNDS)
+            # The first example alone first: a model that cannot be asked is found out before the
+            # other model is paid to answer every example.
+            probing = not any(self._ok.get(s) for s in slots)
+            claimed = store.claim_answers(self.db, run.id, self.owner, self.lease, slots=slots, limit=len(slots) if probing else batch * ROUNDS)
             if not claimed:
                 c = store.counts(self.db, run.id)
                 if any(c.get(s, {}).get("claimed") for s in slots):
