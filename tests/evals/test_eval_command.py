@@ -187,3 +187,19 @@ def test_only_operators_may_evaluate_or_cancel(start_bot, slack, sandbox, sqlite
     assert click.status == 200
     with bot.services.db.session() as s:
         assert s.query(EvalRun).count() == 0
+
+
+def test_progress_is_edited_in_place_as_examples_are_answered(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    rows = dataset(30, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(sqlite_url, worker=True, eval_concurrency=2)
+    sandbox.state.faults = Faults(latency=0.1)
+    _ask(bot, slack, f"eval {model} data={fid} n=30")
+    _report(slack)
+    sandbox.state.faults = Faults()
+    progress = next(m for m in slack.channel_messages(CHANNEL) if m["text"].startswith("Evaluation of") and "done at 30 / 30" in m["text"])
+    edits = [c.args for c in slack.calls("chat.update") if c.args.get("ts") == progress["ts"]]
+    steps = [int(e["text"].split(": ")[-1].split(" / ")[0]) for e in edits if e["text"].startswith("Evaluating ")]
+    assert steps and all(0 < k < 30 for k in steps) and steps == sorted(steps)  # k / N while it runs
+    assert "done at 30 / 30" in edits[-1]["text"]  # then its last state, once
+    assert len(edits) <= 30 // 2 + 2  # throttled: not one edit per answer
