@@ -149,6 +149,8 @@ def plan_evaluation(session: Session, job: Job) -> None:
         return
     subs = list(session.scalars(select(Subscription).where(Subscription.job_id == job.id, Subscription.ended_at.is_(None)).order_by(Subscription.id)))
     sub = next((x for x in subs if x.channel_id == job.origin_channel), subs[0] if subs else None)
+    if sub is None:
+        return  # no channel follows the job: nobody would read the report, so nothing is spent
     session.add(
         EvalRun(
             request_key=key, team_id=job.team_id, channel_id=sub.channel_id if sub else None, job_id=job.id, subscription_id=sub.id if sub else None,

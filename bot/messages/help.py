@@ -27,6 +27,7 @@ _WHAT = {
     "delete-model": "delete a model once teammates approve",
     "try": "ask a fine-tuned model one question",
     "audit": "approval requests, votes and deletions",
+    "eval": "is a model better than its base on your examples? scores with confidence intervals",
 }
 
 EXAMPLES = (
