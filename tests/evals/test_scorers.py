@@ -69,3 +69,18 @@ def test_examples_take_the_last_assistant_turn_as_reference_and_the_rest_as_prom
     tool = parsed.examples[3]
     assert tool.tools and tool.reference["content"] is None and tool.reference["tool_calls"] == [{"name": "get_weather", "arguments": json.dumps({"city": "town 0"})}]
     assert parsed.examples[4].reference["content"] == "good"  # DPO: the preferred answer
+
+
+def test_sampling_is_seeded_and_skips_examples_over_the_context() -> None:
+    from bot.evals import sampling
+    from bot.evals.examples import Example
+
+    short = [Example(i, [{"role": "user", "content": f"q{i}"}], {"content": "a", "tool_calls": []}) for i in range(30)]
+    huge = Example(99, [{"role": "user", "content": "word " * 130_000}], {"content": "a", "tool_calls": []})  # ~162k tokens > 128k
+    got = sampling.sample([*short, huge], 31, seed=1, models=[("ft:gpt-4o-mini-2024-07-18:o::x", "gpt-4o-mini-2024-07-18"), ("gpt-4o-mini-2024-07-18", None)], left_out={"no_reference": 2})
+    assert len(got.examples) == 30 and got.skipped == {"no_reference": 2, "too_long": 1}
+    a = sampling.sample(short, 10, seed=7, models=[])
+    b = sampling.sample(short, 10, seed=7, models=[])
+    assert [e.line for e in a.examples] == [e.line for e in b.examples] and len(a.examples) == 10
+    # gpt-4.1's million-token context keeps it
+    assert len(sampling.sample([huge], 1, seed=1, models=[("gpt-4.1-2025-04-14", None)]).examples) == 1
