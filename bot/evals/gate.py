@@ -40,3 +40,18 @@ def release_held(services: Services, run_id: int) -> dict[str, Any]:
         deliver_now(services, channels=[channel] if channel else [])
     run = store.get_run(services.db, run_id)
     return {"eval": run_id, "status": run.status if run else "gone"}
+
+
+def approval_closed(services: Services, request_key: str, run_id: int) -> bool:
+    """The held run's approval was rejected, expired or failed: the run is closed (cancelled), so
+    asking again opens a new one."""
+    from sqlalchemy import select
+
+    from storage.models import ApprovalRequest
+
+    with services.db.session() as s:
+        status = s.scalar(select(ApprovalRequest.status).where(ApprovalRequest.request_key == request_key))
+    if status in {"rejected", "expired", "failed"}:
+        store.set_status(services.db, run_id, "cancelled", frm=["held"], error=f"approval {status}")
+        return True
+    return False

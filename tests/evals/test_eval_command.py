@@ -203,3 +203,19 @@ def test_progress_is_edited_in_place_as_examples_are_answered(start_bot, slack, 
     assert steps and all(0 < k < 30 for k in steps) and steps == sorted(steps)  # k / N while it runs
     assert "done at 30 / 30" in edits[-1]["text"]  # then its last state, once
     assert len(edits) <= 30 // 2 + 2  # throttled: not one edit per answer
+
+
+def test_a_rejected_evaluation_is_never_run_and_can_be_asked_again(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    rows = dataset(10, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(sqlite_url, worker=True, job_budget_usd=0.000001)
+    answer = _ask(bot, slack, f"eval {model} data={fid} n=10")
+    request_id = answer["text"].split("approval request #")[1].split(" ")[0]
+    assert "waiting for approvals" in _ask(bot, slack, f"eval {model} data={fid} n=10")["text"]
+    assert bot.slack.block_action("approval_reject", request_id, user="U0002").status == 200
+    wait_for(lambda: any("Rejected" in json.dumps(m.get("blocks")) for m in slack.channel_messages(CHANNEL)))
+    again = _ask(bot, slack, f"eval {model} data={fid} n=10")
+    assert "over the budget" in again["text"] and f"#{request_id} " not in again["text"]  # a new request
+    with bot.services.db.session() as s:
+        assert sorted(r.status for r in s.query(EvalRun)) == ["cancelled", "held"]
+    assert sum(sandbox.state.memory.asked.values()) == 0

@@ -31,7 +31,7 @@ def evaluate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: 
     key = _key(team or "", req, n)
     existing = store.find_run(services.db, key)
     if existing is not None:
-        if existing.status == "held":
+        if existing.status == "held" and not gate.approval_closed(services, existing.request_key, existing.id):
             respond(response_type="ephemeral", text=f"This evaluation of {code(req.model)} is waiting for approvals (it is over the budget).")
             return
         if existing.status in {"pending", "running"}:
