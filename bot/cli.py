@@ -250,6 +250,39 @@ def _describe(sub: argparse._SubParsersAction) -> None:
             parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from bot.errors import UserError
+    from bot.evals.local import evaluate_file, first_score_lost, render
+    from bot.provider.base import ProviderError
+
+    path = Path(args.data)
+    if not path.is_file():
+        print(f"ftbot eval: no such file: {args.data}", file=sys.stderr)
+        return 2
+    if not 1 <= args.n <= 1000:
+        print("ftbot eval: --n must be from 1 to 1000", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    services = _services(settings)
+    try:
+        result = evaluate_file(services, args.model, path, vs=args.vs, n=args.n, concurrency=settings.eval_concurrency)
+    except UserError as exc:
+        print(f"ftbot eval: {exc.message}", file=sys.stderr)
+        return 2
+    except ProviderError as exc:
+        print(f"ftbot eval: {exc.reason}", file=sys.stderr)
+        return 2
+    finally:
+        services.close()
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    if result["status"] != "done":
+        return 2
+    return 1 if first_score_lost(result) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ftbot", description="Run a team's model fine-tuning from Slack. `ftbot COMMAND --help` says what each command needs.")
     p.add_argument("--version", action="version", version=f"ftbot {_version()}")
@@ -293,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--validation", default=None, metavar="FILE", help="a validation file, checked too and against the training file")
     s.add_argument("--json", action="store_true", help="print the report as JSON for scripts")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("eval", help="evaluate a model against another (default: its base) on a local JSONL file; exit 1 when it scores lower")
+    s.add_argument("model", help="the model to evaluate (a fine-tuned model, an Azure deployment, …)")
+    s.add_argument("--data", required=True, metavar="FILE", help="a local .jsonl file of examples (the last assistant turn is the reference)")
+    s.add_argument("--vs", default=None, metavar="MODEL", help="the model to compare with (default: MODEL's base model)")
+    s.add_argument("--n", type=int, default=50, help="examples to sample (1 to 1000, default 50)")
+    s.add_argument("--json", action="store_true", help="print the result as JSON for scripts")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("db", help="database schema")
     dbsub = s.add_subparsers(dest="db_command", required=True, metavar="ACTION")

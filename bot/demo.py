@@ -264,9 +264,11 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     seen_hooks = 0
     chart_saved: Path | None = None
     deleted_ok = False
+    # The job's automatic evaluation (base vs fine-tuned on the validation file) follows its ending.
+    eval_seen = not settings.eval_on_completion
     deadline = started + 120
     try:
-        while time.monotonic() < deadline and chart_saved is None:
+        while time.monotonic() < deadline and (chart_saved is None or not eval_seen):
             # Slack calls, answers to @alice (response_url, recorded as calls too) and webhooks,
             # merged by when they happened.
             happened: list[tuple[float, int, Any]] = []
@@ -291,14 +293,22 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
                     say(f"{at(when)} [{where}]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "chat.update":
-                    say(f"{at(when)} [job card edited]")
+                    text = a.get("text", "")
+                    what = "final alert edited" if "Evaluation vs base" in text else "evaluation progress edited" if text.startswith("Evaluat") else "job card edited"
+                    say(f"{at(when)} [{what}]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "files.completeUploadExternal":
                     fid = (a.get("files") or [{}])[0].get("id")
                     data = slack.uploaded_file(fid) or b""
                     name = (a.get("files") or [{}])[0].get("title") or "chart"
+                    if name.startswith("Evaluation"):
+                        eval_seen = True
+                        rows = len(data.decode(errors="replace").splitlines()) - 1
+                        say(f"{at(when)} [thread: file] {name}: {rows} examples as CSV ({len(data):,} bytes)")
+                        continue
                     chart_saved = out_path / "loss-chart.png"
                     chart_saved.write_bytes(data)
+                    deadline = max(deadline, time.monotonic() + 60)  # the evaluation follows the ending
                     say(f"{at(when)} [thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
             time.sleep(0.1)
         hooks_until = time.monotonic() + 5

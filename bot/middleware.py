@@ -16,7 +16,7 @@ from bot.replies import reply_for
 from bot.services import Services
 
 # Buttons and forms that change something at the provider.
-OPERATOR_ACTIONS = frozenset({"job_cancel", "job_pause", "job_resume", "open_start_modal", "dataset_upload_anyway", "migration_confirm", "migration_cancel"})
+OPERATOR_ACTIONS = frozenset({"job_cancel", "job_pause", "job_resume", "open_start_modal", "dataset_upload_anyway", "migration_confirm", "migration_cancel", "eval_cancel"})
 OPERATOR_VIEWS = frozenset({"start_job", "upload_dataset"})
 DENIED = ":lock: Only operators may do that here. Ask someone listed in FTBOT_OPERATORS."
 REFUSALS = {

@@ -73,6 +73,10 @@ class Settings:
     ray_cpus: float | None = None
     ray_inference_url: str | None = None
     ray_inference_key: str | None = field(default=None, repr=False)
+    # Evaluations (bot.evals): after each successful job, examples per evaluation, requests in flight per provider.
+    eval_on_completion: bool = True
+    eval_examples: int = 50
+    eval_concurrency: int = 8
 
     # ---- providers ------------------------------------------------------------------------
 
@@ -233,6 +237,9 @@ _ENV_NAME = {
     "http_max_body_bytes": "FTBOT_HTTP_MAX_BODY_BYTES",
     "http_connection_limit": "FTBOT_HTTP_CONNECTION_LIMIT",
     "http_channel_timeout": "FTBOT_HTTP_CHANNEL_TIMEOUT",
+    "eval_on_completion": "FTBOT_EVAL_ON_COMPLETION",
+    "eval_examples": "FTBOT_EVAL_EXAMPLES",
+    "eval_concurrency": "FTBOT_EVAL_CONCURRENCY",
 }
 ENV_NAMES = tuple(_ENV_NAME.values())
 
@@ -492,6 +499,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         http_max_body_bytes=_number(env, "FTBOT_HTTP_MAX_BODY_BYTES", int, DEFAULT_HTTP_MAX_BODY_BYTES, minimum=1024, maximum=1024**3),
         http_connection_limit=_number(env, "FTBOT_HTTP_CONNECTION_LIMIT", int, DEFAULT_HTTP_CONNECTION_LIMIT, minimum=1, maximum=100_000),
         http_channel_timeout=_number(env, "FTBOT_HTTP_CHANNEL_TIMEOUT", int, DEFAULT_HTTP_CHANNEL_TIMEOUT, minimum=1, maximum=3600),
+        eval_on_completion=_bool(env, "FTBOT_EVAL_ON_COMPLETION", True),
+        eval_examples=_number(env, "FTBOT_EVAL_EXAMPLES", int, 50, minimum=1, maximum=1000),
+        eval_concurrency=_number(env, "FTBOT_EVAL_CONCURRENCY", int, 8, minimum=1, maximum=64),
     )
     _check_default(settings)
     return settings

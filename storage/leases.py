@@ -12,7 +12,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.models import Job, Lease, OutboxMessage
+from storage.models import EvalAnswer, EvalRun, Job, Lease, OutboxMessage
 from storage.types import utcnow
 
 # Owner columns are String(64). `:pid:hex` takes at most 1 + 10 + 1 + 6 characters.
@@ -87,9 +87,16 @@ def release_dead_local_claims(db: Database) -> int:
     with db.session() as s:
         owners = set(s.scalars(select(Job.lease_owner).where(Job.lease_owner.startswith(prefix)).distinct()))
         owners |= set(s.scalars(select(OutboxMessage.claimed_by).where(OutboxMessage.claimed_by.startswith(prefix)).distinct()))
+        owners |= set(s.scalars(select(EvalRun.lease_owner).where(EvalRun.lease_owner.startswith(prefix)).distinct()))
+        owners |= set(s.scalars(select(EvalAnswer.claimed_by).where(EvalAnswer.claimed_by.startswith(prefix)).distinct()))
         dead = [o for o in owners if o and o.split(":")[1].isdigit() and not _alive(int(o.split(":")[1]))]
         if not dead:
             return 0
         n = s.execute(update(Job).where(Job.lease_owner.in_(dead)).values(lease_owner=None, lease_until=None)).rowcount
         n += s.execute(update(OutboxMessage).where(OutboxMessage.claimed_by.in_(dead)).values(claimed_by=None, claimed_until=None)).rowcount
+        n += s.execute(update(EvalRun).where(EvalRun.lease_owner.in_(dead)).values(lease_owner=None, lease_until=None)).rowcount
+        # An answer claimed by a dead worker was perhaps asked, its answer lost with the process: it is asked again.
+        n += s.execute(
+            update(EvalAnswer).where(EvalAnswer.claimed_by.in_(dead), EvalAnswer.status == "claimed").values(status="pending", claimed_by=None, claimed_until=None)
+        ).rowcount
     return n

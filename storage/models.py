@@ -411,3 +411,92 @@ class KeptAnswer(Base):
     source_file: Mapped[str | None] = mapped_column(String(128))
     line: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvalRun(Base):
+    """One evaluation: a model against another on sampled examples. `request_key` makes asking again
+    (a redelivered command, a job's automatic evaluation) find the same run; `status` moves
+    pending -> running -> done | cancelled | failed, and the lease says which worker drives it."""
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (Index("ix_eval_runs_status_lease", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_key: Mapped[str] = mapped_column(String(255), unique=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    requested_by: Mapped[str | None] = mapped_column(String(32))
+    # The job whose model is evaluated (its card's thread gets the report), when there is one.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id", ondelete="SET NULL"))
+    model: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(32))
+    baseline: Mapped[str] = mapped_column(String(255))
+    baseline_provider: Mapped[str] = mapped_column(String(32))
+    judge: Mapped[str | None] = mapped_column(String(255))
+    judge_provider: Mapped[str | None] = mapped_column(String(32))
+    scores: Mapped[list[Any]] = mapped_column(default=list)
+    source_file: Mapped[str | None] = mapped_column(String(128))
+    # Where the examples came from and why (shown in the report).
+    source_note: Mapped[str] = mapped_column(Text, default="")
+    # pending | running | done | cancelled | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    examples: Mapped[int] = mapped_column(Integer, default=0)
+    # What sampling left out and why: {"too_long": n, "no_reference": n, ...}
+    skipped: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    estimate: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Outbox key of the progress message edited in place (None: no progress message, e.g. from the CLI).
+    progress_key: Mapped[str | None] = mapped_column(String(255))
+    progress_shown: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested_by: Mapped[str | None] = mapped_column(String(32))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class EvalExample(Base):
+    """One sampled example: the prompt as it will be sent and the reference answer."""
+
+    __tablename__ = "eval_examples"
+    __table_args__ = (UniqueConstraint("run_id", "position", name="uq_eval_examples_run_position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int] = mapped_column(Integer)  # line number in the source file
+    prompt: Mapped[dict[str, Any]] = mapped_column()  # {"messages": [...], "tools": [...] | None}
+    reference: Mapped[dict[str, Any]] = mapped_column()  # {"content": str | None, "tool_calls": [...]}
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EvalAnswer(Base):
+    """One model's answer to one example. The unique (run, example, slot) row is what makes each
+    question asked once: it is claimed with a conditional update before the request and holds the
+    answer after it, so a restarted or second worker never asks it again."""
+
+    __tablename__ = "eval_answers"
+    __table_args__ = (
+        UniqueConstraint("run_id", "example_id", "slot", name="uq_eval_answers_run_example_slot"),
+        Index("ix_eval_answers_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    example_id: Mapped[int] = mapped_column(ForeignKey("eval_examples.id", ondelete="CASCADE"))
+    # model | baseline | judge
+    slot: Mapped[str] = mapped_column(String(16))
+    # pending | claimed | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    content: Mapped[str | None] = mapped_column(Text)
+    tool_calls: Mapped[list[Any] | None] = mapped_column(JSON)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]

@@ -156,6 +156,9 @@ def make_settings(db_url: str, sandbox: SandboxServer, slack: SlackStandIn, **ov
         openai_base_url=sandbox.url,
         database_url=normalise_url(db_url),
         poll_interval=0.1,
+        # A job's automatic evaluation adds chat requests and thread replies the other suites do
+        # not expect; tests/evals turns it on where it is the subject.
+        eval_on_completion=False,
     )
     return replace(base, **overrides)
 

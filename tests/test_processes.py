@@ -54,6 +54,9 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     summary = text.split("\nSummary\n")[1]
     for seen in ("datasets          acme-support.jsonl (10 examples, clean)", ": succeeded", "model deleted     yes, after two approvals", "none refused", str(run)):
         assert seen in summary, seen
+    # the job's automatic evaluation: its report and CSV in the thread, its headline on the final alert
+    for seen in ("*Evaluation of `ft:", "exact match | ", "10 of 10 examples scored", "held out from training", "[thread: file] Evaluation 1: every example: 10 examples as CSV", "[final alert edited]", "Evaluation vs base: *exact match 0 % → "):
+        assert seen in text, seen
     # the model's deletion through a team approval
     for seen in ("/ft delete-model ft:", "[approval request]", "cannot approve it yourself", "2 of 2", "*Deleted*", "was deleted", "vote refused"):
         assert seen in text, seen

@@ -145,4 +145,23 @@ class StartJob:
         return None
 
 
-EXECUTORS: dict[str, Executor] = {"delete_model": DeleteModel(), "job_budget": StartJob()}
+# ---- eval_budget ------------------------------------------------------------------------------
+
+
+class StartEvaluation:
+    """An evaluation held over the budget: approved, it is released to the workers (held -> pending),
+    once, by a conditional update; its progress message is posted where it was asked."""
+
+    def run(self, services: Services, req: Pending) -> dict[str, Any]:
+        from bot.evals.gate import release_held
+
+        return release_held(services, int(req.detail["run_id"]))
+
+    def resolve(self, services: Services, req: Pending, why: str) -> dict[str, Any] | None:
+        return self.run(services, req)
+
+    def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None:
+        return None
+
+
+EXECUTORS: dict[str, Executor] = {"delete_model": DeleteModel(), "job_budget": StartJob(), "eval_budget": StartEvaluation()}

@@ -36,11 +36,12 @@ USAGE: dict[str, str] = {
     "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N] [data=DATASET]",
     "migrations": "/ft migrations",
     "keep": "/ft keep MODEL [data=DATASET] [n=N]",
+    "eval": "/ft eval MODEL [vs=MODEL] [data=FILE] [n=N] [score=exact,similarity,json,tools,judge] [judge=MODEL]",
 }
 VERBS = tuple(USAGE)
-# Verbs that change something at the provider: only operators may use them.
+# Verbs that change something at the provider (or spend at it): only operators may use them.
 # `watch`/`unwatch` too: pointing a job's card and alerts at a channel, or silencing one, is steering.
-OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "watch", "unwatch", "migrate", "keep"})
+OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "watch", "unwatch", "migrate", "keep", "eval"})
 
 START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).

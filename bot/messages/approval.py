@@ -19,7 +19,7 @@ MAX_REASON = 500
 MAX_ERROR = 600
 MAX_NAMES = 40  # approvers listed by name; more are counted
 
-TITLES = {"delete_model": "Delete a fine-tuned model", "job_budget": "Start a job over the budget"}
+TITLES = {"delete_model": "Delete a fine-tuned model", "job_budget": "Start a job over the budget", "eval_budget": "Run an evaluation over the budget"}
 FINAL = {
     "done": ":white_check_mark: *{done}*",
     "failed": ":x: *Failed*: {error}",
@@ -77,8 +77,11 @@ def _what(v: ApprovalView) -> list[str]:
         if v.job_ref:
             lines.append(f"*Made by job:* {code(v.job_ref)}")
         return lines
-    lines = [f"*Training file:* {code(_trim(v.target, 200))}"]
-    model = v.spec.get("model")
+    if v.kind == "eval_budget":
+        lines = [f"*Evaluate:* {code(_trim(v.target, 200))} against {code(_trim(str(v.spec.get('baseline') or '?'), 200))}", f"*Examples:* {int(v.spec.get('examples') or 0)}"]
+    else:
+        lines = [f"*Training file:* {code(_trim(v.target, 200))}"]
+    model = v.spec.get("model") if v.kind != "eval_budget" else None
     if model:
         lines.append(f"*Base model:* {code(_trim(str(model), 200))}")
     if v.estimate_usd is not None:
@@ -93,6 +96,8 @@ def _what(v: ApprovalView) -> list[str]:
 def _done_text(v: ApprovalView) -> str:
     if v.kind == "delete_model":
         return "Deleted"
+    if v.kind == "eval_budget":
+        return "Evaluation started"
     job = v.result.get("job")
     return f"Started job {code(job)}" if job else "Started"
 
@@ -108,7 +113,7 @@ def status_line(v: ApprovalView) -> str:
 
 
 def fallback_text(v: ApprovalView) -> str:
-    what = f"delete model {_trim(v.target, 200)}" if v.kind == "delete_model" else f"start a job on {_trim(v.target, 200)}"
+    what = {"delete_model": f"delete model {_trim(v.target, 200)}", "eval_budget": f"evaluate {_trim(v.target, 200)}"}.get(v.kind, f"start a job on {_trim(v.target, 200)}")
     state = {"pending": f"{len(v.approvers)} of {v.required} approvals", "executing": "approved", "done": "done", "failed": "failed", "rejected": "rejected", "expired": "expired"}.get(v.status, v.status)
     return escape(f"Approval request #{v.id}: {what} ({state})")
 

@@ -30,6 +30,7 @@ _WHAT = {
     "migrate": "move a model to another provider: its data and recipe, started on Confirm",
     "migrations": "migrations and their state",
     "keep": "save a model's answers to held-out prompts while it still serves",
+    "eval": "is a model better than its base on your examples? scores with confidence intervals",
 }
 
 EXAMPLES = (

@@ -37,6 +37,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.charts.loss_chart import Point, chart_title, loss_chart_png
+from bot.evals.csv_export import filename as csv_filename
+from bot.evals.csv_export import run_csv
 from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
@@ -56,6 +58,7 @@ MAX_BACKOFF = 300.0
 RECOVERY_MARGIN = timedelta(minutes=10)
 RECOVERY_PAGE = 200
 PER_THREAD = 100  # messages of one thread per send cycle
+EVAL_CSV = "eval_csv"  # an evaluation's every example as CSV, uploaded in a thread
 
 # The token or the app is refused: no message can go out until a person fixes it. (auth.test, the
 # probe that ends a pause, fails for these too; a missing scope is not here: auth.test needs none.)
@@ -327,7 +330,7 @@ class Sender:
             return "skipped"
         found = None
         try:
-            if c.kind in {"card_update", "reply", "chart"} and c.card_ts is None:
+            if (c.kind in {"card_update", "reply", "chart"} or (c.kind == EVAL_CSV and c.subscription_id is not None)) and c.card_ts is None:
                 card_error = self._card_given_up(c)
                 if card_error:
                     self._give_up(c, f"card_not_posted ({card_error})", answered=True)
@@ -382,7 +385,12 @@ class Sender:
         return {"event_type": METADATA_TYPE, "event_payload": {"key": c.key}}
 
     def _thread_of(self, c: Claim) -> str | None:
-        return c.card_ts if c.kind in {"reply", "chart"} else c.payload.get("thread_ts")
+        if c.kind in {"reply", "chart"} or (c.kind == EVAL_CSV and c.subscription_id is not None):
+            return c.card_ts
+        if c.payload.get("thread_of"):
+            # In the thread of another message of the outbox (payload["thread_of"] is its key).
+            return self._posted_ts(c.payload["thread_of"])
+        return c.payload.get("thread_ts")
 
     def _deliver(self, c: Claim) -> str:
         if c.kind == "card":
@@ -402,6 +410,14 @@ class Sender:
                 channel=c.channel, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"), thread_ts=self._thread_of(c), metadata=self._metadata(c), unfurl_links=False
             )
             return resp["ts"]
+        if c.kind == EVAL_CSV:
+            # Drawn from the store when sent: every example with both answers and their scores.
+            run_id = int(c.payload["run_id"])
+            resp = self.client.files_upload_v2(
+                channel=c.channel, thread_ts=self._thread_of(c), content=run_csv(self.s.db, run_id), filename=csv_filename(run_id), title=f"Evaluation {run_id}: every example"
+            )
+            files = resp.get("files") or [resp.get("file") or {}]
+            return str(files[0].get("id", ""))
         if c.kind == "chart":
             provider_id, png = self._render_chart(c)
             resp = self.client.files_upload_v2(
@@ -424,7 +440,7 @@ class Sender:
         assert c.uncertain_since is not None
         oldest = f"{(c.uncertain_since - RECOVERY_MARGIN).timestamp():.6f}"
         thread = self._thread_of(c)
-        name = self._chart_name(c) if c.kind == "chart" else None
+        name = self._chart_name(c) if c.kind == "chart" else csv_filename(int(c.payload["run_id"])) if c.kind == EVAL_CSV else None
         try:
             for m in self._read_since(c.channel, thread, oldest):
                 if name is not None:
@@ -464,9 +480,12 @@ class Sender:
             return job_card(view_of(job), utcnow())
 
     def _edited_ts(self, c: Claim) -> str:
+        return self._posted_ts(c.payload.get("edit_of"))
+
+    def _posted_ts(self, key: str | None) -> str:
         with self.s.db.session() as s:
             target = s.execute(
-                select(OutboxMessage.delivered_ts, OutboxMessage.gave_up_at, OutboxMessage.last_error).where(OutboxMessage.idempotency_key == c.payload.get("edit_of"))
+                select(OutboxMessage.delivered_ts, OutboxMessage.gave_up_at, OutboxMessage.last_error).where(OutboxMessage.idempotency_key == key)
             ).first()
         if target is not None and target.gave_up_at is not None and not target.delivered_ts:
             raise _TargetGivenUp(target.last_error or "given up")

@@ -12,6 +12,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
+from bot.sandbox.learned import DEFAULT_NOISE
 from bot.sandbox.state import ApiError, Faults, SandboxState, Timing
 
 ROUTES = Map(
@@ -299,12 +300,24 @@ class SandboxApp:
 
     def ctl_chat(self, request: Request) -> Response:
         """POST {"reply": "..."}: every chat completion answers that ("{prompt}" is replaced by the
-        prompt, so "{prompt}" alone echoes it); DELETE: back to the usual answer."""
-        reply = None if request.method == "DELETE" else _body(request).get("reply")
-        if reply is not None and not isinstance(reply, str):
-            raise ApiError(400, "reply must be a string")
-        self.state.chat_reply = reply
-        return _json({"reply": reply})
+        prompt, so "{prompt}" alone echoes it); POST {"noise": 0.2}: the fraction of trained prompts
+        a fine-tuned model answers wrongly (bot.sandbox.learned); DELETE: back to the usual answers."""
+        if request.method == "DELETE":
+            self.state.chat_reply = None
+            self.state.memory.noise = DEFAULT_NOISE
+            return _json({"reply": None, "noise": DEFAULT_NOISE})
+        body = _body(request)
+        if "noise" in body:
+            noise = body["noise"]
+            if not isinstance(noise, int | float) or isinstance(noise, bool) or not 0 <= noise <= 1:
+                raise ApiError(400, "noise must be a number from 0 to 1")
+            self.state.memory.noise = float(noise)
+        if "reply" in body or "noise" not in body:
+            reply = body.get("reply")
+            if reply is not None and not isinstance(reply, str):
+                raise ApiError(400, "reply must be a string")
+            self.state.chat_reply = reply
+        return _json({"reply": self.state.chat_reply, "noise": self.state.memory.noise})
 
     def ctl_shutdown(self, request: Request) -> Response:
         """POST {"model": ID, "shutdown_date": "YYYY-MM-DD" | null}: what the models list says."""

@@ -135,6 +135,9 @@ class SandboxState:
         from bot.sandbox.webhooks import WebhookSender
 
         self.webhooks = WebhookSender(self)  # signed webhooks when jobs end, once configured
+        from bot.sandbox.learned import Memory
+
+        self.memory = Memory()  # what fine-tuned models learned (bot.sandbox.learned)
         self.reset()
 
     def reset(self) -> None:
@@ -153,6 +156,7 @@ class SandboxState:
             # A canned chat answer ("{prompt}" stands for the prompt), as a model that echoes or
             # says something hostile would; None: the usual "You asked: …" answer.
             self.chat_reply: str | None = None
+            self.memory.reset()
             self.webhooks.reset()
 
     # ---- files ------------------------------------------------------------------------------
@@ -701,34 +705,44 @@ class SandboxState:
             del self.models[mid]
         return {"id": mid, "object": "model", "deleted": True}
 
+    def lessons_for(self, model: str) -> dict[str, Any] | None:
+        """What a fine-tuned model learned: the trained answers of its job's training file (a
+        checkpoint model learned the same); None for a base model."""
+        from bot.sandbox.learned import Lesson  # noqa: F401 - the values' type
+
+        with self.lock:
+            for job in self.jobs.values():
+                name = job.obj.get("fine_tuned_model")
+                if name and (model == name or model.startswith(name + ":ckpt-step-")):
+                    tf = job.obj.get("training_file")
+                    return self.memory.of_file(tf, self.file_content.get(tf))
+        return None
+
     def chat_completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        from bot.sandbox import learned
+
         model = body.get("model")
         self.get_model(model or "")
         messages = body.get("messages") or []
         if not messages:
             raise ApiError(400, "messages must be a non-empty array", param="messages")
-        prompt = messages[-1].get("content") if isinstance(messages[-1], dict) else ""
-        if isinstance(prompt, list):
-            prompt = " ".join(p.get("text", "") for p in prompt if isinstance(p, dict))
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and m.get("role") for m in messages):
+            raise ApiError(400, "Invalid 'messages': each message must be an object with a 'role'.", param="messages")
+        with self.lock:
+            self.memory.count(model, messages)
         if self.chat_reply is not None:
-            answer = self.chat_reply.replace("{prompt}", str(prompt))
+            prompt = learned._text(messages[-1].get("content"))
+            choice = {"message": {"role": "assistant", "content": self.chat_reply.replace("{prompt}", prompt)}, "finish_reason": "stop"}
         else:
-            answer = f"(sandbox answer from {model}) You asked: {str(prompt)[:500]}"
-        pt, ct = len(str(prompt).split()) + 3, len(answer.split())
+            choice = learned.reply(model, messages, self.lessons_for(model), self.memory.noise)
+        choice["message"].setdefault("refusal", None)
         return {
             "id": _id("chatcmpl-"),
             "object": "chat.completion",
             "created": int(_now()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer, "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+            "choices": [{"index": 0, "message": choice["message"], "finish_reason": choice["finish_reason"], "logprobs": None}],
+            "usage": learned.usage(messages, choice["message"]),
         }
 
 

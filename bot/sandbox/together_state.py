@@ -499,15 +499,28 @@ class TogetherWorld:
         messages = body.get("messages") or []
         if not messages:
             raise ApiError(400, "messages must be a non-empty array", param="messages")
-        prompt = messages[-1].get("content") if isinstance(messages[-1], dict) else ""
-        reply = self.state.chat_reply
-        answer = reply.replace("{prompt}", str(prompt)) if reply is not None else f"(sandbox answer from {model}) You asked: {str(prompt)[:500]}"
-        pt, ct = len(str(prompt).split()) + 3, len(answer.split())
+        from bot.sandbox import learned
+
+        with self.state.lock:
+            self.state.memory.count(model, messages)
+        if self.state.chat_reply is not None:
+            prompt = learned._text(messages[-1].get("content")) if isinstance(messages[-1], dict) else ""
+            choice = {"message": {"role": "assistant", "content": self.state.chat_reply.replace("{prompt}", prompt)}, "finish_reason": "stop"}
+        else:
+            choice = learned.reply(model, messages, self._lessons(model) if custom else None, self.state.memory.noise)
         return {
             "id": f"chat-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+            "choices": [{"index": 0, "message": choice["message"], "finish_reason": choice["finish_reason"]}],
+            "usage": learned.usage(messages, choice["message"]),
         }
+
+    def _lessons(self, model: str) -> dict[str, Any] | None:
+        with self.state.lock:
+            for job in self.jobs.values():
+                if job.output_name == model:
+                    tf = self.state.jobs[job.sim_id].obj.get("training_file")
+                    return self.state.memory.of_file(tf, self.state.file_content.get(tf))
+        return None
 
 
 def _is_json_object(line: str) -> bool:

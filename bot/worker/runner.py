@@ -12,6 +12,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.approvals.expiry import sweep as approvals_sweep
+from bot.evals.drive import EvalDriver
 from bot.jobs import webhooks
 from bot.outbox.sender import Sender
 from bot.provider.base import ProviderError
@@ -49,7 +50,9 @@ class Worker:
         self.team_id = team_id
         self.poller = Poller(services, self.id, lease_seconds=lease, team_id=team_id)
         self.sender = Sender(services, self.id, claim_seconds=max(30.0, lease))
+        self.evals = EvalDriver(services, self.id, lease_seconds=max(lease, 30.0))
         self.send_interval = send_interval if send_interval is not None else min(1.0, interval)
+        self.eval_interval = min(1.0, self.send_interval * 4)
         self.retirement_interval = retirement_interval
         self.webhook_check_interval = webhook_check_interval
         self._urgent = threading.Event()  # set while webhook jobs are being polled: charts wait
@@ -153,6 +156,13 @@ class Worker:
         except Exception:  # noqa: BLE001
             log.exception("send cycle failed")
 
+    def evaluate(self) -> None:
+        """Evaluations waiting: a job's that just succeeded, a `/ft eval`'s, one a stopped worker left."""
+        try:
+            self.evals.tick()
+        except Exception:  # noqa: BLE001 - the runs stay in the store and are taken again
+            log.exception("evaluation cycle failed")
+
     def start(self) -> Worker:
         freed = release_dead_local_claims(self.services.db)
         if freed:
@@ -162,6 +172,7 @@ class Worker:
             self.scheduler.add_job(self.poll, "interval", args=(name,), seconds=self.services.settings.poll_interval, id=f"poll:{name}", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.warn_retirements, "interval", seconds=self.retirement_interval, id="retirements", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.add_job(self.evaluate, "interval", seconds=self.eval_interval, id="evals", max_instances=1, coalesce=True, next_run_time=now)
         if self.services.settings.webhooks_enabled:
             self.scheduler.add_job(self.react_to_webhooks, "interval", seconds=self.webhook_check_interval, id="webhooks", max_instances=1, coalesce=True, next_run_time=now)
             self.scheduler.add_job(self.prune_webhooks, "interval", seconds=self.retirement_interval, id="webhook_prune", max_instances=1, coalesce=True, next_run_time=now)
@@ -170,6 +181,7 @@ class Worker:
         return self
 
     def stop(self) -> None:
+        self.evals.stop.set()  # a run in progress stops between requests; the store keeps its place
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.poller.close()

@@ -105,6 +105,7 @@ def _worker_env(db_url: str, sandbox, slack) -> dict[str, str]:  # noqa: ANN001
         "DATABASE_URL": db_url,
         "FTBOT_POLL_INTERVAL": "0.2",
         "FTBOT_LOG_LEVEL": "WARNING",
+        "FTBOT_EVAL_ON_COMPLETION": "0",  # these count the thread's messages exactly
     }
 
 

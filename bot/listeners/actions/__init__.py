@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.actions import approval_buttons, dataset_buttons, job_buttons, migration_buttons
+from bot.listeners.actions import (
+    approval_buttons,
+    dataset_buttons,
+    eval_buttons,
+    job_buttons,
+    migration_buttons,
+)
 
 
 def register(app: App) -> None:
@@ -10,3 +16,4 @@ def register(app: App) -> None:
     dataset_buttons.register(app)
     approval_buttons.register(app)
     migration_buttons.register(app)
+    eval_buttons.register(app)
