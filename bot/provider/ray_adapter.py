@@ -66,16 +66,14 @@ from bot.provider.base import (
     WebhookRejected,
 )
 from bot.provider.chat_reply import chat_reply, request_options
+from bot.provider.ray_defaults import DEFAULT_MODEL, DEFAULTS
 
 log = logging.getLogger(__name__)
 
 NAME = "Ray"
 MAX_SUFFIX = 64
-DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 PLACEHOLDERS = ("train", "validation", "model", "epochs", "lr", "batch", "output", "seed", "suffix")
 REQUIRED_PLACEHOLDERS = ("train", "output")
-# Filled in when a start does not say (the entrypoint always gets a value).
-DEFAULTS = {"n_epochs": 3, "batch_size": 8, "learning_rate": 2e-4}
 DEFAULT_SEED = 42
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate")
 STATUS_MAP = {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"}
