@@ -162,6 +162,31 @@ def test_reading_in_pieces_resumes_after_the_last_event_as_reading_at_once() -> 
         assert {e["id"] for e in first.events} & {e["id"] for e in rest} == set()
 
 
+# A trainer that prints JSON and no progress bar: the steps are counted from the training dicts.
+JSON_LOG = """\
+starting
+{"loss": 2.5, "learning_rate": 2e-05, "epoch": 0.5}
+{"eval_loss": 2.4, "epoch": 0.5}
+{"loss": 2.1, "learning_rate": 1e-05, "epoch": 1.0}
+saved
+{"loss": 1.9, "learning_rate": 5e-06, "epoch": 1.5}
+{"eval_loss": 2.0, "epoch": 1.5}
+{"loss": 1.7, "learning_rate": 1e-06, "epoch": 2.0}
+done
+"""
+
+
+def test_a_restart_resumes_json_lines_at_the_same_step_numbers() -> None:
+    lines = ray_logs.complete_lines(JSON_LOG)
+    for cut in range(1, len(lines)):
+        # A fresh process rebuilds the state from the lines it already read, then reads on.
+        state = ray_logs.parse(lines[:cut], 0, ray_logs.LogState(), emit=False).state
+        rest = ray_logs.parse(lines[cut:], cut, state).events
+        before = ray_logs.parse(lines[:cut], 0, ray_logs.LogState()).events
+        got = {(e["data"]["step"], e["data"].get("train_loss")) for e in before + rest if e["type"] == "metrics" and "train_loss" in e["data"]}
+        assert got == {(1, 2.5), (2, 2.1), (3, 1.9), (4, 1.7)}, (cut, got)
+
+
 def test_a_chatty_read_keeps_notable_lines_and_folds_the_rest() -> None:
     lines = [f"[rank0] micro-batch {i}" for i in range(300)]
     lines[100] = "WARNING: gradient overflow, skipping step"
