@@ -17,5 +17,7 @@ def test_the_ray_demo_trains_alerts_charts_and_deletes_through_approvals(ray_hea
     assert "Total optimization steps" in text and "succeeded" in text and "Valid loss" in text
     assert "[thread: image] Loss chart for sl-" in text and (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
     assert "*Deleted*" in text and "Done in" in text
+    summary = text.split("\nSummary\n")[1]
+    assert "provider          Ray head (its job server)" in summary and "Ray sandbox" not in summary  # a real head, not a sandbox
     outputs = Path(tmp_path / "demo" / "ray-storage" / "outputs")
     assert outputs.is_dir() and list(outputs.iterdir()) == []  # the approved deletion removed the model's folder
