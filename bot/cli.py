@@ -171,7 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     import json
 
-    from bot.datasets.models import DEFAULT_MODEL
+    from bot.datasets.models import default_model_for
     from bot.datasets.pricing import PriceTableError, load_overrides
     from bot.datasets.report_text import render
     from bot.datasets.validate import validate_file
@@ -195,7 +195,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except RetirementTableError as exc:
         print(f"ftbot: FTBOT_RETIREMENTS: {exc}", file=sys.stderr)
         return 2
-    report = validate_file(args.file, model=args.model or DEFAULT_MODEL, validation=args.validation, price_overrides=overrides, retirements=retirements)
+    report = validate_file(args.file, model=args.model or default_model_for(args.provider), validation=args.validation, price_overrides=overrides, retirements=retirements, provider=args.provider)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -322,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("validate", help="check a JSONL fine-tuning dataset: errors, warnings, tokens and cost")
     s.add_argument("file", help="the training file (.jsonl)")
-    s.add_argument("--model", default=None, help="the base model to check against (default: gpt-4o-mini-2024-07-18)")
+    s.add_argument("--model", default=None, help="the base model to check against (default: the provider's default, gpt-4o-mini-2024-07-18 for openai)")
+    s.add_argument("--provider", choices=("openai", "azure", "together", "ray"), default=None, help="where the job will run: its limits, epochs, price and retirement dates (default: by the model's name)")
     s.add_argument("--validation", default=None, metavar="FILE", help="a validation file, checked too and against the training file")
     s.add_argument("--json", action="store_true", help="print the report as JSON for scripts")
     s.set_defaults(func=cmd_validate)

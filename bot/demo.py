@@ -145,8 +145,24 @@ def run_folder(parent: str | Path, now: datetime | None = None) -> Path:
 def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provider: str = "openai", ray_address: str | None = None) -> int:  # noqa: ANN001
     """`ray_address`: with `provider="ray"`, a running head to use instead of starting one."""
     _quiet_logs()  # before Alembic is imported: it logs its plugins then
-    from bot.app import build_app
+    if provider not in DEMO_PROVIDERS:
+        print(f"ftbot demo: --provider must be one of {', '.join(DEMO_PROVIDERS)}, not {provider!r}", file=out)
+        return 2
+    out_path = run_folder(out_dir)
+    # Closed on every way out, the early ones (no ray, no head) included.
+    with (out_path / "transcript.txt").open("w", encoding="utf-8") as transcript:
+        return _demo(out_path, transcript, steps=steps, out=out, provider=provider, ray_address=ray_address)
+
+
+def where_it_runs(provider: str) -> str:
+    """Where the demo's provider runs: the row at the start and the summary say the same."""
     from bot.provider.base import provider_label
+
+    return "Ray head (its job server)" if provider == "ray" else f"{provider_label(provider)} sandbox"
+
+
+def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: str, ray_address: str | None) -> int:  # noqa: ANN401
+    from bot.app import build_app
     from bot.sandbox.state import Timing
     from bot.sandbox.webhooks import new_secret
     from bot.services import build_services
@@ -156,11 +172,6 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     from bot.worker.runner import Worker
     from storage.migrate import upgrade
 
-    if provider not in DEMO_PROVIDERS:
-        print(f"ftbot demo: --provider must be one of {', '.join(DEMO_PROVIDERS)}, not {provider!r}", file=out)
-        return 2
-    out_path = run_folder(out_dir)
-    transcript = (out_path / "transcript.txt").open("w", encoding="utf-8")
     t0 = time.monotonic()
 
     def say(text: str = "") -> None:
@@ -217,8 +228,7 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     requester = SlackRequester(f"{http.url}/slack/events", SECRET, response_base=f"{slack.base}/response")
 
     say("ftbot demo: everything runs on this machine, no accounts needed")
-    where = "Ray head (its job server)" if provider == "ray" else f"{provider_label(provider)} sandbox"
-    rows = [(where, sandbox.url), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
+    rows = [(where_it_runs(provider), sandbox.url), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
     width = max(len(name) for name, _ in rows) + 3
     for name, where in rows:
         say(f"  {name:<{width}}{where}")
@@ -331,7 +341,7 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     n_calls = sum(1 for c in slack.calls() if c.method not in {"auth.test", "upload", "response_url"})
     refused = sum(1 for c in slack.calls() if c.status != 200)
     say("Summary")
-    say(f"  provider          {provider_label(provider)} sandbox")
+    say(f"  provider          {where_it_runs(provider)}")
     say(f"  datasets          {facts['datasets']}")
     say(f"  job               {facts['job']}")
     say(f"  model             {facts['model']}")
@@ -340,7 +350,6 @@ def run_demo(out_dir: str = "ftbot-demo", steps: int = 30, out=sys.stdout, provi
     say(f"  loss chart        {chart_saved or 'not made'}")
     say(f"  this run          {out_path} (transcript.txt, demo.db; earlier runs are kept beside it)")
     say(f"  took              {took:.0f} s")
-    transcript.close()
     if chart_saved is None:
         print(f"The job did not finish within {deadline - started:.0f} s; something is wrong.", file=out)
         return 1

@@ -103,8 +103,7 @@ class Settings:
     def check_providers(self) -> None:
         """Every enabled provider has what it needs (the sandbox stands in for keys and endpoints)."""
         _check_default(self)
-        _check_ray(self)
-        problems = self.provider_problems()
+        problems = _check_ray(self) + self.provider_problems()
         if problems:
             raise SettingsError(_one_message(problems))
 
@@ -159,8 +158,7 @@ class Settings:
         problems = self._missing(names)
         if process in {"serve", "socket", "worker"}:
             _check_default(self)
-            _check_ray(self)
-            problems += self.provider_problems()
+            problems += _check_ray(self) + self.provider_problems()
         if problems:
             raise SettingsError(_one_message(problems))
 
@@ -404,24 +402,29 @@ def _json_object(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
-def _check_ray(settings: Settings) -> None:
+def _check_ray(settings: Settings) -> list[str]:
+    """What the Ray settings lack, one line each (the caller names everything missing at once)."""
     if "ray" not in settings.enabled_providers:
-        for field_name in ("ray_entrypoint", "ray_storage", "ray_inference_url"):
-            if getattr(settings, field_name):
-                raise SettingsError(f"{_ENV_NAME[field_name]} is set but RAY_ADDRESS is not (RAY_ADDRESS enables the Ray provider)")
-        return
+        return [
+            f"{_ENV_NAME[field_name]} is set but RAY_ADDRESS is not (RAY_ADDRESS enables the Ray provider)"
+            for field_name in ("ray_entrypoint", "ray_storage", "ray_inference_url")
+            if getattr(settings, field_name)
+        ]
+    out = []
     if not settings.ray_entrypoint:
-        raise SettingsError("FTBOT_RAY_ENTRYPOINT is required when RAY_ADDRESS is set (the training command, e.g. python train.py --data {train} --out {output})")
+        out.append("FTBOT_RAY_ENTRYPOINT is required when RAY_ADDRESS is set (the training command, e.g. python train.py --data {train} --out {output})")
     if not settings.ray_storage:
-        raise SettingsError("FTBOT_RAY_STORAGE is required when RAY_ADDRESS is set (a folder every Ray node sees, or an s3:// or gs:// URI)")
+        out.append("FTBOT_RAY_STORAGE is required when RAY_ADDRESS is set (a folder every Ray node sees, or an s3:// or gs:// URI)")
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
-        raise SettingsError("RAY_ADDRESS is set but the ray package is not installed: pip install 'ftbot[ray]'")
-    scheme = settings.ray_storage.split("://", 1)[0] if "://" in settings.ray_storage else "file"
-    package = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}.get(scheme)
-    if package and importlib.util.find_spec(package) is None:
-        raise SettingsError(f"FTBOT_RAY_STORAGE is a {scheme}:// URI, which needs the {package} package: pip install {package}")
+        out.append("RAY_ADDRESS is set but the ray package is not installed: pip install 'ftbot[ray]'")
+    if settings.ray_storage:
+        scheme = settings.ray_storage.split("://", 1)[0] if "://" in settings.ray_storage else "file"
+        package = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}.get(scheme)
+        if package and importlib.util.find_spec(package) is None:
+            out.append(f"FTBOT_RAY_STORAGE is a {scheme}:// URI, which needs the {package} package: pip install {package}")
+    return out
 
 
 def _webhook_secret(env: Mapping[str, str], name: str) -> str | None:

@@ -44,6 +44,11 @@ class WebApp:
             return self._health(start_response)
         webhook = path == WEBHOOK_PATH and self.services.settings.webhooks_enabled
         limit = min(MAX_WEBHOOK_BYTES, self.max_body) if webhook else self.max_body
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared and not declared.strip().isdigit():
+            # waitress refuses such a header itself; another WSGI server may pass "-1" on, which a
+            # reader would take as "read everything".
+            return _answer(start_response, "400 Bad Request", {"error": "Content-Length must be a whole number of bytes"})
         if not _bounded_body(environ, limit):
             # Before Bolt (which reads and parses a body before checking its signature) or anything else.
             return _answer(start_response, "413 Content Too Large", {"error": f"request body over {limit} bytes"})
@@ -108,9 +113,10 @@ def _bounded_body(environ, limit: int) -> bool:  # noqa: ANN001
     raw = environ.get("CONTENT_LENGTH")
     if raw:
         try:
-            return int(raw) <= limit
+            length = int(raw)
         except ValueError:
             return False
+        return 0 <= length <= limit
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if not (chunked or environ.get("wsgi.input_terminated")):
         return True  # no body at all

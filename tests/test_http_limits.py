@@ -219,3 +219,34 @@ def test_a_chunked_body_is_bounded_under_another_wsgi_server(bot) -> None:  # no
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_negative_content_length_is_refused_before_anything_reads_the_body(bot) -> None:  # noqa: ANN001
+    """waitress answers 400 to it itself; under a WSGI server that passes it on, ftbot refuses it
+    (a "-1" read would mean "read everything", past every limit)."""
+    import io
+
+    s = _connect(bot.url)
+    try:
+        s.sendall(b"POST /slack/events HTTP/1.1\r\nHost: ftbot\r\nContent-Length: -1\r\nConnection: close\r\n\r\nabc")
+        head = _read_response(s)
+    finally:
+        s.close()
+    assert b" 400 " in head.split(b"\r\n", 1)[0], head[:200]
+
+    reads: list[tuple] = []
+
+    class Unread(io.BytesIO):
+        def read(self, *a):  # noqa: ANN001, ANN202
+            reads.append(a)
+            return super().read(*a)
+
+        readline = read
+
+    app = WebApp(bot.app, bot.services)
+    for path in ("/slack/events", "/webhooks/openai"):
+        answered: list[str] = []
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_LENGTH": "-1", "CONTENT_TYPE": "application/json", "wsgi.input": Unread(b"x" * 10)}
+        body = b"".join(app(environ, lambda status, headers, *_, seen=answered: seen.append(status)))
+        assert answered == ["400 Bad Request"] and b"Content-Length" in body, (path, answered, body)
+    assert reads == []

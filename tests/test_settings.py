@@ -147,6 +147,19 @@ def test_everything_missing_is_named_in_one_message() -> None:
     assert str(err.value) == "SLACK_BOT_TOKEN and SLACK_APP_TOKEN are required but not set; TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set"
 
 
+def test_with_ray_on_every_missing_setting_is_named_in_one_message() -> None:
+    env = {"RAY_ADDRESS": "http://127.0.0.1:8265", "FTBOT_RAY_STORAGE": "/shared/ftbot"}
+    with pytest.raises(SettingsError) as err:
+        load_settings(env, dotenv_path=None).require_for("worker")
+    assert str(err.value).startswith("SLACK_BOT_TOKEN is required but not set; FTBOT_RAY_ENTRYPOINT is required when RAY_ADDRESS is set"), str(err.value)
+    with pytest.raises(SettingsError) as err:
+        load_settings({"RAY_ADDRESS": "http://127.0.0.1:8265", "OPENAI_API_KEY": "", "FTBOT_DEFAULT_PROVIDER": "ray"}, dotenv_path=None).check_providers()
+    assert "FTBOT_RAY_ENTRYPOINT is required" in str(err.value) and "FTBOT_RAY_STORAGE is required" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(SettingsError) as err:
+        load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "OPENAI_API_KEY": "sk-x", "FTBOT_RAY_STORAGE": "/x", "FTBOT_RAY_INFERENCE_URL": "http://v:8000/v1"}, dotenv_path=None).require_for("worker")
+    assert "FTBOT_RAY_STORAGE is set but RAY_ADDRESS is not" in str(err.value) and "FTBOT_RAY_INFERENCE_URL is set but RAY_ADDRESS is not" in str(err.value)
+
+
 def test_cli_version_and_each_commands_help_describes_it_and_its_settings(tmp_path) -> None:  # noqa: ANN001
     from importlib.metadata import version
 

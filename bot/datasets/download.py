@@ -15,6 +15,7 @@ The whole download has a deadline, not only each read: every socket wait is boun
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import os
@@ -26,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 SLACK_MAX_BYTES = 1024**3
 CHUNK = 1 << 20
@@ -162,10 +163,18 @@ def _connection(origin: Origin, timeout: float) -> http.client.HTTPConnection:
     scheme, host, port = origin
     proxy = urllib.request.getproxies().get(scheme) if scheme == "https" else None
     if proxy and not urllib.request.proxy_bypass(host):
-        # The deployment's egress proxy, as urllib honoured it: a CONNECT tunnel, TLS end to end.
+        # The deployment's egress proxy, as urllib honours it. http.client's HTTPSConnection aimed at
+        # the proxy with set_tunnel(target) connects in plain TCP, sends CONNECT, and only then wraps
+        # TLS with the target's hostname: the proxy sees `CONNECT host:port`, never the token.
         p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if p.scheme != "http":
+            raise DownloadError(f"HTTPS_PROXY is a {p.scheme}:// proxy; ftbot tunnels only through an http:// proxy (CONNECT, then TLS to Slack inside the tunnel).")
         conn = http.client.HTTPSConnection(p.hostname or "", p.port or 3128, timeout=timeout, context=ssl.create_default_context())
-        conn.set_tunnel(host, port)
+        tunnel_headers = {}
+        if p.username is not None:
+            creds = f"{unquote(p.username)}:{unquote(p.password or '')}".encode()
+            tunnel_headers["Proxy-Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
+        conn.set_tunnel(host, port, headers=tunnel_headers)
         return conn
     if scheme == "https":
         return http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.datasets.tokens import encoding_name_for
+from bot.provider import ray_defaults
 
 CHAT, TOOLS, PREFERENCE, COMPLETION = "chat", "chat with tools", "preference", "prompt/completion"
 CHAT_FORMATS = frozenset({CHAT, TOOLS})
@@ -70,12 +71,19 @@ TOGETHER_MODELS = (
 )
 
 
+# A Ray cluster trains with the team's own entrypoint and tokenizer: the limit is the trainer's, the
+# count an o200k_base approximation, the epochs the Ray adapter's default, and there is no price.
+RAY_ASSUMED_LIMIT = 32_768
+
+
 def is_together_model(model: str) -> bool:
     """Together's models are `org/name`; OpenAI's and Azure's never contain a slash."""
     return "/" in model and not model.startswith("ft:")
 
 
 def default_model_for(provider: str | None) -> str:
+    if provider == "ray":
+        return ray_defaults.DEFAULT_MODEL
     return TOGETHER_DEFAULT_MODEL if provider == "together" else DEFAULT_MODEL
 
 
@@ -90,10 +98,19 @@ OPENAI_MODELS = (
 
 def models_for(provider: str | None) -> tuple[str, ...]:
     """The base models a dataset can be checked for at `provider` (the upload form's choices)."""
+    if provider == "ray":
+        return ray_defaults.BASE_MODELS
     return TOGETHER_MODELS if provider == "together" else OPENAI_MODELS
 
 
-def model_facts(model: str) -> ModelFacts:
+def model_facts(model: str, provider: str | None = None) -> ModelFacts:
+    """`provider`: where the job will run. It decides the family before the model's name does: a
+    Ray cluster's `org/name` ids are Hugging Face models, not Together's."""
+    if provider == "ray":
+        return ModelFacts(
+            model, TOGETHER_ENCODING, RAY_ASSUMED_LIMIT, TOGETHER_FORMATS, known=False, provider="ray",
+            default_epochs=int(ray_defaults.DEFAULTS["n_epochs"]), approximate_tokens=True,
+        )
     if is_together_model(model):
         limit = _TOGETHER.get(model)
         return ModelFacts(

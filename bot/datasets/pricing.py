@@ -46,10 +46,12 @@ def load_overrides(path: str | Path) -> dict[str, float]:
     return out
 
 
-def price_for(model: str, overrides: Mapping[str, float] | None = None) -> Price | None:
+def price_for(model: str, overrides: Mapping[str, float] | None = None, *, published: bool = True) -> Price | None:
+    """`published=False`: the operator's overrides only (a team's own cluster has no price list)."""
     base = model.split(":")[1] if model.startswith("ft:") and model.count(":") >= 2 else model
     table, date, source = shipped()
-    for where, prices in ((OVERRIDE_SOURCE, overrides or {}), (f"{source}, {date}", table)):
+    sources = [(OVERRIDE_SOURCE, overrides or {})] + ([(f"{source}, {date}", table)] if published else [])
+    for where, prices in sources:
         if base in prices:
             return Price(prices[base], where)
         match = max((k for k in prices if base.startswith(k)), key=len, default=None)

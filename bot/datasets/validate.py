@@ -272,7 +272,7 @@ class Validator:
         today: date | None = None,
         provider: str | None = None,
     ) -> None:
-        self.facts = model_facts(model)
+        self.facts = model_facts(model, provider)
         self.retirements = retirements
         # Whose retirement dates apply: Azure retires the same base models later than OpenAI.
         self.provider = provider or self.facts.provider
@@ -332,7 +332,10 @@ class Validator:
         lineno, stopped, size = 0, None, 0
         if not self.facts.known:
             checked = "; Together's client checks the real limit when the job starts" if self.facts.provider == "together" else ""
-            self.warnings.add("unknown_model", message=f"Model {self.model[:80]} is not in ftbot's table: assumed limit {self.limit:,} tokens, {self.facts.encoding}{checked}")
+            message = f"Model {self.model[:80]} is not in ftbot's table: assumed limit {self.limit:,} tokens, {self.facts.encoding}{checked}"
+            if self.facts.provider == "ray":
+                message = f"{self.model[:80]} on a Ray cluster: assumed limit {self.limit:,} tokens, {self.facts.encoding}; your entrypoint's tokenizer and maximum length decide"
+            self.warnings.add("unknown_model", message=message)
         self.model_notice: str | None = None
         if against is None:
             self._retirement_warning()
@@ -398,8 +401,8 @@ class Validator:
 
     def _retirement_warning(self) -> None:
         """A notice on the report, not a warning on the file: the data is fine, the model is going."""
-        if self.retirements is None:
-            return
+        if self.retirements is None or self.facts.provider == "ray":
+            return  # the team's own cluster retires nothing
         r = self.retirements.lookup(self.provider, self.facts.base)
         if r is None:
             return
@@ -765,9 +768,12 @@ class Validator:
             messages_median=_percentile(self.msg_counts, 50),
         )
         s.approximate = self.facts.approximate_tokens
-        price = price_for(self.model, self.price_overrides)
+        # On Ray only the operator's own table prices a job: a published list is for someone else's GPUs.
+        price = price_for(self.model, self.price_overrides, published=self.facts.provider != "ray")
         if price is None and self.facts.provider == "together":
             s.price_note = "Together prices each job itself (by model size, LoRA or full): ftbot asks for its estimate when the job starts"
+        if price is None and self.facts.provider == "ray":
+            s.price_note = "your own cluster: no price (Ray trains on the team's own GPUs)"
         if price is not None:
             s.usd_per_million, s.price_source = price.usd_per_million, price.source
             s.estimated_usd = round(s.billed_total * price.usd_per_million / 1_000_000, 2)

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 from bot.commands.parse import DEFAULT_MODEL
+from bot.provider.ray_defaults import BASE_MODELS as RAY_BASE_MODELS  # offered when a Ray cluster is enabled
 
 BASE_MODELS = (
     "gpt-4o-mini-2024-07-18",
@@ -23,14 +24,6 @@ TOGETHER_BASE_MODELS = (
     "Qwen/Qwen2.5-7B-Instruct",
     "Qwen/Qwen2.5-72B-Instruct",
     "openai/gpt-oss-20b",
-)
-# Offered when a Ray cluster is enabled: Hugging Face ids the team's trainer loads (the first is the
-# Ray adapter's default); `/ft start FILE model=<any id> provider=ray` takes any other.
-RAY_BASE_MODELS = (
-    "Qwen/Qwen2.5-0.5B-Instruct",
-    "Qwen/Qwen2.5-7B-Instruct",
-    "meta-llama/Llama-3.1-8B-Instruct",
-    "mistralai/Mistral-7B-Instruct-v0.3",
 )
 
 

@@ -66,16 +66,14 @@ from bot.provider.base import (
     WebhookRejected,
 )
 from bot.provider.chat_reply import chat_reply, request_options
+from bot.provider.ray_defaults import DEFAULT_MODEL, DEFAULTS
 
 log = logging.getLogger(__name__)
 
 NAME = "Ray"
 MAX_SUFFIX = 64
-DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 PLACEHOLDERS = ("train", "validation", "model", "epochs", "lr", "batch", "output", "seed", "suffix")
 REQUIRED_PLACEHOLDERS = ("train", "output")
-# Filled in when a start does not say (the entrypoint always gets a value).
-DEFAULTS = {"n_epochs": 3, "batch_size": 8, "learning_rate": 2e-4}
 DEFAULT_SEED = 42
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate")
 STATUS_MAP = {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed", "STOPPED": "cancelled"}
@@ -428,7 +426,7 @@ class RayProvider:
             created_at=int((d.start_time or 0) / 1000),
             training_file=meta.get("training_file") or None,
             validation_file=meta.get("validation_file") or None,
-            fine_tuned_model=(meta.get("output") or self._uri(self.output_path(job_id))) if raw == RayStatus.SUCCEEDED else None,
+            fine_tuned_model=self._uri(self.output_path(job_id)) if raw == RayStatus.SUCCEEDED else None,
             finished_at=int(d.end_time / 1000) if d.end_time and raw in FINAL_RAW else None,
             hyperparameters=hyper,
             suffix=meta.get("suffix") or None,
@@ -527,11 +525,12 @@ class RayProvider:
 
     # ---- models -------------------------------------------------------------------------------
 
-    def list_models(self) -> list[Model]:
-        """Output folders of ftbot's jobs that succeeded and are still in the storage."""
+    def _trained(self) -> list[tuple[Model, str]]:
+        """Each model with the submission id whose output folder it is. The id is the folder ftbot
+        checked, never the job's metadata: any job on the cluster can claim ftbot=1 and any output."""
         with translate_errors("job", self.address):
             details = self._client().list_jobs()
-        models = []
+        found = []
         for d in details:
             meta = d.metadata or {}
             if meta.get(MARK) != "1" or str(getattr(d.status, "value", d.status)) != RayStatus.SUCCEEDED:
@@ -540,17 +539,20 @@ class RayProvider:
             with self._storage_errors():
                 if not self.fs.exists(path):
                     continue
-            models.append(Model(id=meta.get("output") or self._uri(path), created=int((d.end_time or 0) / 1000), owned_by="ray", fine_tuned=True))
-        return sorted(models, key=lambda m: m.created, reverse=True)
+            found.append((Model(id=self._uri(path), created=int((d.end_time or 0) / 1000), owned_by="ray", fine_tuned=True), d.submission_id))
+        return sorted(found, key=lambda m: m[0].created, reverse=True)
+
+    def list_models(self) -> list[Model]:
+        """Output folders of ftbot's jobs that succeeded and are still in the storage."""
+        return [m for m, _ in self._trained()]
 
     def delete_model(self, model: str) -> bool:
         """Delete a trained model's output folder (checkpoints included) from the storage."""
-        found = next((m for m in self.list_models() if m.id == model), None)
+        found = next((sid for m, sid in self._trained() if m.id == model), None)
         if found is None:
             raise ProviderNotFound(f"{NAME} has no trained model {model} in FTBOT_RAY_STORAGE", status=404)
-        _, path = fsspec.core.url_to_fs(model)
         with self._storage_errors():
-            self.fs.rm(path, recursive=True)
+            self.fs.rm(self.output_path(found), recursive=True)
         return True
 
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:

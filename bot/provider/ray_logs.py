@@ -158,7 +158,10 @@ def parse(lines: list[str], first_line: int, state: LogState, *, emit: bool = Tr
                 continue
             if not emit and "{" in text and "loss" in text:
                 # Rebuilding the state only: a training dict needs counting, not reading.
-                if metric_dict(text) is not None and "'loss'" in text:
+                # Counted as _metric_event counts (a dict with "loss" is a training step), whether
+                # the trainer printed a Python repr or JSON.
+                d = metric_dict(text)
+                if d is not None and "loss" in d:
                     state = replace(state, metric_count=state.metric_count + 1)
                 continue
             d = metric_dict(text) if "{" in text else None

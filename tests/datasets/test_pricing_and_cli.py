@@ -65,3 +65,23 @@ def test_validate_exit_codes_and_json(tmp_path: Path) -> None:
     assert ftbot("validate", str(tmp_path / "nope.jsonl")).returncode == 2
     prices.write_text("{")
     assert ftbot("validate", str(clean), env={"FTBOT_PRICE_TABLE": str(prices)}).returncode == 2
+
+
+def test_validate_for_a_ray_cluster_shows_no_price_and_no_openai_notice(tmp_path: Path) -> None:
+    """Ray trains on the team's own GPUs: the report must not cost it at gpt-4o-mini's price."""
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("\n".join(json.dumps({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}) for i in range(12)))
+    out = ftbot("validate", str(clean), "--provider", "ray")
+    assert out.returncode == 0, out.stderr
+    assert "billed: 3 epochs x" in out.stdout and "your own cluster: no price" in out.stdout, out.stdout
+    assert "$" not in out.stdout and "OpenAI" not in out.stdout and "gpt-4o-mini" not in out.stdout
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in out.stdout and "approximation" in out.stdout and "retir" not in out.stdout
+    data = json.loads(ftbot("validate", str(clean), "--provider", "ray", "--json").stdout)
+    assert data["tokens"]["epochs"] == 3 and data["tokens"]["estimated_usd"] is None and data["model_notice"] is None
+    # An operator's own price for the cluster still applies; OpenAI's published list never does.
+    prices = tmp_path / "p.json"
+    prices.write_text('{"Qwen/Qwen2.5-0.5B-Instruct": 0.5}')
+    priced = json.loads(ftbot("validate", str(clean), "--provider", "ray", "--json", env={"FTBOT_PRICE_TABLE": str(prices)}).stdout)
+    assert priced["tokens"]["usd_per_million"] == 0.5
+    gpt_on_ray = json.loads(ftbot("validate", str(clean), "--provider", "ray", "--model", "gpt-4o-mini-2024-07-18", "--json").stdout)
+    assert gpt_on_ray["tokens"]["estimated_usd"] is None and gpt_on_ray["model_notice"] is None

@@ -251,3 +251,37 @@ def test_a_claim_left_by_a_dead_process_is_taken_over(bot, slack, sandbox) -> No
     wait_for(lambda: finished()[stale["id"]] is not None)
     assert finished()[fresh["id"]] is None
     assert not [m for m in slack.channel_messages("C0004") if "fresh.jsonl" in m.get("text", "")]
+
+
+def test_a_file_shared_with_ray_as_the_default_is_checked_for_ray_not_gpt_4o_mini(start_bot, sqlite_url, slack, tmp_path) -> None:  # noqa: ANN001
+    """A Ray cluster trains on the team's own GPUs: no OpenAI price, no OpenAI retirement notice, the
+    Ray adapter's default model and epochs, and the upload form offers Ray's base models."""
+    pytest.importorskip("ray.job_submission", reason="the ray extra is not installed (pip install -e '.[dev,ray]')")
+    import socket
+
+    from bot.provider.ray_adapter import RayProvider
+    from bot.provider.ray_defaults import BASE_MODELS, DEFAULTS
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # no head is needed to check and store a dataset
+    bot = start_bot(sqlite_url)
+    bot.services.providers = {"ray": RayProvider(f"http://127.0.0.1:{closed}", entrypoint="python t.py {train} {output}", storage=str(tmp_path / "store"), max_retries=0, timeout=2)}
+    bot.services.default_provider = "ray"
+
+    bot.slack.command("upload", trigger_id="123.456")
+    opened = wait_for(lambda: slack.calls("views.open"))[0].args["view"]
+    offered = [o["value"] for b in opened["blocks"] for o in b.get("element", {}).get("options", [])]
+    assert offered and offered == list(BASE_MODELS), offered
+
+    f = slack.add_user_file("ray.jsonl", chat_lines(12, "ray"))
+    message = {"type": "message", "subtype": "file_share", "channel": "D0001", "channel_type": "im", "user": "U0001", "ts": "1700000000.000100", "files": [{"id": f["id"], "name": "ray.jsonl"}]}
+    assert bot.slack.event(message).status == 200
+    report = wait_for(lambda: posts(slack, "D0001"))[0]
+    everything = json.dumps(report["blocks"], ensure_ascii=False) + report["text"]
+    assert "your own cluster: no price" in everything, everything
+    assert "$" not in everything and "OpenAI" not in everything and "gpt-4o-mini" not in everything
+    assert "retir" not in everything.lower()
+    assert f"{DEFAULTS['n_epochs']} epochs ×" in everything and "approximate" in everything
+    [row] = datasets(bot)
+    assert row.provider == "ray" and row.provider_file_id.startswith("file-")

@@ -162,6 +162,31 @@ def test_reading_in_pieces_resumes_after_the_last_event_as_reading_at_once() -> 
         assert {e["id"] for e in first.events} & {e["id"] for e in rest} == set()
 
 
+# A trainer that prints JSON and no progress bar: the steps are counted from the training dicts.
+JSON_LOG = """\
+starting
+{"loss": 2.5, "learning_rate": 2e-05, "epoch": 0.5}
+{"eval_loss": 2.4, "epoch": 0.5}
+{"loss": 2.1, "learning_rate": 1e-05, "epoch": 1.0}
+saved
+{"loss": 1.9, "learning_rate": 5e-06, "epoch": 1.5}
+{"eval_loss": 2.0, "epoch": 1.5}
+{"loss": 1.7, "learning_rate": 1e-06, "epoch": 2.0}
+done
+"""
+
+
+def test_a_restart_resumes_json_lines_at_the_same_step_numbers() -> None:
+    lines = ray_logs.complete_lines(JSON_LOG)
+    for cut in range(1, len(lines)):
+        # A fresh process rebuilds the state from the lines it already read, then reads on.
+        state = ray_logs.parse(lines[:cut], 0, ray_logs.LogState(), emit=False).state
+        rest = ray_logs.parse(lines[cut:], cut, state).events
+        before = ray_logs.parse(lines[:cut], 0, ray_logs.LogState()).events
+        got = {(e["data"]["step"], e["data"].get("train_loss")) for e in before + rest if e["type"] == "metrics" and "train_loss" in e["data"]}
+        assert got == {(1, 2.5), (2, 2.1), (3, 1.9), (4, 1.7)}, (cut, got)
+
+
 def test_a_chatty_read_keeps_notable_lines_and_folds_the_rest() -> None:
     lines = [f"[rank0] micro-batch {i}" for i in range(300)]
     lines[100] = "WARNING: gradient overflow, skipping step"
@@ -333,3 +358,33 @@ def test_the_start_form_offers_ray_models_and_an_absolute_learning_rate() -> Non
     both = {b["block_id"]: b for b in start_modal([], [], channel="C1", providers=[("openai", "OpenAI"), ("ray", "Ray")], default_provider="openai")["blocks"] if "block_id" in b}
     assert "OpenAI: a multiplier of its base rate; Ray: the rate itself" in both["lr"]["hint"]["text"]
     assert {"gpt-4o-mini-2024-07-18", "Qwen/Qwen2.5-7B-Instruct"} <= {o["value"] for o in both["model"]["element"]["options"]}
+
+
+def test_delete_model_removes_only_the_output_folder_ftbot_checked() -> None:
+    """Any job on the cluster can carry ftbot=1 and an `output` of its choosing: deleting its model
+    must remove that job's own output folder, never the path its metadata names."""
+    from types import SimpleNamespace
+
+    import fsspec
+    from ray.job_submission import JobStatus
+
+    from bot.provider.base import ProviderNotFound
+
+    fs = fsspec.filesystem("memory")
+    ray = RayProvider("http://127.0.0.1:9", entrypoint=ENTRY, storage="memory://ftbot-del-bucket/team")
+    fs.pipe("/ftbot-del-bucket/team/outputs/sl-mine/weights.bin", b"w")
+    fs.pipe("/ftbot-del-bucket/team/outputs/sl-evil/weights.bin", b"w")
+    fs.pipe("/ftbot-del-bucket/precious/data.bin", b"keep me")
+    jobs = [
+        SimpleNamespace(submission_id="sl-mine", status=JobStatus.SUCCEEDED, end_time=2_000_000, metadata={"ftbot": "1", "output": "memory:///ftbot-del-bucket/team/outputs/sl-mine"}),
+        SimpleNamespace(submission_id="sl-evil", status=JobStatus.SUCCEEDED, end_time=1_000_000, metadata={"ftbot": "1", "output": "memory:///ftbot-del-bucket/precious"}),
+    ]
+    ray._client_obj = SimpleNamespace(list_jobs=lambda: jobs)  # the cluster's answer, without a cluster
+    ids = [m.id for m in ray.list_models()]
+    assert ids == ["memory:///ftbot-del-bucket/team/outputs/sl-mine", "memory:///ftbot-del-bucket/team/outputs/sl-evil"]
+    with pytest.raises(ProviderNotFound):
+        ray.delete_model("memory:///ftbot-del-bucket/precious")  # what the metadata claims is not a model
+    assert ray.delete_model(ids[1])
+    assert fs.cat_file("/ftbot-del-bucket/precious/data.bin") == b"keep me"
+    assert not fs.exists("/ftbot-del-bucket/team/outputs/sl-evil") and fs.exists("/ftbot-del-bucket/team/outputs/sl-mine/weights.bin")
+    assert [m.id for m in ray.list_models()] == [ids[0]]
