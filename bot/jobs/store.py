@@ -20,6 +20,10 @@ from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import is_final
 from storage.models import Checkpoint, Job, JobEvent, MetricPoint
 
+# Bind parameters per IN (…) list: PostgreSQL takes at most 65,535 in a statement and SQLite 32,766,
+# while one poll can bring far more events (a long job first seen after downtime).
+IN_CHUNK = 1000
+
 METRIC_KEYS = (
     "train_loss",
     "train_mean_token_accuracy",
@@ -28,6 +32,10 @@ METRIC_KEYS = (
     "full_valid_loss",
     "full_valid_mean_token_accuracy",
 )
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def ts(unix: int | float | None) -> datetime | None:
@@ -160,12 +168,9 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
     """Store events we have not seen (the unique constraint is the final guard) and their metrics."""
     if not events:
         return AppliedEvents([], False)
-    ids = [e.id for e in events]
-    known = set(
-        session.scalars(
-            select(JobEvent.provider_event_id).where(JobEvent.job_id == job.id, JobEvent.provider_event_id.in_(ids))
-        )
-    )
+    known: set[str] = set()
+    for part in chunks([e.id for e in events]):
+        known.update(session.scalars(select(JobEvent.provider_event_id).where(JobEvent.job_id == job.id, JobEvent.provider_event_id.in_(part))))
     stored: list[JobEvent] = []
     steps: dict[int, ProviderEvent] = {}
     announced = False
@@ -189,9 +194,9 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
         elif "checkpoint" in e.message.lower():
             announced = True
     if steps:
-        existing = set(
-            session.scalars(select(MetricPoint.step).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(list(steps))))
-        )
+        existing: set[int] = set()
+        for part in chunks(list(steps)):
+            existing.update(session.scalars(select(MetricPoint.step).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(part))))
         for step, e in sorted(steps.items()):
             d = e.data or {}
             if step not in existing:
@@ -233,6 +238,7 @@ def apply_checkpoints(session: Session, job: Job, checkpoints: Sequence[Provider
     for c in checkpoints:
         if c.id in known:
             continue
+        known.add(c.id)  # a list naming one id twice stores it once
         session.add(
             Checkpoint(
                 job_id=job.id,

@@ -31,6 +31,7 @@ from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import Provider, ProviderError, ProviderNotFound, ProviderRateLimited
 from bot.services import Services
+from storage.errors import is_race_on, short_reason, violated_constraint
 from storage.leases import hold_lease
 from storage.models import Job
 from storage.types import utcnow
@@ -42,6 +43,19 @@ LIST_PAGE = 100
 WEBHOOK_PROVIDER = "openai"
 WRITE_BATCH = 50
 MAX_BACKOFF = 600.0
+# The unique keys a second worker writing the same job's poll can have filled first (its events,
+# metric steps, checkpoints, queued messages). Only these are taken for a race, and only once.
+RACE_CONSTRAINTS = frozenset({
+    "uq_job_events_job_event",
+    "uq_metric_points_job_step",
+    "uq_checkpoints_job_checkpoint",
+    "outbox_messages_idempotency_key_key",
+})
+# A job found in the provider's list that someone else recorded first: started from Slack (same
+# provider id or idempotency key) or found by another worker, which subscribed the channel too.
+DISCOVERY_RACE = frozenset({"uq_jobs_provider_job", "jobs_idempotency_key_key", "uq_subscriptions_job_channel"})
+# How a failed write reads in Job.last_poll_error (and so in /healthz), apart from a provider's error.
+STORE_FAILED = "storing failed: "
 
 
 @dataclass
@@ -277,20 +291,38 @@ class Poller:
     def _store(self, batch: list[Fetched], next_poll: datetime) -> None:
         """Write a batch of jobs in one transaction: each job's state with the messages it causes.
 
-        One transaction per batch rather than per job spares most commits; if any job of the batch
-        conflicts (another worker wrote it first), the batch is redone one job per transaction.
+        One transaction per batch rather than per job spares most commits; if anything in the batch
+        fails, the batch is redone one job per transaction, so only the job at fault is set aside
+        (it backs off alone) and the others are stored.
         """
-        try:
-            with self.s.db.session() as s:
-                self._apply(s, batch, next_poll)
-        except IntegrityError:
-            if len(batch) == 1:
-                # Another worker stored the same events first; nothing is lost, nothing doubled.
-                log.info("poll of %s raced another worker; its write stands", batch[0].claimed.provider_job_id)
-                self._release(batch[0].claimed)
+        if len(batch) > 1:
+            try:
+                with self.s.db.session() as s:
+                    self._apply(s, batch, next_poll)
                 return
-            for f in batch:
-                self._store([f], next_poll)
+            except Exception:  # noqa: BLE001 - redone job by job just below, where each failure is named
+                log.info("storing a batch of %d polls failed; storing them one by one", len(batch))
+        for f in batch:
+            self._store_one(f, next_poll)
+
+    def _store_one(self, f: Fetched, next_poll: datetime) -> None:
+        """One job in its own transaction. A write that met another worker's rows (RACE_CONSTRAINTS) is
+        done once more, over what that worker stored (a re-read sees its rows and skips them); a
+        second conflict, any other constraint, or any other error is a failure of this job alone."""
+        for attempt in (1, 2):
+            try:
+                with self.s.db.session() as s:
+                    self._apply(s, [f], next_poll)
+                return
+            except IntegrityError as exc:
+                if attempt == 1 and is_race_on(exc, RACE_CONSTRAINTS):
+                    log.info("poll of %s met another worker's write (%s); storing it again over that write", f.claimed.provider_job_id, violated_constraint(exc))
+                    continue
+                self._write_failed(f.claimed, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - one job's fault must not stop the others
+                self._write_failed(f.claimed, exc)
+                return
 
     def _apply(self, s, batch: list[Fetched], next_poll: datetime) -> None:  # noqa: ANN001
         now = utcnow()
@@ -335,9 +367,27 @@ class Poller:
             job.lease_until = None
         log.warning("poll of %s failed (%s); next try in %.0f s", c.provider_job_id, exc.reason, delay)
 
-    def _release(self, c: Claimed) -> None:
-        with self.s.db.session() as s:
-            s.execute(update(Job).where(Job.id == c.id, Job.lease_owner == self.me).values(lease_owner=None, lease_until=None))
+    def _write_failed(self, c: Claimed, exc: BaseException) -> None:
+        """Storing what was fetched for this job failed: it backs off alone, as a failed fetch does, and
+        the reason is kept (shown by /healthz) and logged at error level."""
+        reason = short_reason(exc)
+        try:
+            with self.s.db.session() as s:
+                job = s.get(Job, c.id)
+                if job is None or job.lease_owner != self.me:
+                    log.error("storing the poll of %s failed: %s", c.provider_job_id, reason)
+                    return
+                job.poll_failures += 1
+                failures = job.poll_failures
+                delay = min(MAX_BACKOFF, self.interval * (2 ** min(failures, 10)))
+                job.next_poll_at = utcnow() + timedelta(seconds=delay)
+                job.last_poll_error = f"{STORE_FAILED}{reason}"[:500]
+                job.lease_owner = None
+                job.lease_until = None
+        except Exception:  # noqa: BLE001 - the database itself is failing: the lease runs out instead
+            log.error("storing the poll of %s failed: %s; recording the failure failed too", c.provider_job_id, reason)
+            return
+        log.error("storing the poll of %s failed (%d in a row): %s; next try in %.0f s", c.provider_job_id, failures, reason, delay)
 
     # ---- webhooks: poll these jobs now; idle jobs less often -----------------------------------
 
@@ -452,6 +502,8 @@ class Poller:
                     if announce:
                         subscribe(s, row, channel, user=None, now=utcnow())
                 added += 1
-            except IntegrityError:
-                continue  # created from Slack or found by another worker at the same moment
+            except IntegrityError as exc:
+                if is_race_on(exc, DISCOVERY_RACE):
+                    continue  # created from Slack or found by another worker at the same moment
+                log.error("recording discovered job %s failed: %s", pj.id, short_reason(exc))
         return added
