@@ -387,7 +387,7 @@ class Poller:
         except Exception:  # noqa: BLE001 - the database itself is failing: the lease runs out instead
             log.error("storing the poll of %s failed: %s; recording the failure failed too", c.provider_job_id, reason)
             return
-        log.error("storing the poll of %s failed (%d in a row): %s; next try in %.0f s", c.provider_job_id, failures, reason, delay)
+        log.error("storing the poll of %s failed (%d in a row): %s; next try in %.1f s", c.provider_job_id, failures, reason, delay)
 
     # ---- webhooks: poll these jobs now; idle jobs less often -----------------------------------
 
