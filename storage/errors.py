@@ -33,8 +33,8 @@ def _sqlite_unique_name(message: str) -> str | None:
     for item in [*table.constraints, *table.indexes]:
         if isinstance(item, UniqueConstraint | Index) and (not isinstance(item, Index) or item.unique):
             if [c.name for c in item.columns] == cols:
-                return str(item.name) if item.name else None
-    # A column declared unique=True gets a name only from the dialect's convention.
+                # Unnamed (a column declared unique=True): PostgreSQL's own "<table>_<columns>_key".
+                return str(item.name) if item.name else f"{table.name}_{'_'.join(cols)}_key"
     if len(cols) == 1 and cols[0] in table.c and table.c[cols[0]].unique:
         return f"{table.name}_{cols[0]}_key"
     return None

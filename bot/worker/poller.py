@@ -49,7 +49,7 @@ RACE_CONSTRAINTS = frozenset({
     "uq_job_events_job_event",
     "uq_metric_points_job_step",
     "uq_checkpoints_job_checkpoint",
-    "outbox_messages_idempotency_key_key",
+    "outbox_idempotency_key_key",
 })
 # A job found in the provider's list that someone else recorded first: started from Slack (same
 # provider id or idempotency key) or found by another worker, which subscribed the channel too.

@@ -179,3 +179,62 @@ def test_a_job_whose_write_keeps_failing_backs_off_alone_and_shows_in_healthz(db
     assert thread_lines(slack, CH, card["ts"]) == expected
     with urllib.request.urlopen(f"{bot.url}/healthz") as r:
         assert json.loads(r.read())["polling"] == {"failing": 0, "jobs": []}
+
+
+class _RowUnderUs:
+    """Before a flush that stores new events, the first of them is written once more in the same
+    transaction, as if another worker had stored it a moment earlier: the flush then breaks
+    uq_job_events_job_event. `times` says for how many flushes."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.fired = 0
+
+    def __call__(self, session, _context, _instances) -> None:  # noqa: ANN001
+        new = [o for o in session.new if isinstance(o, JobEvent)]
+        if not new or self.fired >= self.times:
+            return
+        self.fired += 1
+        e = new[0]
+        session.connection().execute(
+            JobEvent.__table__.insert().values(job_id=e.job_id, provider_event_id=e.provider_event_id, created_at=e.created_at, level="info", type="message", message="")
+        )
+
+
+def test_a_race_on_a_named_key_is_stored_again_once_and_a_repeated_one_backs_off(db_url, make_services, slack, sandbox, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    from sqlalchemy.orm import Session
+
+    svc = make_services(db_url)
+    caplog.set_level(logging.INFO, logger="bot.worker.poller")
+    poller, sender = Poller(svc, "w1"), Sender(svc, "w1")
+
+    # Once: another worker's write, taken for what it is; stored again over it, nothing lost.
+    first = _start(svc, "k1")
+    wait_for(lambda: svc.provider.get_job(first).status == "succeeded", timeout=30)
+    hook = _RowUnderUs(times=1)
+    event.listen(Session, "before_flush", hook)
+    try:
+        _drive(poller, sender, lambda: _alerted(slack, first))
+    finally:
+        event.remove(Session, "before_flush", hook)
+    assert hook.fired == 1 and "met another worker's write (uq_job_events_job_event)" in caplog.text
+    row = _rows(svc)[first]
+    assert row.is_final and row.poll_failures == 0
+    with svc.db.session() as s:
+        stored = s.scalars(select(JobEvent.provider_event_id).where(JobEvent.job_id == row.id)).all()
+    assert sorted(stored) == sorted(e.id for e in svc.provider.new_events(first, None))
+
+    # Every time: no race but a fault. The job backs off alone, with the reason at error level.
+    second = _start(svc, "k2")
+    wait_for(lambda: svc.provider.get_job(second).status == "succeeded", timeout=30)
+    hook = _RowUnderUs(times=10**6)
+    event.listen(Session, "before_flush", hook)
+    try:
+        _drive(poller, sender, lambda: _rows(svc)[second].poll_failures >= 1)
+    finally:
+        event.remove(Session, "before_flush", hook)
+    row = _rows(svc)[second]
+    assert not row.is_final and row.last_poll_error.startswith(f"{STORE_FAILED}IntegrityError") and "uq_job_events_job_event" in row.last_poll_error
+    assert any(r.levelno == logging.ERROR and second in r.getMessage() and "uq_job_events_job_event" in r.getMessage() for r in caplog.records)
+    _drive(poller, sender, lambda: _alerted(slack, second))
+    assert _rows(svc)[second].poll_failures == 0
