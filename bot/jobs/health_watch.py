@@ -68,7 +68,9 @@ def _history(session: Session, job: Job, before: int | None) -> list[MetricPoint
 
 def _checkpoints(session: Session, job: Job) -> list[CheckpointSample]:
     out = []
-    for c in session.scalars(select(Checkpoint).where(Checkpoint.job_id == job.id).order_by(Checkpoint.step_number)):
+    # Two at one step (a Together LoRA job's merged model, then its adapter): the one stored first,
+    # the merged model, is the one a finding names for that step.
+    for c in session.scalars(select(Checkpoint).where(Checkpoint.job_id == job.id).order_by(Checkpoint.step_number, Checkpoint.id)):
         m = c.metrics or {}
         full, step = as_loss(m.get("full_valid_loss")), as_loss(m.get("valid_loss"))
         out.append(CheckpointSample(c.step_number, c.model_name, full if full is not None else step))

@@ -220,10 +220,11 @@ class Poller:
         # Next polls are timed from the cycle's start, so jobs stay in step and one list read serves all.
         next_poll = started + timedelta(seconds=self.interval)
         fetched = [f for f in self._pool(provider).map(lambda c: self._fetch(c, statuses.get(c.provider_job_id)), claimed) if f is not None]
+        unstored = 0
         for i in range(0, len(fetched), WRITE_BATCH):
-            self._store(fetched[i : i + WRITE_BATCH], next_poll)
-        stats.polled = len(fetched)
-        stats.failed = len(claimed) - len(fetched)
+            unstored += self._store(fetched[i : i + WRITE_BATCH], next_poll)
+        stats.polled = len(fetched) - unstored
+        stats.failed = len(claimed) - stats.polled
         return stats
 
     def _claim(self, provider: str) -> list[Claimed]:
@@ -288,7 +289,7 @@ class Poller:
             return None
         return Fetched(c, pj, events, checkpoints)
 
-    def _store(self, batch: list[Fetched], next_poll: datetime) -> None:
+    def _store(self, batch: list[Fetched], next_poll: datetime) -> int:
         """Write a batch of jobs in one transaction: each job's state with the messages it causes.
 
         One transaction per batch rather than per job spares most commits; if anything in the batch
@@ -299,30 +300,31 @@ class Poller:
             try:
                 with self.s.db.session() as s:
                     self._apply(s, batch, next_poll)
-                return
+                return 0
             except Exception:  # noqa: BLE001 - redone job by job just below, where each failure is named
                 log.info("storing a batch of %d polls failed; storing them one by one", len(batch))
-        for f in batch:
-            self._store_one(f, next_poll)
+        return sum(not self._store_one(f, next_poll) for f in batch)
 
-    def _store_one(self, f: Fetched, next_poll: datetime) -> None:
-        """One job in its own transaction. A write that met another worker's rows (RACE_CONSTRAINTS) is
-        done once more, over what that worker stored (a re-read sees its rows and skips them); a
-        second conflict, any other constraint, or any other error is a failure of this job alone."""
+    def _store_one(self, f: Fetched, next_poll: datetime) -> bool:
+        """One job in its own transaction; True when stored. A write that met another worker's rows
+        (RACE_CONSTRAINTS) is done once more, over what that worker stored (a re-read sees its rows
+        and skips them); a second conflict, any other constraint, or any other error is a failure of
+        this job alone."""
         for attempt in (1, 2):
             try:
                 with self.s.db.session() as s:
                     self._apply(s, [f], next_poll)
-                return
+                return True
             except IntegrityError as exc:
                 if attempt == 1 and is_race_on(exc, RACE_CONSTRAINTS):
                     log.info("poll of %s met another worker's write (%s); storing it again over that write", f.claimed.provider_job_id, violated_constraint(exc))
                     continue
                 self._write_failed(f.claimed, exc)
-                return
+                return False
             except Exception as exc:  # noqa: BLE001 - one job's fault must not stop the others
                 self._write_failed(f.claimed, exc)
-                return
+                return False
+        return False
 
     def _apply(self, s, batch: list[Fetched], next_poll: datetime) -> None:  # noqa: ANN001
         now = utcnow()
