@@ -33,8 +33,9 @@ from bot.jobs.health import (
     overfitting,
     stall_possible_at,
 )
+from bot.jobs.store import StoredEvent
 from bot.settings import Settings
-from storage.models import Checkpoint, Dataset, Job, JobEvent, MetricPoint
+from storage.models import Checkpoint, Dataset, Job, MetricPoint
 
 
 def health_settings(settings: Settings) -> HealthSettings:
@@ -49,7 +50,7 @@ def health_settings(settings: Settings) -> HealthSettings:
     )
 
 
-def samples_of(events: Sequence[JobEvent]) -> list[MetricSample]:
+def samples_of(events: Sequence[StoredEvent]) -> list[MetricSample]:
     out = []
     for e in events:
         d = e.data or {}
@@ -95,7 +96,7 @@ def estimated_tokens(session: Session, job: Job) -> int | None:
     return round(billed / epochs * n_epochs)
 
 
-def watch_job(session: Session, job: Job, new_events: Sequence[JobEvent], *, settings: Settings, status_changed: bool, became_final: bool, now: datetime) -> list[Finding]:
+def watch_job(session: Session, job: Job, new_events: Sequence[StoredEvent], *, settings: Settings, status_changed: bool, became_final: bool, now: datetime) -> list[Finding]:
     """Fold the new points into the job's summary, judge it when something could have changed, and
     return the findings not said before (now marked said: the caller queues them in this transaction)."""
     cfg = health_settings(settings)

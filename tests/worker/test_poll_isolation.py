@@ -182,23 +182,21 @@ def test_a_job_whose_write_keeps_failing_backs_off_alone_and_shows_in_healthz(db
 
 
 class _RowUnderUs:
-    """Before a flush that stores new events, the first of them is written once more in the same
-    transaction, as if another worker had stored it a moment earlier: the flush then breaks
-    uq_job_events_job_event. `times` says for how many flushes."""
+    """Before the statement that stores a job's new events, the first of them is written in the same
+    transaction, as if another worker had stored it a moment earlier: the insert then breaks
+    uq_job_events_job_event. `times` says for how many such statements."""
 
     def __init__(self, times: int) -> None:
         self.times = times
         self.fired = 0
 
-    def __call__(self, session, _context, _instances) -> None:  # noqa: ANN001
-        new = [o for o in session.new if isinstance(o, JobEvent)]
-        if not new or self.fired >= self.times:
+    def __call__(self, state) -> None:  # noqa: ANN001 - an ORMExecuteState
+        if not state.is_insert or self.fired >= self.times or not isinstance(state.parameters, list):
+            return
+        if state.statement.table.name != JobEvent.__tablename__:
             return
         self.fired += 1
-        e = new[0]
-        session.connection().execute(
-            JobEvent.__table__.insert().values(job_id=e.job_id, provider_event_id=e.provider_event_id, created_at=e.created_at, level="info", type="message", message="")
-        )
+        state.session.connection().execute(JobEvent.__table__.insert().values(**state.parameters[0]))
 
 
 def test_a_race_on_a_named_key_is_stored_again_once_and_a_repeated_one_backs_off(db_url, make_services, slack, sandbox, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
@@ -212,11 +210,11 @@ def test_a_race_on_a_named_key_is_stored_again_once_and_a_repeated_one_backs_off
     first = _start(svc, "k1")
     wait_for(lambda: svc.provider.get_job(first).status == "succeeded", timeout=30)
     hook = _RowUnderUs(times=1)
-    event.listen(Session, "before_flush", hook)
+    event.listen(Session, "do_orm_execute", hook)
     try:
         _drive(poller, sender, lambda: _alerted(slack, first))
     finally:
-        event.remove(Session, "before_flush", hook)
+        event.remove(Session, "do_orm_execute", hook)
     assert hook.fired == 1 and "met another worker's write (uq_job_events_job_event)" in caplog.text
     row = _rows(svc)[first]
     assert row.is_final and row.poll_failures == 0
@@ -228,11 +226,11 @@ def test_a_race_on_a_named_key_is_stored_again_once_and_a_repeated_one_backs_off
     second = _start(svc, "k2")
     wait_for(lambda: svc.provider.get_job(second).status == "succeeded", timeout=30)
     hook = _RowUnderUs(times=10**6)
-    event.listen(Session, "before_flush", hook)
+    event.listen(Session, "do_orm_execute", hook)
     try:
         _drive(poller, sender, lambda: _rows(svc)[second].poll_failures >= 1)
     finally:
-        event.remove(Session, "before_flush", hook)
+        event.remove(Session, "do_orm_execute", hook)
     row = _rows(svc)[second]
     assert not row.is_final and row.last_poll_error.startswith(f"{STORE_FAILED}IntegrityError") and "uq_job_events_job_event" in row.last_poll_error
     assert any(r.levelno == logging.ERROR and second in r.getMessage() and "uq_job_events_job_event" in r.getMessage() for r in caplog.records)
