@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.jobs.notify import plan_job_messages, subscribe
 from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, close_not_found, new_job_row
@@ -322,6 +322,8 @@ class Poller:
                 self._write_failed(f.claimed, exc)
                 return False
             except Exception as exc:  # noqa: BLE001 - one job's fault must not stop the others
+                if not isinstance(exc, SQLAlchemyError):
+                    log.exception("storing the poll of %s raised", f.claimed.provider_job_id)  # a bug: where
                 self._write_failed(f.claimed, exc)
                 return False
         return False
