@@ -13,6 +13,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
 from bot.jobs import webhooks
+from bot.jobs.poll_health import polling_health
 from bot.outbox.sender import delivery_health
 from bot.provider.base import WebhookRejected
 from bot.services import Services
@@ -31,8 +32,9 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 
 class WebApp:
     """WSGI app. /healthz answers 200 when the database answers, 503 otherwise. Its body also says
-    whether sending to Slack is paused (the token was refused) and how many messages were given up:
-    those need a person, not a restart, so they do not turn the status into a 503."""
+    whether sending to Slack is paused (the token was refused) and how many messages were given up,
+    and which jobs' polls keep failing: those need a person, not a restart, so they do not turn the
+    status into a 503."""
 
     def __init__(self, app: App, services: Services) -> None:
         self.bolt = SlackRequestHandler(app, path="/slack/events")
@@ -96,7 +98,7 @@ class WebApp:
         try:
             with self.services.db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-            status, body = "200 OK", {"ok": True, "delivery": delivery_health(self.services.db)}
+            status, body = "200 OK", {"ok": True, "delivery": delivery_health(self.services.db), "polling": polling_health(self.services.db)}
         except Exception as exc:  # noqa: BLE001 - health checks report, they do not raise
             log.warning("health check: database unreachable: %s", type(exc).__name__)
             status, body = "503 Service Unavailable", {"ok": False, "database": "unreachable"}

@@ -33,8 +33,9 @@ from bot.jobs.health import (
     overfitting,
     stall_possible_at,
 )
+from bot.jobs.store import StoredEvent
 from bot.settings import Settings
-from storage.models import Checkpoint, Dataset, Job, JobEvent, MetricPoint
+from storage.models import Checkpoint, Dataset, Job, MetricPoint
 
 
 def health_settings(settings: Settings) -> HealthSettings:
@@ -49,7 +50,7 @@ def health_settings(settings: Settings) -> HealthSettings:
     )
 
 
-def samples_of(events: Sequence[JobEvent]) -> list[MetricSample]:
+def samples_of(events: Sequence[StoredEvent]) -> list[MetricSample]:
     out = []
     for e in events:
         d = e.data or {}
@@ -68,7 +69,9 @@ def _history(session: Session, job: Job, before: int | None) -> list[MetricPoint
 
 def _checkpoints(session: Session, job: Job) -> list[CheckpointSample]:
     out = []
-    for c in session.scalars(select(Checkpoint).where(Checkpoint.job_id == job.id).order_by(Checkpoint.step_number)):
+    # Two at one step (a Together LoRA job's merged model, then its adapter): the one stored first,
+    # the merged model, is the one a finding names for that step.
+    for c in session.scalars(select(Checkpoint).where(Checkpoint.job_id == job.id).order_by(Checkpoint.step_number, Checkpoint.id)):
         m = c.metrics or {}
         full, step = as_loss(m.get("full_valid_loss")), as_loss(m.get("valid_loss"))
         out.append(CheckpointSample(c.step_number, c.model_name, full if full is not None else step))
@@ -93,7 +96,7 @@ def estimated_tokens(session: Session, job: Job) -> int | None:
     return round(billed / epochs * n_epochs)
 
 
-def watch_job(session: Session, job: Job, new_events: Sequence[JobEvent], *, settings: Settings, status_changed: bool, became_final: bool, now: datetime) -> list[Finding]:
+def watch_job(session: Session, job: Job, new_events: Sequence[StoredEvent], *, settings: Settings, status_changed: bool, became_final: bool, now: datetime) -> list[Finding]:
     """Fold the new points into the job's summary, judge it when something could have changed, and
     return the findings not said before (now marked said: the caller queues them in this transaction)."""
     cfg = health_settings(settings)

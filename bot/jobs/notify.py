@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.jobs.health import Finding
 from bot.jobs.health_watch import watch_job
+from bot.jobs.store import StoredEvent
 from bot.jobs.view import view_of
 from bot.messages.events import EventView, event_replies
 from bot.messages.health import health_message
@@ -24,7 +25,7 @@ from bot.migration.progress import on_job_polled
 from bot.outbox.queue import enqueue
 from bot.retirements.live import EndOfServing
 from bot.settings import Settings
-from storage.models import Job, JobEvent, OutboxMessage, Subscription
+from storage.models import Job, OutboxMessage, Subscription
 from storage.types import utcnow
 
 CARD_MIN_INTERVAL = timedelta(seconds=60)
@@ -88,7 +89,7 @@ def plan_card_update(session: Session, job: Job, sub: Subscription, now: datetim
     return enqueue(session, f"s{sub.id}:upd:{job.status}:{job.step or 0}", kind="card_update", channel=sub.channel_id, sub=sub)
 
 
-def plan_event_replies(session: Session, sub: Subscription, events: Sequence[JobEvent]) -> int:
+def plan_event_replies(session: Session, sub: Subscription, events: Sequence[StoredEvent]) -> int:
     """Non-metric events into the card's thread, oldest first, several to a reply."""
     shown = [e for e in events if e.type != "metrics"]
     if not shown:
@@ -127,7 +128,7 @@ def plan_health(session: Session, job: Job, sub: Subscription, findings: Sequenc
 def plan_job_messages(
     session: Session,
     job: Job,
-    new_events: Sequence[JobEvent],
+    new_events: Sequence[StoredEvent],
     *,
     status_changed: bool,
     became_final: bool,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.errors import UserError
@@ -20,6 +20,10 @@ from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import is_final
 from storage.models import Checkpoint, Job, JobEvent, MetricPoint
 
+# Bind parameters per IN (…) list: PostgreSQL takes at most 65,535 in a statement and SQLite 32,766,
+# while one poll can bring far more events (a long job first seen after downtime).
+IN_CHUNK = 1000
+
 METRIC_KEYS = (
     "train_loss",
     "train_mean_token_accuracy",
@@ -28,6 +32,10 @@ METRIC_KEYS = (
     "full_valid_loss",
     "full_valid_mean_token_accuracy",
 )
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def ts(unix: int | float | None) -> datetime | None:
@@ -150,9 +158,21 @@ def resolve_job(session: Session, team_id: str | None, ref: str) -> Job:
     return rows[0]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A newly stored event as the thread replies and the health check read it (no database id)."""
+
+    provider_event_id: str
+    created_at: datetime | None
+    level: str
+    type: str
+    message: str
+    data: dict[str, Any] | None
+
+
 @dataclass
 class AppliedEvents:
-    stored: list[JobEvent]  # newly stored, oldest first
+    stored: list[StoredEvent]  # newly stored, oldest first
     checkpoint_announced: bool
 
 
@@ -160,38 +180,40 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
     """Store events we have not seen (the unique constraint is the final guard) and their metrics."""
     if not events:
         return AppliedEvents([], False)
-    ids = [e.id for e in events]
-    known = set(
-        session.scalars(
-            select(JobEvent.provider_event_id).where(JobEvent.job_id == job.id, JobEvent.provider_event_id.in_(ids))
-        )
-    )
-    stored: list[JobEvent] = []
+    known: set[str] = set()
+    for part in chunks([e.id for e in events]):
+        known.update(session.scalars(select(JobEvent.provider_event_id).where(JobEvent.job_id == job.id, JobEvent.provider_event_id.in_(part))))
+    rows: list[dict[str, Any]] = []
     steps: dict[int, ProviderEvent] = {}
     announced = False
     for e in events:
         if e.id in known:
             continue
         known.add(e.id)
-        row = JobEvent(
-            job_id=job.id,
-            provider_event_id=e.id,
-            created_at=ts(e.created_at),
-            level=e.level,
-            type=e.type,
-            message=e.message,
-            data=json_safe(e.data),
-        )
-        session.add(row)
-        stored.append(row)
+        rows.append({
+            "job_id": job.id,
+            "provider_event_id": e.id,
+            "created_at": ts(e.created_at),
+            "level": e.level,
+            "type": e.type,
+            "message": e.message,
+            "data": json_safe(e.data),
+        })
         if e.type == "metrics" and e.data and isinstance(e.data.get("step"), int | float):
             steps[int(e.data["step"])] = e
         elif "checkpoint" in e.message.lower():
             announced = True
+    # Inserted as plain rows, a statement per chunk: a job first seen with tens of thousands of events
+    # would otherwise cost an ORM object and (on SQLite) a statement each. What the caller reads of
+    # them (the thread replies, the health check) needs no database id: StoredEvent.
+    for part in chunks(rows):
+        session.execute(insert(JobEvent), list(part))
+    stored = [StoredEvent(r["provider_event_id"], r["created_at"], r["level"], r["type"], r["message"], r["data"]) for r in rows]
     if steps:
-        existing = {
-            p.step: p for p in session.scalars(select(MetricPoint).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(list(steps))))
-        }
+        existing: dict[int, MetricPoint] = {}
+        for part in chunks(list(steps)):
+            existing.update((p.step, p) for p in session.scalars(select(MetricPoint).where(MetricPoint.job_id == job.id, MetricPoint.step.in_(part))))
+        points = []
         for step, e in sorted(steps.items()):
             d = e.data or {}
             if step in existing:
@@ -199,20 +221,20 @@ def apply_events(session: Session, job: Job, events: Sequence[ProviderEvent]) ->
                 # (Hugging Face's Trainer, read from a Ray job's log): the later values join the point.
                 _fill(existing[step], d)
             else:
-                session.add(
-                    MetricPoint(
-                        job_id=job.id,
-                        step=step,
-                        total_steps=d.get("total_steps"),
-                        train_loss=_stored(as_loss(d.get("train_loss"))),
-                        train_accuracy=_stored(as_loss(d.get("train_mean_token_accuracy"))),
-                        valid_loss=_stored(as_loss(d.get("valid_loss"))),
-                        valid_accuracy=_stored(as_loss(d.get("valid_mean_token_accuracy"))),
-                        full_valid_loss=_stored(as_loss(d.get("full_valid_loss"))),
-                        full_valid_accuracy=_stored(as_loss(d.get("full_valid_mean_token_accuracy"))),
-                        created_at=ts(e.created_at),
-                    )
-                )
+                points.append({
+                    "job_id": job.id,
+                    "step": step,
+                    "total_steps": d.get("total_steps"),
+                    "train_loss": _stored(as_loss(d.get("train_loss"))),
+                    "train_accuracy": _stored(as_loss(d.get("train_mean_token_accuracy"))),
+                    "valid_loss": _stored(as_loss(d.get("valid_loss"))),
+                    "valid_accuracy": _stored(as_loss(d.get("valid_mean_token_accuracy"))),
+                    "full_valid_loss": _stored(as_loss(d.get("full_valid_loss"))),
+                    "full_valid_accuracy": _stored(as_loss(d.get("full_valid_mean_token_accuracy"))),
+                    "created_at": ts(e.created_at),
+                })
+        for part in chunks(points):
+            session.execute(insert(MetricPoint), list(part))
         last_step, last = max(steps.items())
         if job.step is None or last_step >= job.step:
             d = last.data or {}
@@ -243,6 +265,7 @@ def apply_checkpoints(session: Session, job: Job, checkpoints: Sequence[Provider
     for c in checkpoints:
         if c.id in known:
             continue
+        known.add(c.id)  # a list naming one id twice stores it once
         session.add(
             Checkpoint(
                 job_id=job.id,

@@ -94,14 +94,25 @@ class CheckpointView:
     valid_loss: float | None
     train_accuracy: float | None
     created_at: datetime | None
+    label: str | None = None  # the provider's label ("Final Merged", "Final Adapter"), when it gives one
+    adapter: bool = False
+
+
+def _checkpoint_kind(c: CheckpointView) -> str:
+    """What the checkpoint is, beside its step: two at one step (a merged model and its LoRA adapter)
+    must read apart."""
+    label = str(c.label or "")[:40]
+    if c.adapter and "adapter" not in label.lower():
+        label = f"{label}, adapter" if label else "adapter"
+    return f" · {clip(label, 60)}" if label else ""
 
 
 def checkpoints_answer(job_id: str, checkpoints: Sequence[CheckpointView]) -> dict[str, Any]:
     if not checkpoints:
         return _same(f"No checkpoints for {code(job_id)} yet (one is made at each epoch's end).")
     lines = [
-        f"*step {c.step}*  {code(c.model)}\n      train loss {fmt_num(c.train_loss)}, valid loss {fmt_num(c.valid_loss)}, token accuracy {fmt_num(c.train_accuracy, 2)}"
-        for c in sorted(checkpoints, key=lambda c: c.step)
+        f"*step {c.step}*{_checkpoint_kind(c)}  {code(c.model)}\n      train loss {fmt_num(c.train_loss)}, valid loss {fmt_num(c.valid_loss)}, token accuracy {fmt_num(c.train_accuracy, 2)}"
+        for c in sorted(checkpoints, key=lambda c: (c.step, c.adapter))
     ]
     blocks = [_section(f"*Checkpoints of {code(job_id)}*")] + [_section("\n".join(chunk)) for chunk in chunk_lines(lines)]
     blocks = blocks[:49]

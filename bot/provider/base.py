@@ -105,6 +105,10 @@ class Checkpoint:
     model: str
     job_id: str
     metrics: dict[str, float | None] = field(default_factory=dict)
+    # The provider's own label when it gives one (Together: "Intermediate", "Final Merged", "Final
+    # Adapter", "Final"), and whether the artifact is a LoRA adapter rather than a whole model.
+    label: str | None = None
+    adapter: bool = False
 
 
 @dataclass(frozen=True, slots=True)

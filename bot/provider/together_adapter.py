@@ -588,17 +588,29 @@ class TogetherProvider:
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         with translate_errors("job"):
             data = self.client.fine_tuning.list_checkpoints(job_id).data
-        return [
-            Checkpoint(
-                # Together names a checkpoint "<job id>:<step>", the form `from_checkpoint` takes.
-                id=f"{job_id}:{c.step}",
-                created_at=_unix(c.created_at) or 0,
-                step_number=int(c.step),
-                model=c.object_name or c.path,
-                job_id=job_id,
+        # A LoRA job's two final checkpoints share the shipped model's step: the merged model keeps
+        # the "<job id>:<step>" name `from_checkpoint` takes, the adapter beside it gets ":adapter".
+        whole_model_steps = {int(c.step) for c in data if not _is_adapter(c)}
+        out: list[Checkpoint] = []
+        seen: set[str] = set()
+        for c in data:
+            adapter = _is_adapter(c)
+            cid = f"{job_id}:{c.step}" + (":adapter" if adapter and int(c.step) in whole_model_steps else "")
+            if cid in seen:
+                continue  # listed twice: one row is enough
+            seen.add(cid)
+            out.append(
+                Checkpoint(
+                    id=cid,
+                    created_at=_unix(c.created_at) or 0,
+                    step_number=int(c.step),
+                    model=c.object_name or c.path,
+                    job_id=job_id,
+                    label=c.checkpoint_type or None,
+                    adapter=adapter,
+                )
             )
-            for c in data
-        ]
+        return out
 
     # ---- models -----------------------------------------------------------------------------
 
@@ -673,3 +685,12 @@ def _copy(src: BinaryIO, dst: Path) -> None:
     with dst.open("wb") as out:
         while chunk := src.read(1 << 20):
             out.write(chunk)
+
+
+def _is_adapter(c: Any) -> bool:
+    """A LoRA adapter's weights: Together's `checkpoint` selector says so; older answers without it
+    say it only in the label ("Final Adapter")."""
+    kind = getattr(c, "checkpoint", None)
+    if kind is not None:
+        return kind == "adapter"
+    return "adapter" in (c.checkpoint_type or "").lower()

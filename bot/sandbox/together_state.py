@@ -432,20 +432,34 @@ class TogetherWorld:
             return {"metrics": rows}
 
     def checkpoints(self, jid: str) -> dict[str, Any]:
+        """What Together lists: the intermediate checkpoints, then, once the model is shipped, the final
+        ones at the shipped model's step: *Final Merged* (the merged model) and *Final Adapter* for a
+        LoRA job, *Final* for full training. `checkpoint` is the download selector: "adapter" for a
+        LoRA job's weights, "model" for a full model."""
         with self.state.lock:
             job = self._job(jid)
             view = self._view(job)
             sj = self.state.jobs[job.sim_id]
             data = []
-            for c in reversed(sj.checkpoints):
-                final = view["status"] == "completed" and c["step_number"] == sj.total_steps
+            for c in sj.checkpoints:
+                if c["step_number"] >= sj.total_steps:
+                    continue  # the last step's weights are the final model, listed once shipped
                 data.append({
-                    "checkpoint_type": "Final" if final else f"Intermediate (step {c['step_number']})",
+                    "checkpoint_type": f"Intermediate (step {c['step_number']})",
                     "created_at": iso(c["created_at"]), "step": c["step_number"],
                     "path": f"s3://sandbox/{job.id}/checkpoint-{c['step_number']}",
                     "checkpoint": "adapter" if job.lora else "model",
                     "object_name": f"{job.output_name}-step-{c['step_number']}",
                 })
+            if view["status"] == "completed":
+                at = iso((job.trained_at or time.time()) + 2 * self.timing.queued_seconds)
+                finals = [("Final Merged", "model", job.output_name), ("Final Adapter", "adapter", f"{job.output_name}-adapter")] if job.lora else [("Final", "model", job.output_name)]
+                for label, kind, name in finals:
+                    data.append({
+                        "checkpoint_type": label, "created_at": at, "step": sj.total_steps,
+                        "path": f"s3://sandbox/{job.id}/{'adapter' if kind == 'adapter' else 'model'}",
+                        "checkpoint": kind, "object_name": name,
+                    })
             return {"data": data}
 
     def set_status(self, jid: str, status: str | None) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.jobs.notify import plan_job_messages, subscribe
 from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, close_not_found, new_job_row
@@ -33,6 +33,7 @@ from bot.provider.base import Provider, ProviderError, ProviderNotFound, Provide
 from bot.retirements.live import EndOfServing, retirements_for
 from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
+from storage.errors import is_race_on, short_reason, violated_constraint
 from storage.leases import hold_lease
 from storage.models import Job
 from storage.types import utcnow
@@ -44,6 +45,19 @@ LIST_PAGE = 100
 WEBHOOK_PROVIDER = "openai"
 WRITE_BATCH = 50
 MAX_BACKOFF = 600.0
+# The unique keys a second worker writing the same job's poll can have filled first (its events,
+# metric steps, checkpoints, queued messages). Only these are taken for a race, and only once.
+RACE_CONSTRAINTS = frozenset({
+    "uq_job_events_job_event",
+    "uq_metric_points_job_step",
+    "uq_checkpoints_job_checkpoint",
+    "outbox_idempotency_key_key",
+})
+# A job found in the provider's list that someone else recorded first: started from Slack (same
+# provider id or idempotency key) or found by another worker, which subscribed the channel too.
+DISCOVERY_RACE = frozenset({"uq_jobs_provider_job", "jobs_idempotency_key_key", "uq_subscriptions_job_channel"})
+# How a failed write reads in Job.last_poll_error (and so in /healthz), apart from a provider's error.
+STORE_FAILED = "storing failed: "
 
 
 @dataclass
@@ -210,11 +224,12 @@ class Poller:
         # Next polls are timed from the cycle's start, so jobs stay in step and one list read serves all.
         next_poll = started + timedelta(seconds=self.interval)
         fetched = [f for f in self._pool(provider).map(lambda c: self._fetch(c, statuses.get(c.provider_job_id)), claimed) if f is not None]
+        unstored = 0
         for i in range(0, len(fetched), WRITE_BATCH):
-            self._store(fetched[i : i + WRITE_BATCH], next_poll)
+            unstored += self._store(fetched[i : i + WRITE_BATCH], next_poll)
         self._cover_new_models([f.job.fine_tuned_model for f in fetched if f.serving is not None and f.job is not None and f.job.fine_tuned_model])
-        stats.polled = len(fetched)
-        stats.failed = len(claimed) - len(fetched)
+        stats.polled = len(fetched) - unstored
+        stats.failed = len(claimed) - stats.polled
         return stats
 
     def _claim(self, provider: str) -> list[Claimed]:
@@ -298,23 +313,44 @@ class Poller:
         except Exception:  # noqa: BLE001 - the hourly check covers it then
             log.exception("retirement check of new models failed")
 
-    def _store(self, batch: list[Fetched], next_poll: datetime) -> None:
+    def _store(self, batch: list[Fetched], next_poll: datetime) -> int:
         """Write a batch of jobs in one transaction: each job's state with the messages it causes.
 
-        One transaction per batch rather than per job spares most commits; if any job of the batch
-        conflicts (another worker wrote it first), the batch is redone one job per transaction.
+        One transaction per batch rather than per job spares most commits; if anything in the batch
+        fails, the batch is redone one job per transaction, so only the job at fault is set aside
+        (it backs off alone) and the others are stored.
         """
-        try:
-            with self.s.db.session() as s:
-                self._apply(s, batch, next_poll)
-        except IntegrityError:
-            if len(batch) == 1:
-                # Another worker stored the same events first; nothing is lost, nothing doubled.
-                log.info("poll of %s raced another worker; its write stands", batch[0].claimed.provider_job_id)
-                self._release(batch[0].claimed)
-                return
-            for f in batch:
-                self._store([f], next_poll)
+        if len(batch) > 1:
+            try:
+                with self.s.db.session() as s:
+                    self._apply(s, batch, next_poll)
+                return 0
+            except Exception:  # noqa: BLE001 - redone job by job just below, where each failure is named
+                log.info("storing a batch of %d polls failed; storing them one by one", len(batch))
+        return sum(not self._store_one(f, next_poll) for f in batch)
+
+    def _store_one(self, f: Fetched, next_poll: datetime) -> bool:
+        """One job in its own transaction; True when stored. A write that met another worker's rows
+        (RACE_CONSTRAINTS) is done once more, over what that worker stored (a re-read sees its rows
+        and skips them); a second conflict, any other constraint, or any other error is a failure of
+        this job alone."""
+        for attempt in (1, 2):
+            try:
+                with self.s.db.session() as s:
+                    self._apply(s, [f], next_poll)
+                return True
+            except IntegrityError as exc:
+                if attempt == 1 and is_race_on(exc, RACE_CONSTRAINTS):
+                    log.info("poll of %s met another worker's write (%s); storing it again over that write", f.claimed.provider_job_id, violated_constraint(exc))
+                    continue
+                self._write_failed(f.claimed, exc)
+                return False
+            except Exception as exc:  # noqa: BLE001 - one job's fault must not stop the others
+                if not isinstance(exc, SQLAlchemyError):
+                    log.exception("storing the poll of %s raised", f.claimed.provider_job_id)  # a bug: where
+                self._write_failed(f.claimed, exc)
+                return False
+        return False
 
     def _apply(self, s, batch: list[Fetched], next_poll: datetime) -> None:  # noqa: ANN001
         now = utcnow()
@@ -359,9 +395,27 @@ class Poller:
             job.lease_until = None
         log.warning("poll of %s failed (%s); next try in %.0f s", c.provider_job_id, exc.reason, delay)
 
-    def _release(self, c: Claimed) -> None:
-        with self.s.db.session() as s:
-            s.execute(update(Job).where(Job.id == c.id, Job.lease_owner == self.me).values(lease_owner=None, lease_until=None))
+    def _write_failed(self, c: Claimed, exc: BaseException) -> None:
+        """Storing what was fetched for this job failed: it backs off alone, as a failed fetch does, and
+        the reason is kept (shown by /healthz) and logged at error level."""
+        reason = short_reason(exc)
+        try:
+            with self.s.db.session() as s:
+                job = s.get(Job, c.id)
+                if job is None or job.lease_owner != self.me:
+                    log.error("storing the poll of %s failed: %s", c.provider_job_id, reason)
+                    return
+                job.poll_failures += 1
+                failures = job.poll_failures
+                delay = min(MAX_BACKOFF, self.interval * (2 ** min(failures, 10)))
+                job.next_poll_at = utcnow() + timedelta(seconds=delay)
+                job.last_poll_error = f"{STORE_FAILED}{reason}"[:500]
+                job.lease_owner = None
+                job.lease_until = None
+        except Exception:  # noqa: BLE001 - the database itself is failing: the lease runs out instead
+            log.error("storing the poll of %s failed: %s; recording the failure failed too", c.provider_job_id, reason)
+            return
+        log.error("storing the poll of %s failed (%d in a row): %s; next try in %.1f s", c.provider_job_id, failures, reason, delay)
 
     # ---- webhooks: poll these jobs now; idle jobs less often -----------------------------------
 
@@ -476,6 +530,8 @@ class Poller:
                     if announce:
                         subscribe(s, row, channel, user=None, now=utcnow())
                 added += 1
-            except IntegrityError:
-                continue  # created from Slack or found by another worker at the same moment
+            except IntegrityError as exc:
+                if is_race_on(exc, DISCOVERY_RACE):
+                    continue  # created from Slack or found by another worker at the same moment
+                log.error("recording discovered job %s failed: %s", pj.id, short_reason(exc))
         return added

@@ -77,7 +77,14 @@ def test_a_job_runs_to_succeeded_with_its_model_and_checkpoints(provider, togeth
     assert ("running", "compressing") in seen and ("running", "uploading") in seen
     assert j.hyperparameters["training_type"] == "lora" and j.hyperparameters["n_epochs"] == 2
     assert j.method == "supervised" and j.finished_at and j.trained_tokens
-    assert [(c.id, c.step_number) for c in provider.list_checkpoints(job_id)] == [(f"{job_id}:6", 6), (f"{job_id}:3", 3)]
+    # LoRA (the default): the intermediate adapter, then the merged model and the adapter at the final step.
+    assert [(c.id, c.step_number, c.label, c.adapter) for c in provider.list_checkpoints(job_id)] == [
+        (f"{job_id}:3", 3, "Intermediate (step 3)", True),
+        (f"{job_id}:6", 6, "Final Merged", False),
+        (f"{job_id}:6:adapter", 6, "Final Adapter", True),
+    ]
+    merged, adapter = provider.list_checkpoints(job_id)[1:]
+    assert merged.model == j.fine_tuned_model and adapter.model == f"{j.fine_tuned_model}-adapter"
     (model,) = provider.list_models()
     assert model.id == j.fine_tuned_model and model.is_fine_tuned and model.created >= j.created_at
 

@@ -82,7 +82,11 @@ def test_jobs_run_through_together_statuses_to_completed(client, tmp_path, toget
     rows = client.fine_tuning.list_metrics(made.id).metrics
     assert [int(r["train/global_step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     assert all(r["train/loss"] > 0 for r in rows)
-    assert [c.step for c in client.fine_tuning.list_checkpoints(made.id).data] == [6, 3]
+    listed = client.fine_tuning.list_checkpoints(made.id).data
+    assert [(c.step, c.checkpoint_type, c.checkpoint) for c in listed] == [
+        (3, "Intermediate (step 3)", "adapter"), (6, "Final Merged", "model"), (6, "Final Adapter", "adapter"),
+    ]
+    assert [c.object_name for c in listed[1:]] == [made.output_name, f"{made.output_name}-adapter"]
     assert [m.name for m in client.models.list()] == [made.output_name]
 
 
@@ -99,6 +103,18 @@ def test_full_training_and_dpo_are_start_options(client, tmp_path) -> None:  # n
         client.fine_tuning.create(training_file=f.id, model=LLAMA_8B, suffix="x" * 41)
     with pytest.raises(together.NotFoundError):
         client.fine_tuning.create(training_file=f.id, model="no/such-model")
+
+
+def test_full_training_lists_one_final_checkpoint(client, tmp_path, together_sandbox) -> None:  # noqa: ANN001, F811
+    together_sandbox.state.timing.queued_seconds = 0.05
+    f = _upload(client, tmp_path, chat_jsonl(12))
+    made = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B, n_epochs=2, lora=False)
+    assert [c.checkpoint_type for c in client.fine_tuning.list_checkpoints(made.id).data if c.checkpoint_type.startswith("Final")] == []
+    wait_for(lambda: client.fine_tuning.retrieve(made.id).status == "completed", timeout=10)
+    total = client.fine_tuning.retrieve(made.id).total_steps
+    listed = client.fine_tuning.list_checkpoints(made.id).data
+    half = total // 2
+    assert [(c.step, c.checkpoint_type, c.checkpoint) for c in listed] == [(half, f"Intermediate (step {half})", "model"), (total, "Final", "model")]
 
 
 def test_cancel_answers_cancel_requested_then_cancelled(client, tmp_path, together_sandbox) -> None:  # noqa: ANN001, F811

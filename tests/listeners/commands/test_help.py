@@ -70,4 +70,4 @@ def test_bad_or_stale_signature_gets_401(start_bot, slack, sqlite_url) -> None: 
 def test_healthz(start_bot, sqlite_url) -> None:  # noqa: ANN001
     bot = start_bot(sqlite_url)
     with urllib.request.urlopen(f"{bot.url}/healthz") as r:
-        assert r.status == 200 and json.loads(r.read()) == {"ok": True, "delivery": {"sending": "ok", "paused_reason": None, "paused_since": None, "given_up": 0, "waiting": 0}}
+        assert r.status == 200 and json.loads(r.read()) == {"ok": True, "delivery": {"sending": "ok", "paused_reason": None, "paused_since": None, "given_up": 0, "waiting": 0}, "polling": {"failing": 0, "jobs": []}}

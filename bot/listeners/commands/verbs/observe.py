@@ -46,7 +46,7 @@ def events(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Se
 def checkpoints(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Services, **_: Any) -> None:
     job_id, at = _job_id(services, body["team_id"], one_arg(cmd, "job id"))
     views = [
-        CheckpointView(c.step_number, c.model, c.metrics.get("train_loss"), c.metrics.get("valid_loss"), c.metrics.get("train_mean_token_accuracy"), ts(c.created_at))
+        CheckpointView(c.step_number, c.model, c.metrics.get("train_loss"), c.metrics.get("valid_loss"), c.metrics.get("train_mean_token_accuracy"), ts(c.created_at), c.label, c.adapter)
         for c in at.list_checkpoints(job_id)
     ]
     respond(response_type="ephemeral", **checkpoints_answer(job_id, views))

@@ -1,0 +1,80 @@
+"""The poller takes an IntegrityError for a race only on constraints it names: those names must be the
+ones each database reports, on SQLite (which names columns, not constraints) and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.worker.poller import DISCOVERY_RACE, RACE_CONSTRAINTS
+from storage.db import make_engine
+from storage.errors import is_race_on, short_reason, violated_constraint
+from storage.models import Checkpoint, Job, JobEvent, MetricPoint, OutboxMessage, Subscription
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _unique_names(engine) -> set[str]:  # noqa: ANN001
+    insp = inspect(engine)
+    names: set[str] = set()
+    for table in insp.get_table_names():
+        names |= {c["name"] for c in insp.get_unique_constraints(table) if c.get("name")}
+        names |= {i["name"] for i in insp.get_indexes(table) if i.get("unique")}
+    return names
+
+
+def _job(**kw) -> Job:  # noqa: ANN003
+    base = {"provider": "together", "provider_job_id": "ft-1", "status": "running", "base_model": "m", "created_at": NOW, "latest_metrics": {}, "hyperparameters": {}, "health": {}}
+    return Job(**{**base, **kw})
+
+
+def test_each_named_race_is_what_the_database_reports(db_url: str) -> None:
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(db_url)
+    try:
+        if engine.dialect.name == "postgresql":  # SQLite keeps no names for its unique constraints
+            assert (RACE_CONSTRAINTS | DISCOVERY_RACE) <= _unique_names(engine)
+        with Session(engine) as s:
+            job = _job(idempotency_key="key-1")
+            s.add(job)
+            s.flush()
+            sub = Subscription(job_id=job.id, team_id="T1", channel_id="C1")
+            s.add_all([
+                JobEvent(job_id=job.id, provider_event_id="e1", created_at=NOW),
+                MetricPoint(job_id=job.id, step=1),
+                Checkpoint(job_id=job.id, provider_checkpoint_id="ft-1:6", step_number=6, model_name="m", metrics={}, created_at=NOW),
+                sub,
+            ])
+            s.flush()
+            s.add(OutboxMessage(idempotency_key="k", kind="reply", channel_id="C1", payload={}))
+            s.commit()
+            job_id = job.id
+        doubles = {
+            "uq_job_events_job_event": lambda: JobEvent(job_id=job_id, provider_event_id="e1", created_at=NOW),
+            "uq_metric_points_job_step": lambda: MetricPoint(job_id=job_id, step=1),
+            "uq_checkpoints_job_checkpoint": lambda: Checkpoint(job_id=job_id, provider_checkpoint_id="ft-1:6", step_number=6, model_name="m", metrics={}, created_at=NOW),
+            "outbox_idempotency_key_key": lambda: OutboxMessage(idempotency_key="k", kind="reply", channel_id="C1", payload={}),
+            "uq_jobs_provider_job": lambda: _job(),
+            "jobs_idempotency_key_key": lambda: _job(provider_job_id="ft-2", idempotency_key="key-1"),
+            "uq_subscriptions_job_channel": lambda: Subscription(job_id=job_id, team_id="T1", channel_id="C1"),
+        }
+        assert set(doubles) == RACE_CONSTRAINTS | DISCOVERY_RACE
+        for name, make in doubles.items():
+            with Session(engine) as s, pytest.raises(IntegrityError) as caught:
+                s.add(make())
+                s.flush()
+            assert violated_constraint(caught.value) == name
+            assert is_race_on(caught.value, {name}) and not is_race_on(caught.value, {"uq_other"})
+            assert name in short_reason(caught.value) and "ft-1" not in short_reason(caught.value)  # no values
+
+        # A refusal that names no unique key (here a NOT NULL column) is never a race.
+        with Session(engine) as s, pytest.raises(IntegrityError) as caught:
+            s.execute(text("INSERT INTO job_events (job_id, provider_event_id, created_at, level, type, message) VALUES (:j, NULL, :t, 'info', 'message', '')"), {"j": job_id, "t": NOW})
+        assert violated_constraint(caught.value) is None
+        assert not is_race_on(caught.value, RACE_CONSTRAINTS)
+    finally:
+        engine.dispose()
