@@ -31,6 +31,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     text = out.stdout
     for seen in ("acme-draft.jsonl`: 4 errors", "[Upload anyway]", "Uploaded as `file-", "/ft start acme-support validation=file-", "[job card]", "[job card edited]", "[thread reply]", "Created fine-tuning job", "succeeded", "[thread: image]", "[webhook] OpenAI -> ftbot /webhooks/openai: fine_tuning.job.succeeded"):
         assert seen in text, seen
+    # The sandbox bills what the dataset check estimated: no false "billed tokens differ" alert.
+    assert "Billed tokens differ" not in text
     assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
     # the model's deletion through a team approval
     for seen in ("/ft delete-model ft:", "[approval request]", "cannot approve it yourself", "2 of 2", "*Deleted*", "was deleted", "vote refused"):
@@ -51,6 +53,7 @@ def test_demo_runs_the_whole_lifecycle_on_together(tmp_path) -> None:  # noqa: A
     ):
         assert seen in text, seen
     assert "OpenAI sandbox" not in text and "ftjob-" not in text
+    assert "Billed tokens differ" not in text
     assert (tmp_path / "demo" / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
     for seen in ("/ft delete-model sandbox/Meta-Llama-3.1-8B-Instruct-Reference-acme-support-", "[approval request]", "2 of 2", "*Deleted*", "was deleted"):
         assert seen in text, seen

@@ -181,6 +181,8 @@ class SandboxApp:
         return _json(self.state.add_file(upload.filename or "file", content, purpose))
 
     def list_files(self, request: Request) -> Response:
+        if request.args.get("order", "desc") not in {"asc", "desc"}:
+            raise ApiError(400, "order must be 'asc' or 'desc'", param="order")
         return _json(
             self.state.list_files(
                 purpose=request.args.get("purpose"),

@@ -328,7 +328,7 @@ class SandboxState:
             "estimated_finish": None,
             "integrations": [],
             "metadata": metadata or None,
-            "method": {"type": mtype, mtype: {"hyperparameters": resolved}},
+            "method": {"type": mtype, mtype: {"hyperparameters": resolved} | ({"grader": body["method"]["reinforcement"]["grader"]} if mtype == "reinforcement" else {})},
             "user_provided_suffix": suffix,
         }
         job = SimJob(
