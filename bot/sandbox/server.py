@@ -149,7 +149,11 @@ class SandboxApp:
                 f.remaining -= 1
             kind = self.state.fault_rng.choice(f.kinds)
         if kind == "slow":
-            time.sleep(f.slow_seconds)
+            # Hangs until slow_seconds pass or the faults are lifted (a test healing the provider
+            # need not wait out requests already hanging).
+            deadline = time.monotonic() + f.slow_seconds
+            while self.state.faults is f and (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(0.05, left))
             return None
         if kind == "lost":
             return "lost"

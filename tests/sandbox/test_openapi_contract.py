@@ -153,8 +153,8 @@ class Contract:
         return err
 
 
-# The coverage check at the end reads what every test of this module saw: one worker runs them all.
-pytestmark = pytest.mark.xdist_group("openapi-contract")
+# The coverage check at the end reads what every test of this module saw: one process runs them all
+# (pytest-xdist's --dist loadfile, set in pyproject.toml, keeps a file's tests together and in order).
 SEEN: list[set[tuple[str, str]]] = []
 
 
