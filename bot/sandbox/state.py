@@ -125,6 +125,7 @@ class SandboxState:
             self.uploads: dict[str, dict[str, Any]] = {}
             self.parts: dict[str, bytes] = {}
             self.jobs: dict[str, SimJob] = {}
+            self._billed: dict[tuple[str, str], int] = {}
             self.models: dict[str, dict[str, Any]] = {
                 m: {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
                 for m in BASE_MODELS
@@ -291,7 +292,12 @@ class SandboxState:
             if vinvalid:
                 invalid = ("validation_file", vinvalid)
         # Counted before the job exists (and outside the lock): a big file takes a moment to count.
-        per_epoch = billed_tokens_per_epoch(content, model) if invalid is None else 0
+        per_epoch = 0
+        if invalid is None:
+            key = (tf, model)  # a file's bytes never change: count them once per model
+            per_epoch = self._billed.get(key)
+            if per_epoch is None:
+                per_epoch = self._billed[key] = billed_tokens_per_epoch(content, model)
         n_epochs = hyper.get("n_epochs", "auto")
         batch = hyper.get("batch_size", "auto")
         epochs = 3 if n_epochs == "auto" else int(n_epochs)
