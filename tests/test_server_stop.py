@@ -47,9 +47,10 @@ def _refused(port: int) -> bool:
 
 
 def test_waitress_server_stops_with_idle_connections_open(thread_errors: list[BaseException]) -> None:
+    before = set(threading.enumerate())  # other tests' servers in this process are not ours to judge
     server = HttpServer(_hello, host="127.0.0.1", port=0, threads=2).start()
     conns = _keep_alive(server.port)
-    workers = [t for t in threading.enumerate() if t.name.startswith("waitress-")]
+    workers = [t for t in threading.enumerate() if t.name.startswith("waitress-") and t not in before]
     assert workers
     server.stop()
     assert not server._thread.is_alive()  # the loop ended (before: idle channels kept it polling)
