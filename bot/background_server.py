@@ -22,13 +22,16 @@ class BackgroundServer:
         self._thread: threading.Thread | None = None
 
     def start(self):  # noqa: ANN201 - returns self, typed by subclasses' use
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self._name, daemon=True)
+        # A short poll interval: stop() waits for the loop to notice, and tests stop servers often.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self._name, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
-    def stop(self) -> None:
-        self._server.shutdown()
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._server.shutdown()  # returns once serve_forever has ended (it closes the socket)
+            self._thread.join(timeout)
         self._server.server_close()

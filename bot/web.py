@@ -179,12 +179,28 @@ class HttpServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> HttpServer:
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._thread = self._loop = threading.Thread(target=self.run, name="http", daemon=True)
         self._thread.start()
         return self
 
     def run(self) -> None:
+        self._loop = threading.current_thread()
         self._server.run()
 
-    def stop(self) -> None:
-        self._server.close()
+    def stop(self, timeout: float = 5.0) -> None:
+        """Requests in flight finish, then every socket is closed by the loop's own thread and the
+        loop ends. Closing them from another thread while the loop polls them is what made it die
+        with "Bad file descriptor" (and left idle keep-alive connections holding it alive)."""
+        from waitress import wasyncore
+
+        server = self._server
+        server.task_dispatcher.shutdown(timeout=timeout)
+        sockets = getattr(server, "_map", None)
+        if sockets is None:
+            sockets = server.map  # several listening sockets (MultiSocketServer)
+        loop, trigger = getattr(self, "_loop", None), getattr(server, "trigger", None)
+        if loop is None or not loop.is_alive() or loop is threading.current_thread() or trigger is None:
+            wasyncore.close_all(sockets)  # no loop running elsewhere (or we are it, in a signal handler)
+            return
+        trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
+        loop.join(timeout)

@@ -4,10 +4,12 @@ SQLite and the real PostgreSQL, and a running ftbot reached over real HTTP."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,25 +63,73 @@ def fresh_postgres_db() -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
+# Migrating takes about a second per database, and most tests want a migrated one: each test
+# process migrates one template per kind and copies it (SQLite's backup API; PostgreSQL's CREATE
+# DATABASE … TEMPLATE). The migrations themselves run for real once per process here, and from an
+# empty database in tests/storage/test_migrations.py.
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "ftbot.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def migrated_sqlite(template: Path, dest: Path) -> str:
+    with sqlite3.connect(template) as src, sqlite3.connect(dest) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return f"sqlite:///{dest}"
+
+
+@pytest.fixture(scope="session")
+def _postgres_template() -> Iterator[str]:
+    """A migrated database on the test server, copied for each test (created on first use)."""
+    url, drop = fresh_postgres_db()
+    upgrade(url)
+    name = make_url(url).database
+    eng = create_engine(_pg_admin_url() or "", isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:  # a template must have no other sessions when it is copied
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+    eng.dispose()
+    yield name or ""
+    drop()
+
+
+def migrated_postgres_db(template: str) -> tuple[str, Callable[[], None]]:
+    admin = _pg_admin_url() or ""
+    name = f"ftbot_t_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with eng.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        eng.dispose()
+
+    return url, drop
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
     """An empty, migrated database: once on SQLite, once on the real PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ftbot.db'}"
-        upgrade(url)
-        yield url
+        yield migrated_sqlite(request.getfixturevalue("_sqlite_template"), tmp_path / "ftbot.db")
         return
-    url, drop = fresh_postgres_db()
-    upgrade(url)
+    if _pg_admin_url() is None:
+        pytest.skip(reason=f"PostgreSQL tests need {PG_ENV} (CI sets it; see README)")
+    url, drop = migrated_postgres_db(request.getfixturevalue("_postgres_template"))
     yield url
     drop()
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:  # noqa: ANN001
-    url = f"sqlite:///{tmp_path / 'ftbot.db'}"
-    upgrade(url)
-    return url
+def sqlite_url(tmp_path, _sqlite_template: Path) -> str:  # noqa: ANN001
+    return migrated_sqlite(_sqlite_template, tmp_path / "ftbot.db")
 
 
 # ---- stand-ins ------------------------------------------------------------------------------

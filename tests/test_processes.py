@@ -57,6 +57,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     # the job's automatic evaluation: its report and CSV in the thread, its headline on the final alert
     for seen in ("*Evaluation of `ft:", "exact match | ", "10 of 10 examples scored", "held out from training", "[thread: file] Evaluation 1: every example: 10 examples as CSV", "[final alert edited]", "Evaluation vs base: *exact match 0 % → "):
         assert seen in text, seen
+    # The sandbox bills what the dataset check estimated: no false "billed tokens differ" alert.
+    assert "Billed tokens differ" not in text
     # the model's deletion through a team approval
     for seen in ("/ft delete-model ft:", "[approval request]", "cannot approve it yourself", "2 of 2", "*Deleted*", "was deleted", "vote refused"):
         assert seen in text, seen
@@ -76,6 +78,7 @@ def test_demo_runs_the_whole_lifecycle_on_together(tmp_path) -> None:  # noqa: A
     ):
         assert seen in text, seen
     assert "OpenAI sandbox" not in text and "ftjob-" not in text
+    assert "Billed tokens differ" not in text
     assert (_run_dir(tmp_path / "demo") / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
     for seen in ("/ft delete-model sandbox/Meta-Llama-3.1-8B-Instruct-Reference-acme-support-", "[approval request]", "2 of 2", "*Deleted*", "was deleted"):
         assert seen in text, seen

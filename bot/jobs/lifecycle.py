@@ -14,7 +14,7 @@ from bot.errors import UserError
 from bot.jobs.notify import plan_card_update, subscribe
 from bot.jobs.store import apply_fresh_status, new_job_row, resolve_job
 from bot.jobs.view import JobView, view_of
-from bot.provider.base import JobSpec, JobStatus, steer_refusal
+from bot.provider.base import JobSpec, JobStatus, is_final, is_paused, steer_refusal
 from bot.services import Services
 from storage.leases import hold_lease, release_lease
 from storage.models import AuditLog, Job, Subscription
@@ -105,14 +105,16 @@ def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: 
     refusal = steer_refusal(at, action, fresh, trained)
     if refusal:
         raise UserError(refusal)
-    allowed = {
-        "cancel": JobStatus.ACTIVE,
-        "pause": {JobStatus.RUNNING},
-        "resume": {JobStatus.PAUSED},
-    }[action]
     if action == "cancel" and status == JobStatus.CANCELLING:
         raise UserError(f"`{job_id}` is being cancelled already: the card shows *cancelled* once the provider confirms it.")
-    if status not in allowed:
+    # A status ftbot does not know is text: any unfinished job may be cancelled (the provider has
+    # the last word), and a paused one resumed however the provider spells "paused".
+    allowed = {
+        "cancel": not is_final(status),
+        "pause": status == JobStatus.RUNNING,
+        "resume": is_paused(status),
+    }[action]
+    if not allowed:
         need = {"cancel": "queued, running or paused", "pause": "running", "resume": "paused"}[action]
         done = {"cancel": "cancelled", "pause": "paused", "resume": "resumed"}[action]
         raise UserError(f"`{job_id}` is {status.replace('_', ' ')}: only a {need} job can be {done}.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.jobs.health import Finding
@@ -75,18 +75,27 @@ def plan_card_update(session: Session, job: Job, sub: Subscription, now: datetim
     if not (status_changed or milestone or stale):
         return False
     sub.card_status, sub.card_step, sub.card_updated_at = job.status, job.step, now
-    # The card is drawn when sent, from the state then: an update still waiting already covers this one.
-    waiting = session.scalar(
-        select(OutboxMessage.id).where(
+    # The card is drawn when sent, from the state then. An update a sender has already picked up may
+    # have been drawn before this change commits (the card then kept showing the old status), so a
+    # new one is always queued; older ones nobody has picked up are dropped: the new one draws the
+    # same latest state. (A sender picking one up at this moment waits for this transaction's lock,
+    # then finds it gone or, having taken it first, is followed by the new one.)
+    key = f"s{sub.id}:upd:{job.status}:{job.step or 0}"
+    if not enqueue(session, key, kind="card_update", channel=sub.channel_id, sub=sub):
+        return False
+    session.execute(
+        delete(OutboxMessage)
+        .where(
             OutboxMessage.subscription_id == sub.id,
-            OutboxMessage.kind.in_(("card", "card_update")),
+            OutboxMessage.kind == "card_update",
+            OutboxMessage.idempotency_key != key,
             OutboxMessage.delivered_at.is_(None),
             OutboxMessage.attempts == 0,
+            OutboxMessage.claimed_until.is_(None),
         )
+        .execution_options(synchronize_session=False)
     )
-    if waiting is not None:
-        return False
-    return enqueue(session, f"s{sub.id}:upd:{job.status}:{job.step or 0}", kind="card_update", channel=sub.channel_id, sub=sub)
+    return True
 
 
 def plan_event_replies(session: Session, sub: Subscription, events: Sequence[StoredEvent]) -> int:

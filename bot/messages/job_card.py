@@ -8,13 +8,14 @@ from typing import Any
 
 from bot.jobs.view import JobView
 from bot.mrkdwn import clip, code, escape, truncate
-from bot.provider.base import provider_label
+from bot.provider.base import is_paused, provider_label
 
 STATUS_EMOJI = {
     "validating_files": ":mag:",
     "queued": ":hourglass_flowing_sand:",
     "running": ":runner:",
     "paused": ":double_vertical_bar:",
+    "pausing": ":double_vertical_bar:",
     "succeeded": ":white_check_mark:",
     "failed": ":x:",
     "cancelled": ":no_entry_sign:",
@@ -99,7 +100,7 @@ def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> lis
         buttons = []
         if job.status == "running" and job.can_pause:
             buttons.append({"type": "button", "action_id": "job_pause", "text": {"type": "plain_text", "text": "Pause"}, "value": job.id})
-        if job.status == "paused":
+        if is_paused(job.status):
             buttons.append({"type": "button", "action_id": "job_resume", "text": {"type": "plain_text", "text": "Resume"}, "value": job.id})
         if job.status != "cancelling":  # asked already: the provider is stopping it
             buttons.append(

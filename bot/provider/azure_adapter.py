@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.provider.base import ChatReply, Job, JobSpec, JobStatus, ProviderInvalidRequest, ProviderNotFound
+from bot.provider.base import ChatReply, Job, JobSpec, JobStatus, ProviderInvalidRequest, ProviderNotFound, is_paused
 from bot.provider.openai_adapter import OpenAIProvider
 
 AZURE_SUFFIX_LIMIT = 18
@@ -70,7 +70,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     def steer_refusal(self, action: str, job: Job, trained_steps: int | None) -> str | None:
         if action == "pause" and job.status == JobStatus.RUNNING and not trained_steps:
             return f"`{job.id}` has not trained a step yet: Azure OpenAI pauses a running job only after its first step."
-        if action == "resume" and job.status == JobStatus.PAUSED and not trained_steps:
+        if action == "resume" and is_paused(job.status) and not trained_steps:
             return f"`{job.id}` never trained a step: Azure OpenAI resumes only a job paused after training."
         return None
 

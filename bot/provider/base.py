@@ -20,6 +20,8 @@ class JobStatus:
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
+    # On its way to paused: OpenAI's API reference lists it (its schema and the openai package do not).
+    PAUSING = "pausing"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -28,7 +30,14 @@ class JobStatus:
 
     FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
     # Statuses from which pause / resume / cancel make sense.
-    ACTIVE = frozenset({VALIDATING_FILES, QUEUED, RUNNING, PAUSED})
+    ACTIVE = frozenset({VALIDATING_FILES, QUEUED, RUNNING, PAUSED, PAUSING})
+    # A paused job, however the provider spells it: these may be resumed.
+    PAUSED_LIKE = frozenset({PAUSED, PAUSING})
+
+
+def is_paused(status: str) -> bool:
+    """The job is paused or pausing (any case): `resume` applies."""
+    return (status or "").lower() in JobStatus.PAUSED_LIKE
 
 
 def is_final(status: str) -> bool:

@@ -12,6 +12,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
+from bot.sandbox import checks
 from bot.sandbox.learned import DEFAULT_NOISE
 from bot.sandbox.state import ApiError, Faults, SandboxState, Timing
 
@@ -50,6 +51,7 @@ ROUTES = Map(
         Rule("/_sandbox/jobs/<jid>", methods=["DELETE"], endpoint="ctl_forget_job"),
         Rule("/_sandbox/jobs/<jid>/curve", methods=["POST"], endpoint="ctl_curve"),
         Rule("/_sandbox/jobs/<jid>/stall", methods=["POST", "DELETE"], endpoint="ctl_stall"),
+        Rule("/_sandbox/jobs/<jid>/status", methods=["POST", "DELETE"], endpoint="ctl_status"),
         Rule("/_sandbox/webhooks", methods=["GET", "POST", "DELETE"], endpoint="ctl_webhooks"),
         Rule("/_sandbox/webhooks/<wid>/replay", methods=["POST"], endpoint="ctl_webhook_replay"),
     ]
@@ -149,7 +151,11 @@ class SandboxApp:
                 f.remaining -= 1
             kind = self.state.fault_rng.choice(f.kinds)
         if kind == "slow":
-            time.sleep(f.slow_seconds)
+            # Hangs until slow_seconds pass or the faults are lifted (a test healing the provider
+            # need not wait out requests already hanging).
+            deadline = time.monotonic() + f.slow_seconds
+            while self.state.faults is f and (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(0.05, left))
             return None
         if kind == "lost":
             return "lost"
@@ -168,17 +174,21 @@ class SandboxApp:
 
     def create_file(self, request: Request) -> Response:
         upload = request.files.get("file")
-        purpose = request.form.get("purpose")
         if upload is None:
             raise ApiError(400, "Missing required parameter: 'file'.", param="file")
-        if not purpose:
-            raise ApiError(400, "Missing required parameter: 'purpose'.", param="purpose")
+        for key in list(request.form) + [k for k in request.files if k != "file"]:
+            if key != "purpose" and not key.startswith("expires_after"):
+                raise ApiError(400, f"Unrecognized request argument supplied: {key}", param=key)
+        purpose = checks.file_purpose(request.form.get("purpose"))
+        checks.form_expires_after(request.form)
         content = upload.read()
         if len(content) > 512 * 1024 * 1024:
             raise ApiError(400, "File is larger than 512 MB; use the Uploads API.", param="file")
         return _json(self.state.add_file(upload.filename or "file", content, purpose))
 
     def list_files(self, request: Request) -> Response:
+        if request.args.get("order", "desc") not in {"asc", "desc"}:
+            raise ApiError(400, "order must be 'asc' or 'desc'", param="order")
         return _json(
             self.state.list_files(
                 purpose=request.args.get("purpose"),
@@ -210,11 +220,7 @@ class SandboxApp:
         return _json(self.state.add_part(uid, part.read()))
 
     def complete_upload(self, request: Request, uid: str) -> Response:
-        body = _body(request)
-        part_ids = body.get("part_ids")
-        if not isinstance(part_ids, list) or not part_ids:
-            raise ApiError(400, "part_ids must be a non-empty list", param="part_ids")
-        return _json(self.state.complete_upload(uid, part_ids))
+        return _json(self.state.complete_upload(uid, checks.complete_upload(_body(request))))
 
     def cancel_upload(self, request: Request, uid: str) -> Response:
         return _json(self.state.cancel_upload(uid))
@@ -345,6 +351,16 @@ class SandboxApp:
     def ctl_stall(self, request: Request, jid: str) -> Response:
         """POST: a running job stops producing steps while it stays running; DELETE: it goes on."""
         return _json(self.state.set_stalled(jid, request.method == "POST"))
+
+    def ctl_status(self, request: Request, jid: str) -> Response:
+        """POST {"status": "..."}: the job reports that status (any text: "pausing", one nobody
+        knows) and stands still; DELETE: it goes on from where it stood."""
+        status = None
+        if request.method == "POST":
+            status = _body(request).get("status")
+            if not isinstance(status, str) or not status:
+                raise ApiError(400, "status must be a non-empty string", param="status")
+        return _json(self.state.hold_status(jid, status))
 
     def ctl_forget_job(self, request: Request, jid: str) -> Response:
         self.state.forget_job(jid)

@@ -19,6 +19,10 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.sandbox import checks
+from bot.sandbox.billing import billed_tokens_per_epoch
+from bot.sandbox.errors import ApiError
+
 ORG = "org-sandbox"
 BASE_MODELS = (
     "gpt-4.1-2025-04-14",
@@ -42,26 +46,10 @@ SHUTDOWN_DATES = {
     "gpt-3.5-turbo-0125": "2026-10-23",
 }
 MAX_PART = 64 * 1024 * 1024
+# OpenAI's API reference documents both for a paused job (its schema and the openai package list neither).
+RESUMABLE = frozenset({"paused", "pausing"})
+PHASE_STATUS = {"validating": "validating_files", "queued": "queued", "running": "running"}
 UPLOAD_TTL = 3600
-
-
-class ApiError(Exception):
-    """An OpenAI-style error answer."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-        self.headers = headers or {}
 
 
 @dataclass
@@ -122,6 +110,10 @@ class SimJob:
     curve: dict[str, list[Any]] | None = None
     stalled: bool = False
     trained_tokens: int | None = None
+    billed_per_epoch: int = 0  # the training file's billed tokens for one epoch
+    # Test control: the job reports this status (any text, e.g. "pausing" or one no client knows)
+    # and stands still until released.
+    held_status: str | None = None
 
 
 class SandboxState:
@@ -147,6 +139,7 @@ class SandboxState:
             self.uploads: dict[str, dict[str, Any]] = {}
             self.parts: dict[str, bytes] = {}
             self.jobs: dict[str, SimJob] = {}
+            self._billed: dict[tuple[str, str], int] = {}
             self.models: dict[str, dict[str, Any]] = {
                 m: {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system", "shutdown_date": SHUTDOWN_DATES.get(m)}
                 for m in BASE_MODELS
@@ -163,8 +156,8 @@ class SandboxState:
 
     def add_file(self, filename: str, content: bytes, purpose: str, *, fid: str | None = None) -> dict[str, Any]:
         """`fid`: an id reserved earlier (Together's upload names the file before its bytes arrive)."""
-        if purpose not in {"fine-tune", "fine-tune-results", "assistants", "batch", "vision", "user_data"}:
-            raise ApiError(400, f"Invalid purpose: {purpose!r}", param="purpose")
+        if purpose != "fine-tune-results":  # the purpose of the files jobs write; nobody uploads one
+            checks.file_purpose(purpose)
         if purpose == "fine-tune" and not filename.endswith(".jsonl"):
             raise ApiError(400, "Invalid file format for Fine-Tuning API. Must be .jsonl", param="file")
         fid = fid or _id("file-")
@@ -208,11 +201,7 @@ class SandboxState:
     # ---- uploads ----------------------------------------------------------------------------
 
     def create_upload(self, body: dict[str, Any]) -> dict[str, Any]:
-        for key in ("bytes", "filename", "mime_type", "purpose"):
-            if key not in body:
-                raise ApiError(400, f"Missing required parameter: '{key}'.", param=key)
-        if not isinstance(body["bytes"], int) or body["bytes"] <= 0 or body["bytes"] > 8 * 1024**3:
-            raise ApiError(400, "bytes must be between 1 and 8 GB", param="bytes")
+        checks.create_upload(body)
         uid = _id("upload_")
         now = int(_now())
         obj = {
@@ -281,14 +270,11 @@ class SandboxState:
 
     def create_job(self, body: dict[str, Any], *, base_models: Collection[str] = BASE_MODELS) -> dict[str, Any]:
         """`base_models`: what may be trained (the Together sandbox drives this same simulation)."""
-        model = body.get("model")
-        if not model:
-            raise ApiError(400, "Missing required parameter: 'model'.", param="model")
+        mtype, hyper = checks.create_job(body)
+        model = body["model"]
         if model not in base_models and not (model.startswith("ft:") and model in self.models):
             raise ApiError(400, f"Model {model} is not available for fine-tuning or does not exist.", param="model", code="model_not_available")
-        tf = body.get("training_file")
-        if not tf:
-            raise ApiError(400, "Missing required parameter: 'training_file'.", param="training_file")
+        tf = body["training_file"]
         with self.lock:
             tfile = self.files.get(tf)
         if tfile is None:
@@ -299,18 +285,7 @@ class SandboxState:
         if vf and vf not in self.files:
             raise ApiError(400, f"invalid validation_file: {vf}", param="validation_file", code="invalid_file")
         suffix = body.get("suffix")
-        if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
-            raise ApiError(400, "suffix must be a string of at most 64 characters", param="suffix")
         metadata = body.get("metadata") or {}
-        if len(metadata) > 16 or any(len(k) > 64 or len(str(v)) > 512 for k, v in metadata.items()):
-            raise ApiError(400, "metadata: at most 16 pairs, keys <= 64 and values <= 512 characters", param="metadata")
-
-        method = body.get("method") or {"type": "supervised", "supervised": {"hyperparameters": body.get("hyperparameters") or {}}}
-        mtype = method.get("type", "supervised")
-        if mtype not in {"supervised", "dpo", "reinforcement"}:
-            raise ApiError(400, f"Invalid method type: {mtype}", param="method.type")
-        hyper = dict(((method.get(mtype) or {}).get("hyperparameters")) or {})
-        _check_hyper(hyper, mtype)
 
         if self.daily_job_limit:
             since = _now() - 86400
@@ -331,6 +306,13 @@ class SandboxState:
             _, vinvalid = _inspect_training_file(self.file_content.get(vf, b""), mtype, minimum=1)
             if vinvalid:
                 invalid = ("validation_file", vinvalid)
+        # Counted before the job exists (and outside the lock): a big file takes a moment to count.
+        per_epoch = 0
+        if invalid is None:
+            key = (tf, model)  # a file's bytes never change: count them once per model
+            per_epoch = self._billed.get(key)
+            if per_epoch is None:
+                per_epoch = self._billed[key] = billed_tokens_per_epoch(content, model)
         n_epochs = hyper.get("n_epochs", "auto")
         batch = hyper.get("batch_size", "auto")
         epochs = 3 if n_epochs == "auto" else int(n_epochs)
@@ -367,7 +349,7 @@ class SandboxState:
             "estimated_finish": None,
             "integrations": [],
             "metadata": metadata or None,
-            "method": {"type": mtype, mtype: {"hyperparameters": resolved}},
+            "method": {"type": mtype, mtype: {"hyperparameters": resolved} | ({"grader": body["method"]["reinforcement"]["grader"]} if mtype == "reinforcement" else {})},
             "user_provided_suffix": suffix,
         }
         job = SimJob(
@@ -379,6 +361,7 @@ class SandboxState:
             has_validation=bool(vf),
             rng=random.Random(seed),
             last_tick=now,
+            billed_per_epoch=per_epoch,
         )
         self._event(job, now, f"Created fine-tuning job: {jid}")
         self._event(job, now, f"Validating training file: {tf}" + (f" and validation file: {vf}" if vf else ""))
@@ -409,7 +392,7 @@ class SandboxState:
     def _advance(self, job: SimJob, now: float) -> None:
         """Move the job along by the active time passed since it was last looked at."""
         status = job.obj["status"]
-        if status in {"succeeded", "failed", "cancelled", "paused"}:
+        if job.held_status is not None or status in {"succeeded", "failed", "cancelled", "paused"}:
             job.last_tick = now
             return
         if job.stalled and job.phase == "running":
@@ -551,13 +534,15 @@ class SandboxState:
         result = self.add_file("step_metrics.csv", buf.getvalue().encode(), "fine-tune-results")
         job.obj["result_files"] = [result["id"]]
         job.obj["fine_tuned_model"] = name
-        job.obj["trained_tokens"] = job.trained_tokens if job.trained_tokens is not None else job.total_steps * 120
+        epochs = job.obj["method"][job.obj["method"]["type"]]["hyperparameters"]["n_epochs"]
+        job.obj["trained_tokens"] = job.trained_tokens if job.trained_tokens is not None else job.billed_per_epoch * epochs
         self.models[name] = {"id": name, "object": "model", "created": int(at), "owned_by": ORG, "shutdown_date": None}
         self._event(job, at, f"New fine-tuned model created: {name}")
         self._event(job, at, "The job has successfully completed")
         self._finish(job, at, "succeeded")
 
     def _finish(self, job: SimJob, at: float, status: str, error: dict | None = None) -> None:
+        job.held_status = None
         job.obj["status"] = status
         job.obj["finished_at"] = int(at)
         job.obj["estimated_finish"] = None
@@ -605,9 +590,10 @@ class SandboxState:
     def resume_job(self, jid: str) -> dict[str, Any]:
         with self.lock:
             job = self._job(jid)
-            if job.obj["status"] != "paused":
+            if job.obj["status"] not in RESUMABLE:
                 raise ApiError(400, f"Only a paused job can be resumed; {jid} is {job.obj['status']}.", param="fine_tune_id")
             # Resuming goes back through the queue, as at OpenAI.
+            job.held_status = None
             job.obj["status"] = "queued"
             job.phase, job.phase_started = "queued", job.active
             job.last_tick = _now()
@@ -625,6 +611,26 @@ class SandboxState:
             job = self._job(jid)
             newest_first = list(reversed(job.checkpoints))
         return _page(newest_first, after, limit)
+
+    def hold_status(self, jid: str, status: str | None) -> dict[str, Any]:
+        """Test hook: the job reports `status` (any text) and stands still; None: it goes on from
+        where it stood, in the status of its phase. A held "paused" or "pausing" job resumes as a
+        paused one does."""
+        with self.lock:
+            job = self._job(jid)
+            if job.phase == "done":
+                raise ApiError(400, f"{jid} has ended ({job.obj['status']}): nothing to hold")
+            if status is None:
+                if job.held_status is not None:
+                    job.held_status = None
+                    job.obj["status"] = PHASE_STATUS[job.phase]
+                    job.last_tick = _now()
+                    self._advance(job, _now())
+            else:
+                job.held_status = status
+                job.obj["status"] = status
+                job.obj["estimated_finish"] = None
+            return _public(job.obj)
 
     def forget_job(self, jid: str) -> None:
         """Test hook: the job disappears, as one deleted at the provider or owned by another project."""
@@ -773,24 +779,6 @@ def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[st
         "first_id": chunk[0]["id"] if chunk else None,
         "last_id": chunk[-1]["id"] if chunk else None,
     }
-
-
-def _check_hyper(hyper: dict[str, Any], mtype: str) -> None:
-    def bad(name: str, rule: str) -> ApiError:
-        return ApiError(400, f"Invalid hyperparameter {name}: {rule}", param=f"method.{mtype}.hyperparameters.{name}")
-
-    n = hyper.get("n_epochs", "auto")
-    if n != "auto" and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 50):
-        raise bad("n_epochs", "must be an integer from 1 to 50 or 'auto'")
-    b = hyper.get("batch_size", "auto")
-    if b != "auto" and (not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= 256):
-        raise bad("batch_size", "must be an integer from 1 to 256 or 'auto'")
-    lr = hyper.get("learning_rate_multiplier", "auto")
-    if lr != "auto" and (not isinstance(lr, int | float) or isinstance(lr, bool) or lr <= 0):
-        raise bad("learning_rate_multiplier", "must be a number above 0 or 'auto'")
-    beta = hyper.get("beta", "auto")
-    if beta != "auto" and (not isinstance(beta, int | float) or isinstance(beta, bool) or not 0 < beta <= 2):
-        raise bad("beta", "must be a number in (0, 2] or 'auto'")
 
 
 def _inspect_training_file(content: bytes, mtype: str, minimum: int = 10) -> tuple[int, tuple[str, str] | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,12 +16,13 @@ from storage.migrate import current_head
 from storage.models import Base
 from tests.conftest import fresh_postgres_db
 
-# Each process imports everything first, then all upgrade at the same moment.
+# Each process imports everything first and says so; all upgrade when told "go" (a barrier, not a
+# guess at how long importing takes on a loaded machine).
 SCRIPT = """
-import sys, time
+import sys
 from storage.migrate import upgrade
-at = float(sys.argv[2])
-time.sleep(max(0.0, at - time.time()))
+print("ready", flush=True)
+sys.stdin.readline()
 upgrade(sys.argv[1])
 print("ok")
 """
@@ -39,9 +39,16 @@ def empty_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noq
 
 
 def test_processes_upgrading_an_empty_database_at_once_all_succeed(empty_url: str) -> None:
-    url, processes = empty_url, 6
-    at = time.time() + 4.0
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, url, str(at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    url, processes = empty_url, 4  # web, worker, release and one more
+    procs = [
+        subprocess.Popen([sys.executable, "-c", SCRIPT, url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+    for p in procs:
+        p.stdin.write("go\n")  # type: ignore[union-attr]
+        p.stdin.flush()  # type: ignore[union-attr]
     results = [p.communicate(timeout=120) for p in procs]
     failures = [err[-1500:] for (out, err), p in zip(results, procs, strict=True) if p.returncode != 0 or "ok" not in out]
     assert failures == [], failures[0]

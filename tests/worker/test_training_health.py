@@ -243,3 +243,22 @@ def test_health_alerts_off_says_nothing_even_about_a_nan_loss(db_url, make_servi
         assert s.scalar(select(MetricPoint.train_loss).where(MetricPoint.job_id == row.id, MetricPoint.step == 2)) is None
         data = s.scalars(select(JobEvent.data).where(JobEvent.job_id == row.id, JobEvent.type == "metrics")).all()
         assert {"step": 2, "train_loss": "NaN"}.items() <= next(d for d in data if d["step"] == 2).items()
+
+
+def test_the_sandbox_bills_the_training_files_tokens_times_epochs_and_no_alert_follows(db_url, make_services, slack, sandbox, tmp_path: Path) -> None:  # noqa: ANN001
+    """No crafted count: the sandbox bills what OpenAI bills, so a plain run matches the check."""
+    svc = make_services(db_url)
+    path = tmp_path / "train.jsonl"
+    path.write_bytes((Path(__file__).parents[1] / "data" / "toy_chat_fine_tuning.jsonl").read_bytes() * 2)
+    report = validate_file(path, model=MODEL)
+    reg = register(svc, team_id="T0001", name="train.jsonl", path=path, size=path.stat().st_size, sha256="ef" * 32, report=report, user_id="U0001")
+    job_id = _start(svc, sandbox, epochs=2, training_file=reg.provider_file_id)
+    poller, sender = Poller(svc, "w1"), Sender(svc, "w1")
+    alerts = lambda: [m for m in _channel_level(slack, "succeeded") if m["ts"] != _card_ts(slack)]  # noqa: E731
+    _pump(poller, sender, lambda: _final(svc, job_id)() and alerts())
+    with svc.db.session() as s:
+        row = s.scalars(select(Job).where(Job.provider_job_id == job_id)).one()
+        assert row.status == "succeeded"
+        assert row.trained_tokens == report.tokens.billed_per_epoch * 2 == round(report.tokens.billed_total / report.tokens.epochs * 2)
+        assert "billed_tokens" not in (row.health or {}).get("said", [])
+    assert not any("Billed tokens" in m.get("text", "") + json.dumps(m.get("blocks", [])) for m in slack.channel_messages(CH))
