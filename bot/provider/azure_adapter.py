@@ -17,7 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.provider.base import ChatReply, Job, JobSpec, JobStatus, ProviderInvalidRequest, ProviderNotFound, is_paused
+from bot.provider.base import (
+    ChatReply,
+    Job,
+    JobSpec,
+    JobStatus,
+    ProviderInvalidRequest,
+    ProviderNotFound,
+    is_paused,
+)
 from bot.provider.openai_adapter import OpenAIProvider
 
 AZURE_SUFFIX_LIMIT = 18
