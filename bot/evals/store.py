@@ -348,7 +348,11 @@ def fill_run(db: Database, run_id: int, owner: str, examples: Sequence[Example],
         moved = s.execute(
             update(EvalRun)
             .where(EvalRun.id == run_id, EvalRun.status == "preparing", EvalRun.lease_owner == owner)
-            .values(status="pending", examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note)
+            # The preparing lease is let go: the run is driven at the next tick, not when the lease runs out.
+            .values(
+                status="pending", examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note,
+                lease_owner=None, lease_until=None,
+            )
         ).rowcount
         if not moved:
             return False
