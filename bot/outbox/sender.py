@@ -40,6 +40,7 @@ from bot.charts.loss_chart import Point, loss_chart_png
 from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
+from bot.outbox.claims import ClaimKeeper, held
 from bot.services import Services
 from bot.slack_client import make_web_client
 from storage.models import Checkpoint, DeliveryPause, Job, MetricPoint, OutboxMessage, Subscription
@@ -142,7 +143,10 @@ class Sender:
         self.s = services
         self.me = worker_id
         self.claim = timedelta(seconds=claim_seconds)
-        self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False)
+        # No retries inside the client at all: a 429 is rescheduled (Retry-After) instead of slept on
+        # while holding a thread and a claim, and an unsure failure is read back before a new post.
+        self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False)
+        self.keeper = ClaimKeeper(services.db, worker_id, self.claim)
         self.threads = threads
         self.probe_seconds = probe_seconds
         self.max_attempts = max_attempts
@@ -325,6 +329,13 @@ class Sender:
         c = self._claim(mid)
         if c is None:
             return "skipped"
+        self.keeper.hold(c.id, c.attempts)
+        try:
+            return self._attempt(c)
+        finally:
+            self.keeper.drop(c.id)
+
+    def _attempt(self, c: Claim) -> str:
         found = None
         try:
             if c.kind in {"card_update", "reply", "chart"} and c.card_ts is None:
@@ -346,7 +357,8 @@ class Sender:
             return "failed"
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             return self._failed(c, exc)
-        self._record_success(c, ts)
+        if not self._record_success(c, ts):
+            return "skipped"
         return "recovered" if found else "delivered"
 
     def _failed(self, c: Claim, exc: Exception) -> str:
@@ -505,25 +517,33 @@ class Sender:
 
     # ---- bookkeeping ------------------------------------------------------------------------
 
-    def _record_success(self, c: Claim, ts: str) -> None:
+    def _take_back(self, s: Any, c: Claim) -> OutboxMessage | None:
+        """End our claim, if we still hold it: the row, locked for this transaction, or None when the
+        claim was lost (another sender took the message: what it records stands, not ours)."""
+        if not s.execute(update(OutboxMessage).where(*held(self.me, c.id, c.attempts)).values(claimed_by=None, claimed_until=None)).rowcount:
+            log.warning("slack %s %s: the claim was lost during the attempt; another sender's record stands", c.kind, c.key)
+            return None
+        return s.get(OutboxMessage, c.id, populate_existing=True)
+
+    def _record_success(self, c: Claim, ts: str) -> bool:
         now = utcnow()
         with self.s.db.session() as s:
-            m = s.get(OutboxMessage, c.id)
+            m = self._take_back(s, c)
+            if m is None:
+                return False
             m.delivered_at = now
             m.delivered_ts = ts
-            m.claimed_by = None
-            m.claimed_until = None
             m.last_error = None
-            m.gave_up_at = None
             if c.kind == "card" and c.subscription_id is not None:
                 sub = s.get(Subscription, c.subscription_id)
                 if sub is not None:
                     sub.card_ts = ts
+        return True
 
-    def _release(self, s: Any, c: Claim, error: str, *, answered: bool) -> OutboxMessage:
-        m = s.get(OutboxMessage, c.id)
-        m.claimed_by = None
-        m.claimed_until = None
+    def _release(self, s: Any, c: Claim, error: str, *, answered: bool) -> OutboxMessage | None:
+        m = self._take_back(s, c)
+        if m is None:
+            return None
         m.last_error = error[:500]
         if answered:
             m.uncertain_since = c.uncertain_since  # Slack answered: this attempt posted nothing
@@ -534,6 +554,8 @@ class Sender:
             delay = min(MAX_BACKOFF, 0.5 * 2 ** min(c.attempts, 10))
         with self.s.db.session() as s:
             m = self._release(s, c, error, answered=answered)
+            if m is None:
+                return
             m.next_attempt_at = utcnow() + timedelta(seconds=delay)
             if not counted:
                 m.attempts = max(0, m.attempts - 1)
@@ -543,6 +565,8 @@ class Sender:
     def _give_up(self, c: Claim, error: str, *, answered: bool) -> None:
         with self.s.db.session() as s:
             m = self._release(s, c, error, answered=answered)
+            if m is None:
+                return
             m.gave_up_at = utcnow()
         log.error("GAVE UP on slack %s %s in %s: %s (counted in /healthz as given_up)", c.kind, c.key, c.channel, error)
 
@@ -561,7 +585,8 @@ class Sender:
         """The channel cannot be posted to: stop its whole queue now, end its subscriptions, say so once."""
         now = utcnow()
         with self.s.db.session() as s:
-            self._release(s, c, error, answered=True)
+            if self._release(s, c, error, answered=True) is None:
+                return
             dropped = s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.channel_id == c.channel, OutboxMessage.delivered_at.is_(None), OutboxMessage.gave_up_at.is_(None))
