@@ -156,6 +156,9 @@ def make_settings(db_url: str, sandbox: SandboxServer, slack: SlackStandIn, **ov
         openai_base_url=sandbox.url,
         database_url=normalise_url(db_url),
         poll_interval=0.1,
+        # The stand-in enforces no rate limits unless a test asks (slack.enforce_limits()); those
+        # tests turn pacing on too.
+        slack_pacing=False,
     )
     return replace(base, **overrides)
 

@@ -9,8 +9,11 @@ the channel cannot be read (a public channel the bot posts to without being a me
 again: a possible duplicate is better than a lost message.
 
 What Slack's refusals mean here:
-- transient (5xx, 429, a dropped connection, anything unknown): retried with backoff, for about a day;
+- transient (5xx, a dropped connection, anything unknown): retried with backoff, for about a day;
   then given up at error level.
+- rate limited (429): Slack did nothing; the message is rescheduled after its Retry-After (no sleep,
+  no claim held, not counted as a failure) and only what was limited waits: that channel's posts or
+  that method (pacing.py). Calls are paced to Slack's published limits so a burst meets few 429s.
 - the channel is gone (archived, deleted, the bot removed): that channel's queue stops at once, its
   subscriptions end, and the job's origin channel (or the notify channel) is told once.
 - the token is refused (revoked, inactive, missing scope): sending pauses for everyone, nothing is
@@ -41,6 +44,8 @@ from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
 from bot.outbox.claims import ClaimKeeper, held
+from bot.outbox.digest import gather_endings
+from bot.outbox.pacing import POST, Pacer
 from bot.services import Services
 from bot.slack_client import make_web_client
 from storage.models import Checkpoint, DeliveryPause, Job, MetricPoint, OutboxMessage, Subscription
@@ -78,6 +83,7 @@ class SendStats:
     delivered: int = 0
     failed: int = 0
     recovered: int = 0  # found already posted after an interrupted attempt
+    deferred: int = 0  # rescheduled to keep to Slack's rate limits (paced, or a 429's Retry-After)
     gave_up: int = 0
     paused: bool = False
 
@@ -147,6 +153,7 @@ class Sender:
         # while holding a thread and a claim, and an unsure failure is read back before a new post.
         self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False)
         self.keeper = ClaimKeeper(services.db, worker_id, self.claim)
+        self.pacer = Pacer(enabled=services.settings.slack_pacing)
         self.threads = threads
         self.probe_seconds = probe_seconds
         self.max_attempts = max_attempts
@@ -194,7 +201,9 @@ class Sender:
         groups: dict[Any, list[int]] = {}
         for mid, sub_id, channel in sorted(rows, key=lambda r: r[0])[:limit]:
             groups.setdefault(sub_id if sub_id is not None else ("channel", channel), []).append(mid)
-        return list(groups.values())
+        # Channel-level messages (digests, approval requests) first: they take a channel's first
+        # posting slots, ahead of the thread replies of the same burst.
+        return [g for k, g in groups.items() if isinstance(k, tuple)] + [g for k, g in groups.items() if not isinstance(k, tuple)]
 
     def send_pending(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None, defer_kinds: frozenset[str] = frozenset()) -> SendStats:
         """`defer_kinds`: each thread stops before its first message of these kinds (charts take
@@ -204,6 +213,11 @@ class Sender:
             stats.paused = True
             return stats
         self._halt.clear()
+        if subscription_ids is None:
+            try:
+                gather_endings(self.s.db, channels)  # many endings in a channel: one digest post
+            except Exception:  # noqa: BLE001 - the alerts then go one by one
+                log.exception("gathering job endings into a digest failed")
         groups = self.pending_groups(limit, subscription_ids, channels)
         if defer_kinds and groups:
             groups = self._cut_at(groups, defer_kinds)
@@ -219,6 +233,7 @@ class Sender:
             stats.failed += r.failed
             stats.recovered += r.recovered
             stats.gave_up += r.gave_up
+            stats.deferred += r.deferred
         stats.paused = self._halt.is_set()
         return stats
 
@@ -250,6 +265,9 @@ class Sender:
             if outcome == "failed":
                 stats.failed += 1
                 break  # keep the thread's order: later messages wait for this one
+            if outcome == "deferred":
+                stats.deferred += 1
+                break
             if outcome in {"skipped", "paused", "channel_ended"}:
                 break
             stats.delivered += 1
@@ -346,7 +364,12 @@ class Sender:
                 raise _Wait("the job card is not posted yet")
             if c.kind == "edit":
                 c.card_ts = self._edited_ts(c)
-            found = self._already_posted(c) if c.uncertain_since is not None else None
+            reads = c.uncertain_since is not None and c.kind not in {"card_update", "edit"}
+            if reads:
+                self._paced(c, "conversations.replies" if self._thread_of(c) else "conversations.history")
+            found = self._already_posted(c) if reads else None
+            if not found:
+                self._paced(c, self._method_of(c))
             ts = found or self._deliver(c)
         except _TargetGivenUp as exc:
             # Waiting would hold every later message of its channel for ever.
@@ -355,6 +378,10 @@ class Sender:
         except _Wait as exc:
             self._retry(c, str(exc), answered=True, delay=2.0, counted=False)
             return "failed"
+        except _Paced as exc:
+            # Not sent: rescheduled for its slot, the claim let go; its thread waits, others go on.
+            self._retry(c, f"paced ({exc.method})", answered=True, delay=exc.seconds, counted=False, quiet=True)
+            return "deferred"
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             return self._failed(c, exc)
         if not self._record_success(c, ts):
@@ -378,17 +405,36 @@ class Sender:
         if answered and error in MESSAGE_ERRORS:
             self._give_up(c, error, answered=True)
             return "gave_up"
-        delay = None
         if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+            # Slack did nothing. Wait as told, by rescheduling (no thread and no claim held), and hold
+            # only what was limited: this channel's posts, or that method; not counted as a failure.
             try:
                 delay = float(exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1)
             except (TypeError, ValueError):
                 delay = 1.0
+            method = str(getattr(exc.response, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1] or self._method_of(c)
+            self.pacer.hold(method, c.channel, delay)
+            self._retry(c, f"ratelimited ({method}, Retry-After {delay:g}s)", answered=True, delay=delay, counted=False, quiet=True)
+            log.info("slack %s answered 429 for %s in %s: retry in %gs", method, c.key, c.channel, delay)
+            return "deferred"
+        delay = None
         if c.attempts >= self.max_attempts:
             self._give_up(c, f"{error} (still failing after {c.attempts} attempts)", answered=answered)
             return "gave_up"
         self._retry(c, error, answered=answered, delay=delay, counted=True)
         return "failed"
+
+    def _method_of(self, c: Claim) -> str:
+        if c.kind in {"card_update", "edit"}:
+            return "chat.update"
+        if c.kind == "chart":
+            return "files.getUploadURLExternal"
+        return POST
+
+    def _paced(self, c: Claim, method: str) -> None:
+        wait = self.pacer.slot(method, c.channel, c.id)
+        if wait > 0:
+            raise _Paced(method, wait)
 
     def _metadata(self, c: Claim) -> dict[str, Any]:
         return {"event_type": METADATA_TYPE, "event_payload": {"key": c.key}}
@@ -549,7 +595,7 @@ class Sender:
             m.uncertain_since = c.uncertain_since  # Slack answered: this attempt posted nothing
         return m
 
-    def _retry(self, c: Claim, error: str, *, answered: bool, delay: float | None, counted: bool) -> None:
+    def _retry(self, c: Claim, error: str, *, answered: bool, delay: float | None, counted: bool, quiet: bool = False) -> None:
         if delay is None:
             delay = min(MAX_BACKOFF, 0.5 * 2 ** min(c.attempts, 10))
         with self.s.db.session() as s:
@@ -559,7 +605,7 @@ class Sender:
             m.next_attempt_at = utcnow() + timedelta(seconds=delay)
             if not counted:
                 m.attempts = max(0, m.attempts - 1)
-        if counted:
+        if counted and not quiet:
             log.warning("slack %s for %s failed (%s), attempt %d; retry in %.1fs", c.kind, c.key, error, c.attempts, delay)
 
     def _give_up(self, c: Claim, error: str, *, answered: bool) -> None:
@@ -633,6 +679,14 @@ def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
 
 class _Wait(Exception):
     """Not deliverable yet (its card is not posted); try again shortly."""
+
+
+class _Paced(Exception):
+    """Not yet: Slack's rate limit for this call (pacing, or a 429's Retry-After) says wait."""
+
+    def __init__(self, method: str, seconds: float) -> None:
+        super().__init__(method)
+        self.method, self.seconds = method, seconds
 
 
 class _TargetGivenUp(Exception):

@@ -1,0 +1,86 @@
+"""Pace the sender's calls to Slack's rate limits, so that a burst is spread out instead of answered
+429, and remember the holds Slack's 429s impose.
+
+Slack's limits (api.slack.com/apis/rate-limits): chat.postMessage about one message per second per
+channel, short bursts allowed (a thread reply is a post in the channel too); the other methods a tier
+each, per workspace: tier 3 (chat.update, conversations.history / replies for Marketplace and
+internal apps) 50+/min, tier 4 (files.getUploadURLExternal, files.completeUploadExternal) 100+/min.
+Apps outside the Marketplace may read history once a minute: that is learnt from the 429 (its
+Retry-After is the minute) rather than assumed, so internal apps keep their tier.
+
+Nothing here sleeps: `slot()` says when a call may go; the sender reschedules the message for then
+and moves on, so no thread and no outbox claim is held while waiting. A slot is reserved when given,
+so messages queued behind a busy channel get successive slots instead of all retrying at once.
+Each key (a channel's posts, a method) has its own slots and holds: one channel or method that is
+limited never delays another.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+POST = "chat.postMessage"
+
+# (calls per second, burst) by method; chat.postMessage is per channel.
+CHANNEL_RATE = (1.0, 3)
+METHOD_RATES = {
+    "chat.update": (50 / 60, 10),
+    "conversations.history": (50 / 60, 5),
+    "conversations.replies": (50 / 60, 5),
+    "files.getUploadURLExternal": (100 / 60, 10),
+    "files.completeUploadExternal": (100 / 60, 10),
+}
+
+
+class Pacer:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, enabled: bool = True) -> None:
+        self.clock = clock
+        self.enabled = enabled  # off: no pacing ahead of Slack, only the holds its 429s impose
+        self._lock = threading.Lock()
+        self._next: dict[tuple[str, str], float] = {}  # key -> the earliest time its next call may go
+        self._held: dict[tuple[str, str], float] = {}  # key -> until when Slack said to wait
+        self._reserved: dict[tuple[str, str, int], float] = {}  # (key, message id) -> its slot
+
+    @staticmethod
+    def key(method: str, channel: str) -> tuple[str, str]:
+        return ("channel", channel) if method == POST else ("method", method)
+
+    def slot(self, method: str, channel: str, mid: int) -> float:
+        """Seconds from now until message `mid`'s call of `method` in `channel` may go (0: now, and it
+        is counted). A later slot is kept for `mid`: asking again then gets 0 without a new one."""
+        key = self.key(method, channel)
+        rate, burst = CHANNEL_RATE if method == POST else METHOD_RATES.get(method, (0.0, 0))
+        with self._lock:
+            now = self.clock()
+            held = self._held.get(key, 0.0)
+            if held > now:
+                self._reserved.pop((*key, mid), None)
+                return held - now
+            reserved = self._reserved.pop((*key, mid), None)
+            if reserved is not None and reserved <= now + 0.05:
+                return 0.0
+            if reserved is not None:
+                self._reserved[(*key, mid)] = reserved
+                return reserved - now
+            if not rate or not self.enabled:
+                return 0.0
+            interval = 1.0 / rate
+            # The burst: the virtual schedule may lag behind now by at most burst-1 intervals.
+            start = max(self._next.get(key, float("-inf")), now - (burst - 1) * interval)
+            self._next[key] = start + interval
+            if start <= now:
+                return 0.0
+            if len(self._reserved) > 10_000:  # slots of messages that went elsewhere or were sent by another process
+                self._reserved = {k: t for k, t in self._reserved.items() if t > now - 60}
+            self._reserved[(*key, mid)] = start
+            return start - now
+
+    def hold(self, method: str, channel: str, seconds: float) -> None:
+        """Slack answered 429 with Retry-After `seconds`: nothing of this key goes before then."""
+        key = self.key(method, channel)
+        with self._lock:
+            until = self.clock() + seconds
+            self._held[key] = max(self._held.get(key, 0.0), until)
+            self._next[key] = max(self._next.get(key, 0.0), until)
