@@ -26,7 +26,7 @@ POST = "chat.postMessage"
 # (calls per second, burst) by method; chat.postMessage is per channel.
 CHANNEL_RATE = (1.0, 3)
 METHOD_RATES = {
-    "chat.update": (50 / 60, 10),
+    "chat.update": (50 / 60, 20),
     "conversations.history": (50 / 60, 5),
     "conversations.replies": (50 / 60, 5),
     "files.getUploadURLExternal": (100 / 60, 10),
@@ -35,8 +35,17 @@ METHOD_RATES = {
 
 
 class Pacer:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        enabled: bool = True,
+        channel_rate: tuple[float, int] = CHANNEL_RATE,
+        method_rates: dict[str, tuple[float, int]] | None = None,
+    ) -> None:
         self.clock = clock
+        self.channel_rate = channel_rate
+        self.method_rates = METHOD_RATES if method_rates is None else method_rates
         self.enabled = enabled  # off: no pacing ahead of Slack, only the holds its 429s impose
         self._lock = threading.Lock()
         self._next: dict[tuple[str, str], float] = {}  # key -> the earliest time its next call may go
@@ -51,7 +60,7 @@ class Pacer:
         """Seconds from now until message `mid`'s call of `method` in `channel` may go (0: now, and it
         is counted). A later slot is kept for `mid`: asking again then gets 0 without a new one."""
         key = self.key(method, channel)
-        rate, burst = CHANNEL_RATE if method == POST else METHOD_RATES.get(method, (0.0, 0))
+        rate, burst = self.channel_rate if method == POST else self.method_rates.get(method, (0.0, 0))
         with self._lock:
             now = self.clock()
             held = self._held.get(key, 0.0)

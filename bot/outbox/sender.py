@@ -62,6 +62,7 @@ MAX_BACKOFF = 300.0
 RECOVERY_MARGIN = timedelta(minutes=10)
 RECOVERY_PAGE = 200
 PER_THREAD = 100  # messages of one thread per send cycle
+READBACK = "_readback_cursor"  # payload key: where an undecided read-back goes on
 
 # The token or the app is refused: no message can go out until a person fixes it. (auth.test, the
 # probe that ends a pause, fails for these too; a missing scope is not here: auth.test needs none.)
@@ -100,6 +101,7 @@ class Claim:
     job_id: int | None
     card_ts: str | None
     uncertain_since: datetime | None  # before this attempt: an earlier attempt may have posted
+    readback: str | None = None  # where an undecided read-back goes on (a history cursor)
 
 
 def chart_filename(job_provider_id: str) -> str:
@@ -341,7 +343,9 @@ class Sender:
             if m.subscription_id is not None:
                 sub = s.get(Subscription, m.subscription_id)
                 card_ts = sub.card_ts if sub is not None else None
-            return Claim(m.id, m.idempotency_key, m.kind, m.channel_id, dict(m.payload or {}), m.attempts, m.subscription_id, m.job_id, card_ts, prior)
+            payload = dict(m.payload or {})
+            readback = payload.pop(READBACK, None) if prior is not None else None
+            return Claim(m.id, m.idempotency_key, m.kind, m.channel_id, payload, m.attempts, m.subscription_id, m.job_id, card_ts, prior, readback)
 
     def _send_one(self, mid: int) -> str:
         c = self._claim(mid)
@@ -364,12 +368,15 @@ class Sender:
                 raise _Wait("the job card is not posted yet")
             if c.kind == "edit":
                 c.card_ts = self._edited_ts(c)
+            # An edit is harmless to repeat; anything else that may have gone out is looked for first.
             reads = c.uncertain_since is not None and c.kind not in {"card_update", "edit"}
             if reads:
                 self._paced(c, "conversations.replies" if self._thread_of(c) else "conversations.history")
+            # Both slots before the read, so a read is followed by its post, not by another read later.
+            self._paced(c, self._method_of(c))
             found = self._already_posted(c) if reads else None
-            if not found:
-                self._paced(c, self._method_of(c))
+            if reads and not found:
+                c.uncertain_since = None  # looked: not there; a refusal of the post below leaves nothing to look for
             ts = found or self._deliver(c)
         except _TargetGivenUp as exc:
             # Waiting would hold every later message of its channel for ever.
@@ -378,6 +385,9 @@ class Sender:
         except _Wait as exc:
             self._retry(c, str(exc), answered=True, delay=2.0, counted=False)
             return "failed"
+        except _Undecided:
+            self._retry(c, "read-back continues on the next page", answered=True, delay=0.0, counted=False, quiet=True)
+            return "deferred"
         except _Paced as exc:
             # Not sent: rescheduled for its slot, the claim let go; its thread waits, others go on.
             self._retry(c, f"paced ({exc.method})", answered=True, delay=exc.seconds, counted=False, quiet=True)
@@ -474,43 +484,43 @@ class Sender:
     def _already_posted(self, c: Claim) -> str | None:
         """Is the message in Slack already? Its ts (a chart: its file id) if so, None to post it.
 
-        Only messages posted since the first uncertain attempt are read (Slack's `oldest`), page by
-        page, however busy the channel. A channel the bot may post to but not read cannot tell:
-        the message is posted again, since a duplicate is better than a lost message."""
-        if c.kind in {"card_update", "edit"}:
-            return None  # an edit is harmless to repeat
+        One history call per attempt: Slack may allow an app one a minute (outside the Marketplace),
+        15 messages a page. Only messages posted since the first uncertain attempt are read (Slack's
+        `oldest`); if they fill more than a page and ours is not on it, the attempt ends undecided
+        and the next one reads on from where this one stopped (the cursor is kept with the message),
+        so a busy channel costs a call a page and never a second post. A 429 here reschedules the
+        message like any 429. A channel the bot may post to but not read cannot tell: the message is
+        posted again, since a duplicate is better than a lost message."""
         assert c.uncertain_since is not None
         oldest = f"{(c.uncertain_since - RECOVERY_MARGIN).timestamp():.6f}"
         thread = self._thread_of(c)
         name = self._chart_name(c) if c.kind == "chart" else None
         try:
-            for m in self._read_since(c.channel, thread, oldest):
-                if name is not None:
-                    for f in m.get("files") or []:
-                        if f.get("name") == name:
-                            return str(f.get("id"))
-                    continue
-                md = m.get("metadata") or {}
-                if md.get("event_type") == METADATA_TYPE and (md.get("event_payload") or {}).get("key") == c.key:
-                    return m["ts"]
+            if thread:
+                resp = self.client.conversations_replies(channel=c.channel, ts=thread, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=c.readback)
+            else:
+                resp = self.client.conversations_history(channel=c.channel, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=c.readback)
         except SlackApiError as exc:
             error, answered = slack_error(exc)
             if not (answered and error in UNREADABLE):
                 raise
             log.warning("cannot read back %s in %s (%s) after an interrupted attempt: posting it again, a duplicate is possible", c.key, c.channel, error)
+            c.readback = None
+            return None
+        for m in resp.get("messages") or []:
+            if name is not None:
+                if any(f.get("name") == name for f in m.get("files") or []):
+                    return str(next(f for f in m["files"] if f.get("name") == name).get("id"))
+                continue
+            md = m.get("metadata") or {}
+            if md.get("event_type") == METADATA_TYPE and (md.get("event_payload") or {}).get("key") == c.key:
+                return m["ts"]
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+        if resp.get("has_more") and cursor:
+            c.readback = cursor
+            raise _Undecided(cursor)
+        c.readback = None
         return None
-
-    def _read_since(self, channel: str, thread: str | None, oldest: str) -> Iterator[dict[str, Any]]:
-        cursor = None
-        while True:
-            if thread:
-                resp = self.client.conversations_replies(channel=channel, ts=thread, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=cursor)
-            else:
-                resp = self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=cursor)
-            yield from resp.get("messages") or []
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not (resp.get("has_more") and cursor):
-                return
 
     # ---- rendering at send time: a late message shows the latest state ----------------------
 
@@ -593,6 +603,11 @@ class Sender:
         m.last_error = error[:500]
         if answered:
             m.uncertain_since = c.uncertain_since  # Slack answered: this attempt posted nothing
+        kept = (m.payload or {}).get(READBACK)
+        # The read-back's place is worth keeping only while the same uncertainty is being resolved.
+        readback = c.readback if m.uncertain_since is not None and m.uncertain_since == c.uncertain_since else None
+        if kept != readback:
+            m.payload = {**{k: v for k, v in (m.payload or {}).items() if k != READBACK}, **({READBACK: readback} if readback else {})}
         return m
 
     def _retry(self, c: Claim, error: str, *, answered: bool, delay: float | None, counted: bool, quiet: bool = False) -> None:
@@ -621,7 +636,7 @@ class Sender:
         fallback = c.payload.get("fallback_channel")
         if not fallback or fallback == c.channel:
             return
-        payload = {k: v for k, v in c.payload.items() if k not in {"fallback_channel", "thread_ts"}}
+        payload = {k: v for k, v in c.payload.items() if k not in {"fallback_channel", "thread_ts", READBACK}}
         with self.s.db.session() as s:
             team = s.scalar(select(OutboxMessage.team_id).where(OutboxMessage.id == c.id))
             s.add(OutboxMessage(idempotency_key=f"{c.key}:fallback"[:255], kind=c.kind, channel_id=fallback, team_id=team, payload=payload))
@@ -679,6 +694,10 @@ def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
 
 class _Wait(Exception):
     """Not deliverable yet (its card is not posted); try again shortly."""
+
+
+class _Undecided(Exception):
+    """The read-back's page did not settle it; the next attempt reads on from its cursor."""
 
 
 class _Paced(Exception):
