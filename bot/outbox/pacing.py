@@ -51,14 +51,19 @@ class Pacer:
         self._next: dict[tuple[str, str], float] = {}  # key -> the earliest time its next call may go
         self._held: dict[tuple[str, str], float] = {}  # key -> until when Slack said to wait
         self._reserved: dict[tuple[str, str, int], float] = {}  # (key, message id) -> its slot
+        self._urgent: dict[tuple[str, str], float] = {}  # key -> the next slot of channel-level posts
 
     @staticmethod
     def key(method: str, channel: str) -> tuple[str, str]:
         return ("channel", channel) if method == POST else ("method", method)
 
-    def slot(self, method: str, channel: str, mid: int) -> float:
+    def slot(self, method: str, channel: str, mid: int, *, urgent: bool = False) -> float:
         """Seconds from now until message `mid`'s call of `method` in `channel` may go (0: now, and it
-        is counted). A later slot is kept for `mid`: asking again then gets 0 without a new one."""
+        is counted). A later slot is kept for `mid`: asking again then gets 0 without a new one.
+
+        `urgent` (a channel-level post: a digest, a card, an approval request) goes ahead of the thread
+        replies that reserved the channel's next slots: it has a schedule of its own and pushes theirs
+        back by one. A reply already given the same second may meet a 429, which is then waited out."""
         key = self.key(method, channel)
         rate, burst = self.channel_rate if method == POST else self.method_rates.get(method, (0.0, 0))
         with self._lock:
@@ -77,8 +82,14 @@ class Pacer:
                 return 0.0
             interval = 1.0 / rate
             # The burst: the virtual schedule may lag behind now by at most burst-1 intervals.
-            start = max(self._next.get(key, float("-inf")), now - (burst - 1) * interval)
-            self._next[key] = start + interval
+            floor = now - (burst - 1) * interval
+            if urgent:
+                start = max(self._urgent.get(key, float("-inf")), floor)
+                self._urgent[key] = start + interval
+                self._next[key] = max(self._next.get(key, floor), start) + interval
+            else:
+                start = max(self._next.get(key, float("-inf")), self._urgent.get(key, float("-inf")), floor)
+                self._next[key] = start + interval
             if start <= now:
                 return 0.0
             if len(self._reserved) > 10_000:  # slots of messages that went elsewhere or were sent by another process
@@ -93,3 +104,4 @@ class Pacer:
             until = self.clock() + seconds
             self._held[key] = max(self._held.get(key, 0.0), until)
             self._next[key] = max(self._next.get(key, 0.0), until)
+            self._urgent[key] = max(self._urgent.get(key, 0.0), until)

@@ -442,7 +442,8 @@ class Sender:
         return POST
 
     def _paced(self, c: Claim, method: str) -> None:
-        wait = self.pacer.slot(method, c.channel, c.id)
+        urgent = method == POST and c.kind in {"card", "alert", "post"} and not self._thread_of(c)
+        wait = self.pacer.slot(method, c.channel, c.id, urgent=urgent)
         if wait > 0:
             raise _Paced(method, wait)
 
