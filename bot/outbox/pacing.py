@@ -29,8 +29,8 @@ METHOD_RATES = {
     "chat.update": (50 / 60, 20),
     "conversations.history": (50 / 60, 5),
     "conversations.replies": (50 / 60, 5),
-    "files.getUploadURLExternal": (100 / 60, 10),
-    "files.completeUploadExternal": (100 / 60, 10),
+    "files.getUploadURLExternal": (100 / 60, 20),
+    "files.completeUploadExternal": (100 / 60, 20),
 }
 
 
@@ -84,7 +84,8 @@ class Pacer:
             # The burst: the virtual schedule may lag behind now by at most burst-1 intervals.
             floor = now - (burst - 1) * interval
             if urgent:
-                start = max(self._urgent.get(key, float("-inf")), floor)
+                # No burst credit while replies hold the next slots: they are using it.
+                start = max(self._urgent.get(key, float("-inf")), now if self._next.get(key, floor) > now else floor)
                 self._urgent[key] = start + interval
                 self._next[key] = max(self._next.get(key, floor), start) + interval
             else:

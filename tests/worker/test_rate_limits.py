@@ -115,3 +115,20 @@ def test_a_read_back_that_is_rate_limited_waits_and_never_posts_twice(db_url, ma
     reads = [c.status for c in slack.calls("conversations.history")]
     assert reads == [200, 429, 200]  # someone else's, ours refused, ours: one call for this message
     assert _row(svc, "s1:card").delivered_ts == _top(slack, CH)[0]["ts"]
+
+
+def test_pacing_reserves_successive_slots_per_channel_and_lets_channel_posts_go_first() -> None:
+    clock = Clock()
+    pacer = Pacer(clock)
+    assert [pacer.slot("chat.postMessage", "C1", mid) for mid in range(1, 4)] == [0, 0, 0]  # the burst
+    waits = [pacer.slot("chat.postMessage", "C1", mid) for mid in range(4, 7)]
+    assert waits == [1.0, 2.0, 3.0]  # reserved: no herd when they come back
+    assert pacer.slot("chat.postMessage", "C1", 5) == 2.0  # asking again keeps its slot
+    assert pacer.slot("chat.postMessage", "C2", 1) == 0  # another channel is not held back
+    assert pacer.slot("chat.update", "C1", 1) == 0  # nor another method
+    assert pacer.slot("chat.postMessage", "C1", 99, urgent=True) == 0  # a digest goes ahead of the replies
+    clock.t += 2.0
+    assert pacer.slot("chat.postMessage", "C1", 5) == 0  # its slot came
+    pacer.hold("chat.postMessage", "C1", 30)  # Slack said 429, Retry-After 30
+    assert pacer.slot("chat.postMessage", "C1", 6) == 30 and pacer.slot("chat.postMessage", "C2", 2) == 0
+    assert Pacer(clock, enabled=False).slot("chat.postMessage", "C1", 1) == 0
