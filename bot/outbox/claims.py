@@ -75,12 +75,16 @@ class ClaimKeeper:
             log.warning("renewing outbox claims failed; retrying", exc_info=True)
             return
         if gone:
+            lost: list[int] = []
             with self._lock:
                 for mid in gone:
-                    if mid in self._inflight:
+                    # Not a send that ended (and recorded) meanwhile, nor a newer claim of the same message.
+                    if self._inflight.get(mid) == todo[mid]:
                         self._lost.add(mid)
-                        self._inflight.pop(mid, None)
-            log.warning("outbox claims lost while sending (%s): their results will not be recorded by this sender", ", ".join(map(str, gone)))
+                        self._inflight.pop(mid)
+                        lost.append(mid)
+            if lost:
+                log.warning("outbox claims lost while sending (%s): their results will not be recorded by this sender", ", ".join(map(str, lost)))
 
     def _run(self) -> None:
         while True:
