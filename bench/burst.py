@@ -115,7 +115,7 @@ def run(base: str, slack: SlackStandIn, settings: Settings, n_jobs: int, channel
         while time.time() < deadline:
             for c in slack.calls("chat.postMessage"):
                 if c.status == 200 and not c.args.get("thread_ts"):
-                    text = str(c.args.get("text", ""))
+                    text = str(c.args.get("text", "")) + json.dumps(c.args.get("blocks") or [])
                     for j in where:
                         if j in text and ("ended" in text or text.startswith(f"Fine-tuning {j} succeeded")):
                             seen.setdefault(j, c.at)

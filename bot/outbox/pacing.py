@@ -52,6 +52,7 @@ class Pacer:
         self._held: dict[tuple[str, str], float] = {}  # key -> until when Slack said to wait
         self._reserved: dict[tuple[str, str, int], float] = {}  # (key, message id) -> its slot
         self._urgent: dict[tuple[str, str], float] = {}  # key -> the next slot of channel-level posts
+        self._bucket: dict[tuple[str, str], tuple[float, float]] = {}  # key -> (tokens, when): calls made
 
     @staticmethod
     def key(method: str, channel: str) -> tuple[str, str]:
@@ -72,14 +73,18 @@ class Pacer:
             if held > now:
                 self._reserved.pop((*key, mid), None)
                 return held - now
+            if not rate or not self.enabled:
+                return 0.0
             reserved = self._reserved.pop((*key, mid), None)
             if reserved is not None and reserved <= now + 0.05:
-                return 0.0
+                # A slot used late may bunch up with the next one: the calls actually made decide.
+                wait = self._spend(key, rate, burst, now)
+                if wait:
+                    self._reserved[(*key, mid)] = now + wait
+                return wait
             if reserved is not None:
                 self._reserved[(*key, mid)] = reserved
                 return reserved - now
-            if not rate or not self.enabled:
-                return 0.0
             interval = 1.0 / rate
             # The burst: the virtual schedule may lag behind now by at most burst-1 intervals.
             floor = now - (burst - 1) * interval
@@ -92,11 +97,24 @@ class Pacer:
                 start = max(self._next.get(key, float("-inf")), self._urgent.get(key, float("-inf")), floor)
                 self._next[key] = start + interval
             if start <= now:
-                return 0.0
+                wait = self._spend(key, rate, burst, now)
+                if not wait:
+                    return 0.0
+                start = now + wait
             if len(self._reserved) > 10_000:  # slots of messages that went elsewhere or were sent by another process
                 self._reserved = {k: t for k, t in self._reserved.items() if t > now - 60}
             self._reserved[(*key, mid)] = start
             return start - now
+
+    def _spend(self, key: tuple[str, str], rate: float, burst: int, now: float) -> float:
+        """The calls actually made, as Slack counts them (a token bucket): 0 and one spent, or the wait."""
+        tokens, at = self._bucket.get(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * rate)
+        if tokens >= 1:
+            self._bucket[key] = (tokens - 1, now)
+            return 0.0
+        self._bucket[key] = (tokens, now)
+        return (1 - tokens) / rate
 
     def hold(self, method: str, channel: str, seconds: float) -> None:
         """Slack answered 429 with Retry-After `seconds`: nothing of this key goes before then."""
@@ -106,3 +124,4 @@ class Pacer:
             self._held[key] = max(self._held.get(key, 0.0), until)
             self._next[key] = max(self._next.get(key, 0.0), until)
             self._urgent[key] = max(self._urgent.get(key, 0.0), until)
+            self._bucket[key] = (1.0, until)  # Slack's bucket has a call's worth again then

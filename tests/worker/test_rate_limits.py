@@ -126,7 +126,7 @@ def test_pacing_reserves_successive_slots_per_channel_and_lets_channel_posts_go_
     assert pacer.slot("chat.postMessage", "C1", 5) == 2.0  # asking again keeps its slot
     assert pacer.slot("chat.postMessage", "C2", 1) == 0  # another channel is not held back
     assert pacer.slot("chat.update", "C1", 1) == 0  # nor another method
-    assert pacer.slot("chat.postMessage", "C1", 99, urgent=True) == 0  # a digest goes ahead of the replies
+    assert pacer.slot("chat.postMessage", "C1", 99, urgent=True) == 1.0  # a digest goes ahead of the replies
     clock.t += 2.0
     assert pacer.slot("chat.postMessage", "C1", 5) == 0  # its slot came
     pacer.hold("chat.postMessage", "C1", 30)  # Slack said 429, Retry-After 30
