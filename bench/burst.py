@@ -123,9 +123,10 @@ def run(base: str, slack: SlackStandIn, settings: Settings, n_jobs: int, channel
                 done_at = time.time()
                 break
             time.sleep(0.2)
-        first_found = None
         with svc.db.session() as s:
             first_found = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.idempotency_key.like("s%:final%")))
+            last_found = s.scalar(select(func.max(OutboxMessage.created_at)).where(OutboxMessage.idempotency_key.like("s%:final%")))
+            digest_queued = s.scalar(select(func.max(OutboxMessage.created_at)).where(OutboxMessage.idempotency_key.like("digest:%")))
     finally:
         worker.stop()
     # What Slack shows, per job.
@@ -160,7 +161,10 @@ def run(base: str, slack: SlackStandIn, settings: Settings, n_jobs: int, channel
         "poll_interval_s": settings.poll_interval,
         "endings_visible": len(seen),
         "ending_visible_s": {"p50": round(statistics.median(visible), 2), "max": round(max(visible), 2)} if visible else None,
-        "found_by_poll_after_s": round(first_found.timestamp() - ended_at, 2) if first_found else None,
+        # Where the time goes: the poll cycle that finds the endings, then the send.
+        "first_ending_found_s": round(first_found.timestamp() - ended_at, 2) if first_found else None,
+        "last_ending_found_s": round(last_found.timestamp() - ended_at, 2) if last_found else None,
+        "last_digest_queued_s": round(digest_queued.timestamp() - ended_at, 2) if digest_queued else None,
         "everything_delivered_s": round(done_at - ended_at, 1) if done_at else None,
         "digests_per_channel": dict(digests),
         "lost": len(lost),
