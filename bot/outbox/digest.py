@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -24,6 +25,11 @@ from storage.types import utcnow
 
 MIN_JOBS = 2
 MAX_JOBS = 40  # per digest: every job keeps a line within Slack's limits
+# While endings keep arriving in a channel (a poll cycle writes its jobs in batches), its waiting
+# alerts are held until none came for QUIET, at most MAX_WAIT after the first: one digest, not one
+# per batch. A lone ending is never held.
+QUIET = timedelta(seconds=1)
+MAX_WAIT = timedelta(seconds=5)
 # bot/jobs/notify.py keys a job's end-of-job alert `s<subscription>:final` (`:final:<n>` on a
 # re-subscription); other channel alerts (training health) are not endings.
 FINAL_KEY = "s%:final%"
@@ -38,17 +44,23 @@ def gather_endings(db: Any, channels: list[str] | None = None) -> int:
     now = utcnow()
     o = OutboxMessage
     free = [o.delivered_at.is_(None), o.gave_up_at.is_(None), o.attempts == 0, o.kind == "alert", or_(o.claimed_until.is_(None), o.claimed_until < now)]
-    q = select(o.id, o.channel_id).where(*free, o.uncertain_since.is_(None), o.next_attempt_at <= now, o.job_id.is_not(None), o.idempotency_key.like(FINAL_KEY))
+    q = select(o.id, o.channel_id, o.created_at).where(*free, o.uncertain_since.is_(None), o.next_attempt_at <= now, o.job_id.is_not(None), o.idempotency_key.like(FINAL_KEY))
     if channels is not None:
         q = q.where(o.channel_id.in_(channels))
     with db.session() as s:
         rows = s.execute(q.order_by(o.id)).all()
-    by_channel: dict[str, list[int]] = {}
-    for mid, channel in rows:
-        by_channel.setdefault(channel, []).append(mid)
+    by_channel: dict[str, list[tuple[int, datetime]]] = {}
+    for mid, channel, created in rows:
+        by_channel.setdefault(channel, []).append((mid, created))
     gathered = 0
-    for channel, ids in by_channel.items():
-        if len(ids) < MIN_JOBS:
+    for channel, found in by_channel.items():
+        if len(found) < MIN_JOBS:
+            continue
+        ids = [mid for mid, _ in found]
+        newest, oldest = max(c for _, c in found), min(c for _, c in found)
+        if now - newest < QUIET and now - oldest < MAX_WAIT:
+            with db.session() as s:  # more may be on their way: wait for them (none of these is sent meanwhile)
+                s.execute(update(o).where(o.id.in_(ids), *free).values(next_attempt_at=newest + QUIET))
             continue
         for chunk in _chunks(ids, MAX_JOBS):
             try:
