@@ -58,6 +58,8 @@ class Settings:
     health_stall_minutes: float = 5.0
     health_queued_minutes: float = 120.0
     health_tokens_percent: float = 10.0
+    # Keep the outbox to Slack's rate limits (bot.outbox.pacing); off only for a Slack without them.
+    slack_pacing: bool = True
     azure_endpoint: str | None = None
     azure_api_key: str | None = field(default=None, repr=False)
     together_api_key: str | None = field(default=None, repr=False)
@@ -216,6 +218,7 @@ _ENV_NAME = {
     "health_stall_minutes": "FTBOT_HEALTH_STALL_MINUTES",
     "health_queued_minutes": "FTBOT_HEALTH_QUEUED_MINUTES",
     "health_tokens_percent": "FTBOT_HEALTH_TOKENS_PERCENT",
+    "slack_pacing": "FTBOT_SLACK_PACING",
     "azure_endpoint": "AZURE_OPENAI_ENDPOINT",
     "azure_api_key": "AZURE_OPENAI_API_KEY",
     "together_api_key": "TOGETHER_API_KEY",
@@ -483,6 +486,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         health_stall_minutes=_number(env, "FTBOT_HEALTH_STALL_MINUTES", float, 5.0, minimum=0.01),
         health_queued_minutes=_number(env, "FTBOT_HEALTH_QUEUED_MINUTES", float, 120.0, minimum=0.01),
         health_tokens_percent=_number(env, "FTBOT_HEALTH_TOKENS_PERCENT", float, 10.0, minimum=0.0, maximum=1000.0),
+        slack_pacing=_bool(env, "FTBOT_SLACK_PACING", True),
         azure_endpoint=_url(env, "AZURE_OPENAI_ENDPOINT", None),
         azure_api_key=_str(env, "AZURE_OPENAI_API_KEY"),
         together_api_key=_str(env, "TOGETHER_API_KEY"),

@@ -209,6 +209,9 @@ def make_settings(db_url: str, sandbox: SandboxServer, slack: SlackStandIn, **ov
         # A job's automatic evaluation adds chat requests and thread replies the other suites do
         # not expect; tests/evals turns it on where it is the subject.
         eval_on_completion=False,
+        # The stand-in enforces no rate limits unless a test asks (slack.enforce_limits()); those
+        # tests turn pacing on too.
+        slack_pacing=False,
     )
     return replace(base, **overrides)
 

@@ -9,8 +9,11 @@ the channel cannot be read (a public channel the bot posts to without being a me
 again: a possible duplicate is better than a lost message.
 
 What Slack's refusals mean here:
-- transient (5xx, 429, a dropped connection, anything unknown): retried with backoff, for about a day;
+- transient (5xx, a dropped connection, anything unknown): retried with backoff, for about a day;
   then given up at error level.
+- rate limited (429): Slack did nothing; the message is rescheduled after its Retry-After (no sleep,
+  no claim held, not counted as a failure) and only what was limited waits: that channel's posts or
+  that method (pacing.py). Calls are paced to Slack's published limits so a burst meets few 429s.
 - the channel is gone (archived, deleted, the bot removed): that channel's queue stops at once, its
   subscriptions end, and the job's origin channel (or the notify channel) is told once.
 - the token is refused (revoked, inactive, missing scope): sending pauses for everyone, nothing is
@@ -42,6 +45,9 @@ from bot.evals.csv_export import run_csv
 from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
+from bot.outbox.claims import ClaimKeeper, held
+from bot.outbox.digest import gather_endings
+from bot.outbox.pacing import POST, Pacer
 from bot.services import Services
 from bot.slack_client import make_web_client
 from storage.models import Checkpoint, DeliveryPause, Job, MetricPoint, OutboxMessage, Subscription
@@ -59,6 +65,7 @@ RECOVERY_MARGIN = timedelta(minutes=10)
 RECOVERY_PAGE = 200
 PER_THREAD = 100  # messages of one thread per send cycle
 EVAL_CSV = "eval_csv"  # an evaluation's every example as CSV, uploaded in a thread
+READBACK = "_readback_cursor"  # payload key: where an undecided read-back goes on
 
 # The token or the app is refused: no message can go out until a person fixes it. (auth.test, the
 # probe that ends a pause, fails for these too; a missing scope is not here: auth.test needs none.)
@@ -80,6 +87,7 @@ class SendStats:
     delivered: int = 0
     failed: int = 0
     recovered: int = 0  # found already posted after an interrupted attempt
+    deferred: int = 0  # rescheduled to keep to Slack's rate limits (paced, or a 429's Retry-After)
     gave_up: int = 0
     paused: bool = False
 
@@ -96,6 +104,7 @@ class Claim:
     job_id: int | None
     card_ts: str | None
     uncertain_since: datetime | None  # before this attempt: an earlier attempt may have posted
+    readback: str | None = None  # where an undecided read-back goes on (a history cursor)
 
 
 def chart_filename(job_provider_id: str) -> str:
@@ -145,7 +154,11 @@ class Sender:
         self.s = services
         self.me = worker_id
         self.claim = timedelta(seconds=claim_seconds)
-        self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False)
+        # No retries inside the client at all: a 429 is rescheduled (Retry-After) instead of slept on
+        # while holding a thread and a claim, and an unsure failure is read back before a new post.
+        self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False)
+        self.keeper = ClaimKeeper(services.db, worker_id, self.claim)
+        self.pacer = Pacer(enabled=services.settings.slack_pacing)
         self.threads = threads
         self.probe_seconds = probe_seconds
         self.max_attempts = max_attempts
@@ -193,7 +206,9 @@ class Sender:
         groups: dict[Any, list[int]] = {}
         for mid, sub_id, channel in sorted(rows, key=lambda r: r[0])[:limit]:
             groups.setdefault(sub_id if sub_id is not None else ("channel", channel), []).append(mid)
-        return list(groups.values())
+        # Channel-level messages (digests, approval requests) first: they take a channel's first
+        # posting slots, ahead of the thread replies of the same burst.
+        return [g for k, g in groups.items() if isinstance(k, tuple)] + [g for k, g in groups.items() if not isinstance(k, tuple)]
 
     def send_pending(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None, defer_kinds: frozenset[str] = frozenset()) -> SendStats:
         """`defer_kinds`: each thread stops before its first message of these kinds (charts take
@@ -203,6 +218,11 @@ class Sender:
             stats.paused = True
             return stats
         self._halt.clear()
+        if subscription_ids is None:
+            try:
+                gather_endings(self.s.db, channels)  # many endings in a channel: one digest post
+            except Exception:  # noqa: BLE001 - the alerts then go one by one
+                log.exception("gathering job endings into a digest failed")
         groups = self.pending_groups(limit, subscription_ids, channels)
         if defer_kinds and groups:
             groups = self._cut_at(groups, defer_kinds)
@@ -218,6 +238,7 @@ class Sender:
             stats.failed += r.failed
             stats.recovered += r.recovered
             stats.gave_up += r.gave_up
+            stats.deferred += r.deferred
         stats.paused = self._halt.is_set()
         return stats
 
@@ -249,6 +270,9 @@ class Sender:
             if outcome == "failed":
                 stats.failed += 1
                 break  # keep the thread's order: later messages wait for this one
+            if outcome == "deferred":
+                stats.deferred += 1
+                break
             if outcome in {"skipped", "paused", "channel_ended"}:
                 break
             stats.delivered += 1
@@ -322,12 +346,21 @@ class Sender:
             if m.subscription_id is not None:
                 sub = s.get(Subscription, m.subscription_id)
                 card_ts = sub.card_ts if sub is not None else None
-            return Claim(m.id, m.idempotency_key, m.kind, m.channel_id, dict(m.payload or {}), m.attempts, m.subscription_id, m.job_id, card_ts, prior)
+            payload = dict(m.payload or {})
+            readback = payload.pop(READBACK, None) if prior is not None else None
+            return Claim(m.id, m.idempotency_key, m.kind, m.channel_id, payload, m.attempts, m.subscription_id, m.job_id, card_ts, prior, readback)
 
     def _send_one(self, mid: int) -> str:
         c = self._claim(mid)
         if c is None:
             return "skipped"
+        self.keeper.hold(c.id, c.attempts)
+        try:
+            return self._attempt(c)
+        finally:
+            self.keeper.drop(c.id)
+
+    def _attempt(self, c: Claim) -> str:
         found = None
         try:
             if (c.kind in {"card_update", "reply", "chart"} or (c.kind == EVAL_CSV and c.subscription_id is not None)) and c.card_ts is None:
@@ -338,7 +371,15 @@ class Sender:
                 raise _Wait("the job card is not posted yet")
             if c.kind == "edit":
                 c.card_ts = self._edited_ts(c)
-            found = self._already_posted(c) if c.uncertain_since is not None else None
+            # An edit is harmless to repeat; anything else that may have gone out is looked for first.
+            reads = c.uncertain_since is not None and c.kind not in {"card_update", "edit"}
+            if reads:
+                self._paced(c, "conversations.replies" if self._thread_of(c) else "conversations.history")
+            # Both slots before the read, so a read is followed by its post, not by another read later.
+            self._paced(c, self._method_of(c))
+            found = self._already_posted(c) if reads else None
+            if reads and not found:
+                c.uncertain_since = None  # looked: not there; a refusal of the post below leaves nothing to look for
             ts = found or self._deliver(c)
         except _TargetGivenUp as exc:
             # Waiting would hold every later message of its channel for ever.
@@ -347,9 +388,17 @@ class Sender:
         except _Wait as exc:
             self._retry(c, str(exc), answered=True, delay=2.0, counted=False)
             return "failed"
+        except _Undecided:
+            self._retry(c, "read-back continues on the next page", answered=True, delay=0.0, counted=False, quiet=True)
+            return "deferred"
+        except _Paced as exc:
+            # Not sent: rescheduled for its slot, the claim let go; its thread waits, others go on.
+            self._retry(c, f"paced ({exc.method})", answered=True, delay=exc.seconds, counted=False, quiet=True)
+            return "deferred"
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             return self._failed(c, exc)
-        self._record_success(c, ts)
+        if not self._record_success(c, ts):
+            return "skipped"
         return "recovered" if found else "delivered"
 
     def _failed(self, c: Claim, exc: Exception) -> str:
@@ -369,17 +418,37 @@ class Sender:
         if answered and error in MESSAGE_ERRORS:
             self._give_up(c, error, answered=True)
             return "gave_up"
-        delay = None
         if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+            # Slack did nothing. Wait as told, by rescheduling (no thread and no claim held), and hold
+            # only what was limited: this channel's posts, or that method; not counted as a failure.
             try:
                 delay = float(exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or 1)
             except (TypeError, ValueError):
                 delay = 1.0
+            method = str(getattr(exc.response, "api_url", "") or "").rstrip("/").rsplit("/", 1)[-1] or self._method_of(c)
+            self.pacer.hold(method, c.channel, delay)
+            self._retry(c, f"ratelimited ({method}, Retry-After {delay:g}s)", answered=True, delay=delay, counted=False, quiet=True)
+            log.info("slack %s answered 429 for %s in %s: retry in %gs", method, c.key, c.channel, delay)
+            return "deferred"
+        delay = None
         if c.attempts >= self.max_attempts:
             self._give_up(c, f"{error} (still failing after {c.attempts} attempts)", answered=answered)
             return "gave_up"
         self._retry(c, error, answered=answered, delay=delay, counted=True)
         return "failed"
+
+    def _method_of(self, c: Claim) -> str:
+        if c.kind in {"card_update", "edit"}:
+            return "chat.update"
+        if c.kind == "chart":
+            return "files.getUploadURLExternal"
+        return POST
+
+    def _paced(self, c: Claim, method: str) -> None:
+        urgent = method == POST and c.kind in {"card", "alert", "post"} and not self._thread_of(c)
+        wait = self.pacer.slot(method, c.channel, c.id, urgent=urgent)
+        if wait > 0:
+            raise _Paced(method, wait)
 
     def _metadata(self, c: Claim) -> dict[str, Any]:
         return {"event_type": METADATA_TYPE, "event_payload": {"key": c.key}}
@@ -432,43 +501,43 @@ class Sender:
     def _already_posted(self, c: Claim) -> str | None:
         """Is the message in Slack already? Its ts (a chart: its file id) if so, None to post it.
 
-        Only messages posted since the first uncertain attempt are read (Slack's `oldest`), page by
-        page, however busy the channel. A channel the bot may post to but not read cannot tell:
-        the message is posted again, since a duplicate is better than a lost message."""
-        if c.kind in {"card_update", "edit"}:
-            return None  # an edit is harmless to repeat
+        One history call per attempt: Slack may allow an app one a minute (outside the Marketplace),
+        15 messages a page. Only messages posted since the first uncertain attempt are read (Slack's
+        `oldest`); if they fill more than a page and ours is not on it, the attempt ends undecided
+        and the next one reads on from where this one stopped (the cursor is kept with the message),
+        so a busy channel costs a call a page and never a second post. A 429 here reschedules the
+        message like any 429. A channel the bot may post to but not read cannot tell: the message is
+        posted again, since a duplicate is better than a lost message."""
         assert c.uncertain_since is not None
         oldest = f"{(c.uncertain_since - RECOVERY_MARGIN).timestamp():.6f}"
         thread = self._thread_of(c)
         name = self._chart_name(c) if c.kind == "chart" else csv_filename(int(c.payload["run_id"])) if c.kind == EVAL_CSV else None
         try:
-            for m in self._read_since(c.channel, thread, oldest):
-                if name is not None:
-                    for f in m.get("files") or []:
-                        if f.get("name") == name:
-                            return str(f.get("id"))
-                    continue
-                md = m.get("metadata") or {}
-                if md.get("event_type") == METADATA_TYPE and (md.get("event_payload") or {}).get("key") == c.key:
-                    return m["ts"]
+            if thread:
+                resp = self.client.conversations_replies(channel=c.channel, ts=thread, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=c.readback)
+            else:
+                resp = self.client.conversations_history(channel=c.channel, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=c.readback)
         except SlackApiError as exc:
             error, answered = slack_error(exc)
             if not (answered and error in UNREADABLE):
                 raise
             log.warning("cannot read back %s in %s (%s) after an interrupted attempt: posting it again, a duplicate is possible", c.key, c.channel, error)
+            c.readback = None
+            return None
+        for m in resp.get("messages") or []:
+            if name is not None:
+                if any(f.get("name") == name for f in m.get("files") or []):
+                    return str(next(f for f in m["files"] if f.get("name") == name).get("id"))
+                continue
+            md = m.get("metadata") or {}
+            if md.get("event_type") == METADATA_TYPE and (md.get("event_payload") or {}).get("key") == c.key:
+                return m["ts"]
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+        if resp.get("has_more") and cursor:
+            c.readback = cursor
+            raise _Undecided(cursor)
+        c.readback = None
         return None
-
-    def _read_since(self, channel: str, thread: str | None, oldest: str) -> Iterator[dict[str, Any]]:
-        cursor = None
-        while True:
-            if thread:
-                resp = self.client.conversations_replies(channel=channel, ts=thread, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=cursor)
-            else:
-                resp = self.client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=cursor)
-            yield from resp.get("messages") or []
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not (resp.get("has_more") and cursor):
-                return
 
     # ---- rendering at send time: a late message shows the latest state ----------------------
 
@@ -525,44 +594,61 @@ class Sender:
 
     # ---- bookkeeping ------------------------------------------------------------------------
 
-    def _record_success(self, c: Claim, ts: str) -> None:
+    def _take_back(self, s: Any, c: Claim) -> OutboxMessage | None:
+        """End our claim, if we still hold it: the row, locked for this transaction, or None when the
+        claim was lost (another sender took the message: what it records stands, not ours)."""
+        if not s.execute(update(OutboxMessage).where(*held(self.me, c.id, c.attempts)).values(claimed_by=None, claimed_until=None)).rowcount:
+            log.warning("slack %s %s: the claim was lost during the attempt; another sender's record stands", c.kind, c.key)
+            return None
+        return s.get(OutboxMessage, c.id, populate_existing=True)
+
+    def _record_success(self, c: Claim, ts: str) -> bool:
         now = utcnow()
         with self.s.db.session() as s:
-            m = s.get(OutboxMessage, c.id)
+            m = self._take_back(s, c)
+            if m is None:
+                return False
             m.delivered_at = now
             m.delivered_ts = ts
-            m.claimed_by = None
-            m.claimed_until = None
             m.last_error = None
-            m.gave_up_at = None
             if c.kind == "card" and c.subscription_id is not None:
                 sub = s.get(Subscription, c.subscription_id)
                 if sub is not None:
                     sub.card_ts = ts
+        return True
 
-    def _release(self, s: Any, c: Claim, error: str, *, answered: bool) -> OutboxMessage:
-        m = s.get(OutboxMessage, c.id)
-        m.claimed_by = None
-        m.claimed_until = None
+    def _release(self, s: Any, c: Claim, error: str, *, answered: bool) -> OutboxMessage | None:
+        m = self._take_back(s, c)
+        if m is None:
+            return None
         m.last_error = error[:500]
         if answered:
             m.uncertain_since = c.uncertain_since  # Slack answered: this attempt posted nothing
+        kept = (m.payload or {}).get(READBACK)
+        # The read-back's place is worth keeping only while the same uncertainty is being resolved.
+        readback = c.readback if m.uncertain_since is not None and m.uncertain_since == c.uncertain_since else None
+        if kept != readback:
+            m.payload = {**{k: v for k, v in (m.payload or {}).items() if k != READBACK}, **({READBACK: readback} if readback else {})}
         return m
 
-    def _retry(self, c: Claim, error: str, *, answered: bool, delay: float | None, counted: bool) -> None:
+    def _retry(self, c: Claim, error: str, *, answered: bool, delay: float | None, counted: bool, quiet: bool = False) -> None:
         if delay is None:
             delay = min(MAX_BACKOFF, 0.5 * 2 ** min(c.attempts, 10))
         with self.s.db.session() as s:
             m = self._release(s, c, error, answered=answered)
+            if m is None:
+                return
             m.next_attempt_at = utcnow() + timedelta(seconds=delay)
             if not counted:
                 m.attempts = max(0, m.attempts - 1)
-        if counted:
+        if counted and not quiet:
             log.warning("slack %s for %s failed (%s), attempt %d; retry in %.1fs", c.kind, c.key, error, c.attempts, delay)
 
     def _give_up(self, c: Claim, error: str, *, answered: bool) -> None:
         with self.s.db.session() as s:
             m = self._release(s, c, error, answered=answered)
+            if m is None:
+                return
             m.gave_up_at = utcnow()
         log.error("GAVE UP on slack %s %s in %s: %s (counted in /healthz as given_up)", c.kind, c.key, c.channel, error)
 
@@ -571,7 +657,7 @@ class Sender:
         fallback = c.payload.get("fallback_channel")
         if not fallback or fallback == c.channel:
             return
-        payload = {k: v for k, v in c.payload.items() if k not in {"fallback_channel", "thread_ts"}}
+        payload = {k: v for k, v in c.payload.items() if k not in {"fallback_channel", "thread_ts", READBACK}}
         with self.s.db.session() as s:
             team = s.scalar(select(OutboxMessage.team_id).where(OutboxMessage.id == c.id))
             s.add(OutboxMessage(idempotency_key=f"{c.key}:fallback"[:255], kind=c.kind, channel_id=fallback, team_id=team, payload=payload))
@@ -581,7 +667,8 @@ class Sender:
         """The channel cannot be posted to: stop its whole queue now, end its subscriptions, say so once."""
         now = utcnow()
         with self.s.db.session() as s:
-            self._release(s, c, error, answered=True)
+            if self._release(s, c, error, answered=True) is None:
+                return
             dropped = s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.channel_id == c.channel, OutboxMessage.delivered_at.is_(None), OutboxMessage.gave_up_at.is_(None))
@@ -628,6 +715,18 @@ def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
 
 class _Wait(Exception):
     """Not deliverable yet (its card is not posted); try again shortly."""
+
+
+class _Undecided(Exception):
+    """The read-back's page did not settle it; the next attempt reads on from its cursor."""
+
+
+class _Paced(Exception):
+    """Not yet: Slack's rate limit for this call (pacing, or a 429's Retry-After) says wait."""
+
+    def __init__(self, method: str, seconds: float) -> None:
+        super().__init__(method)
+        self.method, self.seconds = method, seconds
 
 
 class _TargetGivenUp(Exception):

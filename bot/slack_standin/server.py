@@ -8,7 +8,8 @@ It refuses what Slack refuses, so tests catch what production would: Block Kit l
 (`invalid_blocks`, the `table` and `alert` rules in newer_blocks.py), text over 40,000 characters (`msg_too_long`), posts to archived channels
 (`is_archived`), deleted or invisible channels (`channel_not_found`), reading a channel the bot is
 not a member of (`not_in_channel`; public channels stay postable through `chat:write.public`, file
-uploads need membership), a refused token (`refuse_token`). Channels whose id starts with C are
+uploads need membership), a refused token (`refuse_token`), and, once `enforce_limits()` is called,
+Slack's rate limits (limits.py: 429 with Retry-After). Channels whose id starts with C are
 public and have the bot as a member until a test says otherwise (`set_channel`).
 """
 
@@ -27,6 +28,8 @@ from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
 from bot.slack_standin.newer_blocks import newer_blocks_problem
+
+from bot.slack_standin.limits import READS, Limiter, RateLimits
 
 JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files", "user_ids", "channels"}
 
@@ -99,6 +102,7 @@ class SlackStandIn(BackgroundServer):
         self.state = StandInState(bot_token=bot_token)
         self._ts = itertools.count(1)
         self._holds: dict[str, tuple[threading.Event, threading.Event, bool]] = {}
+        self.limiter: Limiter | None = None  # Slack's rate limits, off until enforce_limits()
         super().__init__(self, host, port, "slack-standin")
         self.api_url = f"{self.base}/api/"
 
@@ -119,6 +123,7 @@ class SlackStandIn(BackgroundServer):
             self.state.downloads_withheld = False
             self.state.revoked = None
             self._holds.clear()
+            self.limiter = None
 
     def calls(self, method: str | None = None) -> list[Call]:
         with self.state.lock:
@@ -148,6 +153,17 @@ class SlackStandIn(BackgroundServer):
         """Who is in `channel` besides the bot (conversations.members answers these, paged)."""
         with self.state.lock:
             self.state.channel_members[channel] = list(users)
+
+    def enforce_limits(self, limits: RateLimits | None = None) -> Limiter:
+        """Answer 429 with Retry-After over Slack's rate limits from now on (`reset()` turns it off)."""
+        limiter = Limiter(limits or RateLimits())
+        with self.state.lock:
+            self.limiter = limiter
+        return limiter
+
+    def rate_limited(self, method: str | None = None) -> int:
+        """How many calls (of `method`) were answered 429."""
+        return len([c for c in self.calls(method) if c.status == 429])
 
     def refuse_token(self, error: str | None = "token_revoked") -> None:
         """Every call with the bot token answers `error` (token_revoked, invalid_auth, account_inactive,
@@ -271,14 +287,15 @@ class SlackStandIn(BackgroundServer):
                 self.state.calls.append(Call(method, args, time.time(), fault.status))
         if fault is not None:
             if fault.status == 429:
-                return Response(json.dumps({"ok": False, "error": "ratelimited"}), status=429, headers={"Retry-After": str(fault.retry_after)}, mimetype="application/json")
+                return _ratelimited(fault.retry_after)
             if fault.status >= 500:
                 return Response("upstream trouble", status=fault.status)
             return _ok_false(fault.error or "fatal_error")
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else args.get("token")
+        call = Call(method, args, time.time())
         with self.state.lock:
-            self.state.calls.append(Call(method, args, time.time()))
+            self.state.calls.append(call)
             hold = self._holds.pop(method, None)
             revoked = self.state.revoked
         if token != self.state.bot_token:
@@ -288,6 +305,13 @@ class SlackStandIn(BackgroundServer):
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return _ok_false("unknown_method")
+        limiter = self.limiter
+        retry_after = limiter.check(method, args.get("channel") or args.get("channel_id")) if limiter is not None else None
+        if retry_after is not None:
+            call.status = 429  # a refused call does nothing
+            return _ratelimited(retry_after)
+        if limiter is not None and method in READS and limiter.limits.read_page_max:
+            args["limit"] = min(int(args.get("limit") or limiter.limits.read_page_max), limiter.limits.read_page_max)
         if hold is not None and not hold[2]:
             _wait_release(hold)
         resp = handler(args)
@@ -556,6 +580,10 @@ class SlackStandIn(BackgroundServer):
 
 def _ok(**kw: Any) -> Response:
     return Response(json.dumps({"ok": True, **kw}), mimetype="application/json")
+
+
+def _ratelimited(retry_after: int) -> Response:
+    return Response(json.dumps({"ok": False, "error": "ratelimited"}), status=429, headers={"Retry-After": str(retry_after)}, mimetype="application/json")
 
 
 def _ok_false(error: str) -> Response:

@@ -1,0 +1,90 @@
+"""Many jobs ending in one channel together: one digest message in the channel instead of one alert
+per job (Slack takes about one post a second per channel, so 30 alerts would take half a minute).
+
+Before each send, the end-of-job alerts waiting in a channel (never attempted, so none of them can be
+in Slack already) are gathered when there are at least two: each alert becomes a reply in its own
+job's card thread (the job keeps its full alert and its card edit), and one digest message listing
+them all is queued for the channel, in the same transaction. The conversions are conditional updates,
+so of two senders gathering at once each alert goes to exactly one digest; a lone alert is left alone.
+Alerts pile up while a channel is paced, so a burst becomes a few digests at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from bot.jobs.view import view_of
+from bot.messages.digest import endings_digest
+from storage.models import Job, OutboxMessage
+from storage.types import utcnow
+
+MIN_JOBS = 2
+MAX_JOBS = 40  # per digest: every job keeps a line within Slack's limits
+# While endings keep arriving in a channel (a poll cycle writes its jobs in batches), its waiting
+# alerts are held until none came for QUIET, at most MAX_WAIT after the first: one digest, not one
+# per batch. A lone ending is never held.
+QUIET = timedelta(seconds=1)
+MAX_WAIT = timedelta(seconds=5)
+# bot/jobs/notify.py keys a job's end-of-job alert `s<subscription>:final` (`:final:<n>` on a
+# re-subscription); other channel alerts (training health) are not endings.
+FINAL_KEY = "s%:final%"
+
+
+class _TooFew(Exception):
+    pass
+
+
+def gather_endings(db: Any, channels: list[str] | None = None) -> int:
+    """Queue a digest for each channel with several waiting end-of-job alerts. The number of alerts gathered."""
+    now = utcnow()
+    o = OutboxMessage
+    free = [o.delivered_at.is_(None), o.gave_up_at.is_(None), o.attempts == 0, o.kind == "alert", or_(o.claimed_until.is_(None), o.claimed_until < now)]
+    q = select(o.id, o.channel_id, o.created_at).where(*free, o.uncertain_since.is_(None), o.next_attempt_at <= now, o.job_id.is_not(None), o.idempotency_key.like(FINAL_KEY))
+    if channels is not None:
+        q = q.where(o.channel_id.in_(channels))
+    with db.session() as s:
+        rows = s.execute(q.order_by(o.id)).all()
+    by_channel: dict[str, list[tuple[int, datetime]]] = {}
+    for mid, channel, created in rows:
+        by_channel.setdefault(channel, []).append((mid, created))
+    gathered = 0
+    for channel, found in by_channel.items():
+        if len(found) < MIN_JOBS:
+            continue
+        ids = [mid for mid, _ in found]
+        newest, oldest = max(c for _, c in found), min(c for _, c in found)
+        if now - newest < QUIET and now - oldest < MAX_WAIT:
+            with db.session() as s:  # more may be on their way: wait for them (none of these is sent meanwhile)
+                s.execute(update(o).where(o.id.in_(ids), *free).values(next_attempt_at=newest + QUIET))
+            continue
+        for chunk in _chunks(ids, MAX_JOBS):
+            try:
+                gathered += _digest(db, channel, chunk, free)
+            except _TooFew:
+                continue  # another sender took some of them first
+    return gathered
+
+
+def _digest(db: Any, channel: str, ids: list[int], free: list[Any]) -> int:
+    with db.session() as s:
+        taken = [mid for mid in ids if s.execute(update(OutboxMessage).where(OutboxMessage.id == mid, *free).values(kind="reply")).rowcount]
+        if len(taken) < MIN_JOBS:
+            raise _TooFew  # rolls the conversions back: a lone alert stays an alert
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(taken)).order_by(OutboxMessage.id)))
+        jobs = [s.get(Job, m.job_id) for m in rows]
+        views = [view_of(j) for j in jobs if j is not None]
+        key = "digest:" + hashlib.sha256(f"{channel}:{','.join(map(str, taken))}".encode()).hexdigest()[:32]
+        for m in rows:
+            m.payload = {**(m.payload or {}), "in_digest": key}
+        s.add(OutboxMessage(idempotency_key=key, kind="post", channel_id=channel, team_id=rows[0].team_id, payload=endings_digest(views)))
+    return len(taken)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
