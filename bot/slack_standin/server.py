@@ -27,9 +27,8 @@ from urllib.parse import parse_qs
 from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
-from bot.slack_standin.newer_blocks import newer_blocks_problem
-
 from bot.slack_standin.limits import READS, Limiter, RateLimits
+from bot.slack_standin.newer_blocks import newer_blocks_problem
 
 JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files", "user_ids", "channels"}
 
