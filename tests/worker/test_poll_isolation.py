@@ -106,7 +106,8 @@ def test_seventy_thousand_new_events_for_one_job_are_stored_once_and_every_job_e
     assert rows[big].last_event_id == sandbox.state.jobs[big].events[-1]["id"]
     for j in others:
         card = next(m for m in slack.channel_messages(CH) if not m.get("thread_ts") and j in (m.get("text") or ""))
-        assert thread_lines(slack, CH, card["ts"])[-1] == "The job has successfully completed"
+        # every event in the thread; with three endings at once the digest puts each alert there too
+        assert "The job has successfully completed" in thread_lines(slack, CH, card["ts"])
     n = len(slack.calls())
     poller.cycle()
     sender.send_pending()
