@@ -120,6 +120,8 @@ def report_message(
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(parts), MAX_SECTION)}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Every example with both answers and scores: the CSV in this thread. Difference: model − baseline, 95 % paired bootstrap interval."}]})
     text = f"Evaluation of {clip(model, 150)} vs {clip(baseline, 150)}: " + "; ".join(fallback_lines)
+    if agreement is not None:
+        text = f"Parity report of {clip(model, 150)} vs the saved answers of {clip(baseline, 150)}: {clip(agreement.get('headline') or '', 600)}. On the references: " + "; ".join(fallback_lines)
     return {"text": truncate(text, 3900), "blocks": blocks}
 
 
