@@ -74,7 +74,7 @@ def report_message(
         fallback_lines.append(f"{label}: {_pct(c['baseline'])} → {_pct(c['model'])} ({ci}; W/T/L {wtl}; n={c['n']})")
     if agreement is not None:
         head = f":scales: *Parity report: {code(model, 150)}* against the saved answers of {code(baseline, 150)}"
-        head += f"\n*{escape(agreement.get('headline') or '')}*\n{agreement_line(agreement)}"
+        head += f"\n*{clip(agreement.get('headline') or '', 600)}*\n{agreement_line(agreement)}"
     else:
         head = f":bar_chart: *Evaluation of {code(model, 150)}* against {code(baseline, 150)}"
         if summary.get("headline"):

@@ -22,6 +22,7 @@ from bot.evals.publish import FILE_KIND
 from bot.evals.store import answer_text
 from bot.messages.eval_report import parity_message, parity_nothing_to_compare, report_message
 from bot.migration.states import DONE, EVALUATING
+from bot.mrkdwn import code
 from bot.outbox.queue import enqueue
 from bot.provider.base import provider_label
 from storage.models import EvalAnswer, EvalExample, EvalRun, Job, KeptAnswer, Migration, Subscription
@@ -67,7 +68,8 @@ def start(session: Session, mig: Migration) -> None:
     )
     usable = [k for k in kept if _reference(k.reference or {}) is not None or k.answer is not None or k.tool_calls]
     wanted = max(mig.keep_n or 0, 0)
-    note = f"the {len(usable)} prompts whose answers {mig.source_model} gave while it served (saved by /ft keep)"
+    # mrkdwn, as every run's source note (the model name is escaped by code()).
+    note = f"the {len(usable)} prompts whose answers {code(mig.source_model, 200)} gave while it served (saved by `/ft keep`)"
     if wanted and len(usable) < wanted:
         note += f"; {wanted} were asked for, {len(usable)} could be saved (the held-out prompts ran out or the old model did not answer)"
     run = EvalRun(

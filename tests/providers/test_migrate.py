@@ -366,6 +366,7 @@ def test_the_parity_report_compares_the_new_model_with_the_old_ones_saved_answer
     body = json.dumps(report["blocks"])
     assert headline in body and f"the same answer on {want['agree']} of 10 ({pct})" in body and "answers saved while it served" in body
     assert f"{sim['wins']} / {sim['ties']} / {sim['losses']}" in body
+    assert "100 were asked for, 10 could be saved" in body  # keep=100 by default; the validation file has 10
     wait_for(lambda: any(f"Migration #{mid}: {headline}" in (m.get("text") or "") and not m.get("thread_ts") for m in slack.channel_messages(CHANNEL)), timeout=30)
 
     listing = json.dumps(team.ask("migrations"))
