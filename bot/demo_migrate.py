@@ -120,6 +120,16 @@ def run_migrate_demo(out_dir: str = "ftbot-demo", out: Any = sys.stdout) -> int:
         if mid is None:
             say("No preview came; something is wrong.")
             return 1
+        # This sandbox serves a Together fine-tune only from a dedicated endpoint: the demo starts one
+        # the moment the new model exists, so the parity report can ask it.
+        register = together_sb.world._register_model
+
+        def and_deploy(job: Any, at: float) -> None:  # noqa: ANN401
+            register(job, at)
+            together_sb.world.deployed.add(job.output_name)
+
+        together_sb.world._register_model = and_deploy
+        say("(An endpoint is started at Together for the new model as soon as it exists.)")
         say("@alice clicks [Confirm]")
         requester.block_action("migration_confirm", mid, user="U0ALICE", channel=CHANNEL)
         answers(1)
@@ -131,10 +141,12 @@ def run_migrate_demo(out_dir: str = "ftbot-demo", out: Any = sys.stdout) -> int:
 
         state = wait(finished, 120)
         say()
-        say("Thread notes linking the two cards:")
+        wait(lambda: any("Migration #" in (c.args.get("text") or "") and not c.args.get("thread_ts") for c in slack.calls("chat.postMessage")), 30)
+        say("Thread notes linking the two cards, and the parity report (new model vs the old one's saved answers):")
         for c in slack.calls("chat.postMessage"):
-            if c.args.get("thread_ts") and "Migration #" in (c.args.get("text") or ""):
-                say(_indent(_plain(None, c.args["text"])))
+            text = c.args.get("text") or ""
+            if "Migration #" in text or text.startswith("Parity report of "):
+                say(_indent(_plain(None, text)))
         say()
         ask("migrations")
         ok = state == "done"

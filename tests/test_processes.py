@@ -189,6 +189,6 @@ def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path) -> None:  
         "days left, OpenAI API, read",
         "/ft migrate ft:gpt-4o-mini-2024-07-18:sandbox:acme:", "Migration #1: ready to start", "Meta-Llama-3.1-8B-Instruct-Reference",
         "lr 2e-05", "[Confirm] [Cancel]", "Saved 10 new answers", "started `ft-", "this job rebuilds", "is being rebuilt on Together AI",
-        "*done*", "Done: the model now lives at Together AI.",
+        "*done*", "Done: the model now lives at Together AI.", "the Together AI model agrees with the old one on",
     ):
         assert seen in text, seen

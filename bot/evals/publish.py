@@ -52,7 +52,13 @@ def queue_progress_edit(session: Session, run: EvalRun, done: int, state: str = 
 
 def queue_end(session: Session, run: EvalRun, status: str) -> None:
     """In the transaction that ends the run: the progress message's last state, the report and its
-    CSV, and the headline on the job's final alert."""
+    CSV, and the headline on the job's final alert. A migration's parity report says its own."""
+    # Imported here: the migration domain builds on evaluations, not the reverse.
+    from bot.migration import parity
+
+    if run.request_key.startswith(parity.PREFIX):
+        parity.queue_end(session, run, status)
+        return
     summary = run.summary or {}
     done = int(summary.get("scored", 0)) if status != "cancelled" else int(run.progress_shown or 0)
     queue_progress_edit(session, run, summary.get("examples", run.examples) if status == "done" else done, status)

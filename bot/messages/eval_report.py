@@ -52,7 +52,10 @@ def _cell(text: str) -> dict[str, Any]:
     return {"type": "raw_text", "text": text[:200]}
 
 
-def report_message(*, model: str, baseline: str, summary: dict[str, Any], scores: list[str], source_note: str, judge: str | None = None) -> dict[str, Any]:
+def report_message(
+    *, model: str, baseline: str, summary: dict[str, Any], scores: list[str], source_note: str, judge: str | None = None, agreement: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`agreement` (a parity report): how often the model gives the baseline's saved answers."""
     comps = summary.get("comparisons") or {}
     slots = summary.get("slots") or {}
     rows = [[_cell("score"), _cell("model"), _cell("baseline"), _cell("difference [95 % CI]"), _cell("win / tie / loss"), _cell("n")]]
@@ -69,9 +72,13 @@ def report_message(*, model: str, baseline: str, summary: dict[str, Any], scores
         wtl = f"{c['wins']} / {c['ties']} / {c['losses']}"
         rows.append([_cell(label), _cell(_pct(c["model"])), _cell(_pct(c["baseline"])), _cell(ci), _cell(wtl), _cell(str(c["n"]))])
         fallback_lines.append(f"{label}: {_pct(c['baseline'])} → {_pct(c['model'])} ({ci}; W/T/L {wtl}; n={c['n']})")
-    head = f":bar_chart: *Evaluation of {code(model, 150)}* against {code(baseline, 150)}"
-    if summary.get("headline"):
-        head += f"\n*{escape(summary['headline'])}*"
+    if agreement is not None:
+        head = f":scales: *Parity report: {code(model, 150)}* against the saved answers of {code(baseline, 150)}"
+        head += f"\n*{clip(agreement.get('headline') or '', 600)}*\n{agreement_line(agreement)}"
+    else:
+        head = f":bar_chart: *Evaluation of {code(model, 150)}* against {code(baseline, 150)}"
+        if summary.get("headline"):
+            head += f"\n*{escape(summary['headline'])}*"
     counts = f"{summary.get('scored', 0)} of {summary.get('examples', 0)} examples scored"
     failed = {s: v.get("failed", 0) for s, v in slots.items() if v.get("failed")}
     if failed:
@@ -90,6 +97,9 @@ def report_message(*, model: str, baseline: str, summary: dict[str, Any], scores
         if not v:
             continue
         p50 = v.get("latency_p50_ms")
+        if v.get("saved"):
+            perf.append(f"{slot} {code(v['model'], 100)}: {v.get('answered', 0)} answers saved while it served (not asked again)")
+            continue
         perf.append(f"{slot} {code(v['model'], 100)}: p50 {p50:.0f} ms, {v['prompt_tokens']:,} prompt + {v['completion_tokens']:,} answer tokens, {_usd(v.get('usd'))}" if p50 is not None else f"{slot} {code(v['model'], 100)}: no answer")
     perf.append(f"Total cost: {_usd(summary.get('usd'))} (tokens as the provider counted them × the shipped price table)")
     blocks: list[dict[str, Any]] = [
@@ -110,6 +120,8 @@ def report_message(*, model: str, baseline: str, summary: dict[str, Any], scores
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": truncate("\n".join(parts), MAX_SECTION)}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Every example with both answers and scores: the CSV in this thread. Difference: model − baseline, 95 % paired bootstrap interval."}]})
     text = f"Evaluation of {clip(model, 150)} vs {clip(baseline, 150)}: " + "; ".join(fallback_lines)
+    if agreement is not None:
+        text = f"Parity report of {clip(model, 150)} vs the saved answers of {clip(baseline, 150)}: {clip(agreement.get('headline') or '', 600)}. On the references: " + "; ".join(fallback_lines)
     return {"text": truncate(text, 3900), "blocks": blocks}
 
 
@@ -124,3 +136,29 @@ def with_headline(alert: dict[str, Any], line: str) -> dict[str, Any]:
     blocks = list(alert.get("blocks") or [])
     blocks.insert(1 if blocks else 0, {"type": "section", "text": {"type": "mrkdwn", "text": truncate(line, MAX_SECTION)}})
     return {"text": truncate(f"{alert.get('text', '')} · {line.replace('*', '')}", 3900), "blocks": blocks}
+
+
+def agreement_line(a: dict[str, Any]) -> str:
+    """Agreement with the old model's saved answers: exact and ROUGE-L F1 between the two answers."""
+    if not a.get("n"):
+        return "Agreement with the old model: no example where both answered."
+    return (
+        f"Agreement with the old model: the same answer on {a['exact']} of {a['n']} ({_pct(a['exact_rate'])}); "
+        f"ROUGE-L F1 between the two answers {a['similarity']:.2f} on average. Scores below are against the dataset's references (model: new, baseline: old)."
+    )
+
+
+def parity_message(migration_id: int, headline: str, *, in_thread: bool) -> dict[str, Any]:
+    """The channel-level line of a parity report whose full report is in the new job's thread."""
+    where = " The parity report is in the new job's thread." if in_thread else ""
+    text = f"Migration #{migration_id}: {clip(headline, 1000)}.{where}"
+    block = f":scales: Migration #{migration_id}: *{clip(headline, 1000)}*.{where}"
+    return {"text": truncate(text, 3900), "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(block, MAX_SECTION)}}]}
+
+
+def parity_nothing_to_compare(model: str, provider: str) -> dict[str, Any]:
+    text = (
+        f"Parity report: no saved answers to compare. No answers of {clip(model, 200)} ({clip(provider, 60)}) were kept, so the new model "
+        "cannot be compared with the old one. While the old model still serves, `/ft keep MODEL` saves its answers; `/ft eval` compares the new model with its references."
+    )
+    return {"text": truncate(text, 3900), "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(":scales: " + text, MAX_SECTION)}}]}

@@ -28,7 +28,7 @@ _WHAT = {
     "try": "ask a fine-tuned model one question",
     "audit": "approval requests, votes and deletions",
     "migrate": "move a model to another provider: its data and recipe, started on Confirm",
-    "migrations": "migrations and their state",
+    "migrations": "migrations, their state and the parity headline (new model vs the old one's saved answers)",
     "keep": "save a model's answers to held-out prompts while it still serves",
     "eval": "is a model better than its base on your examples? scores with confidence intervals",
 }

@@ -77,7 +77,7 @@ def migration_line(m: Any) -> str:
     return (
         f"#{m.id} {code(m.source_model)} ({escape(provider_label(m.source_provider))}) → {code(m.target_base_model or '?')} "
         f"({escape(provider_label(m.target_provider))}){new}\n      {state}{job}"
-    )
+    ) + (f"\n      :scales: {clip(parity, 600)}" if (parity := getattr(m, "parity", None)) else "")
 
 
 def migrations_answer(ms: Sequence[Any]) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def migrations_answer(ms: Sequence[Any]) -> dict[str, Any]:
         chunk.append(line)
     if chunk:
         blocks.append(_section("\n".join(chunk)))
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "The parity report (the new model against the old one's saved answers) is not built yet."}]})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Parity: how often the new model gives the old one's saved answers, and both models' scores on the references (the full report is in the new job's thread)."}]})
     return {"text": f"{len(ms)} migrations", "blocks": blocks}
 
 

@@ -57,12 +57,13 @@ class MigrationView:
     requested_by: str
     created_at: datetime | None
     keep_n: int
+    parity: str | None = None  # the parity report's headline, once it has one
 
 
-def view_of(m: Migration) -> MigrationView:
+def view_of(m: Migration, parity: str | None = None) -> MigrationView:
     return MigrationView(
         m.id, m.state, m.error, m.source_provider, m.source_model, m.source_job_id, m.target_provider, m.target_base_model, dict(m.recipe or {}),
-        dict(m.files or {}), m.estimate_usd, m.estimate_note, m.target_job_id, m.target_model, m.requested_by, m.created_at, m.keep_n,
+        dict(m.files or {}), m.estimate_usd, m.estimate_note, m.target_job_id, m.target_model, m.requested_by, m.created_at, m.keep_n, parity,
     )
 
 
@@ -340,5 +341,9 @@ def link_cards(services: Services, migration_id: int) -> None:
 
 
 def list_migrations(services: Services, team_id: str, n: int = 20) -> list[MigrationView]:
+    from bot.migration.parity import headlines
+
     with services.db.session() as s:
-        return [view_of(m) for m in s.scalars(select(Migration).where(Migration.team_id == team_id).order_by(Migration.id.desc()).limit(n))]
+        ms = list(s.scalars(select(Migration).where(Migration.team_id == team_id).order_by(Migration.id.desc()).limit(n)))
+        said = headlines(s, [m.id for m in ms])
+        return [view_of(m, said.get(m.id)) for m in ms]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.migration import parity
 from bot.migration.states import DONE, EVALUATING, FAILED, STARTING, TRAINING
 from bot.mrkdwn import code
 from bot.outbox.queue import enqueue
@@ -17,7 +18,7 @@ from storage.types import utcnow
 
 # The parity report plugs in here: given the session and the migration, it takes over from
 # `evaluating` (and moves the migration to done). None: a succeeded job makes the migration done.
-EVALUATE: Callable[[Session, Migration], None] | None = None
+EVALUATE: Callable[[Session, Migration], None] | None = parity.start
 
 
 def plan_links(session: Session, mig: Migration) -> list[int]:

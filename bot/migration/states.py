@@ -1,5 +1,5 @@
-"""A migration's states, in order. `evaluating` is entered when the new job succeeded and an
-evaluation is plugged in (bot/migration/progress.py, EVALUATE); until then a success is `done`."""
+"""A migration's states, in order. `evaluating` is entered when the new job succeeded: the parity
+report (bot/migration/parity.py, plugged in as bot/migration/progress.py's EVALUATE) runs, then `done`."""
 
 COPYING = "copying"
 CHECKING = "checking"

@@ -44,3 +44,25 @@ def test_progress_and_headline() -> None:
     line = headline_line("exact match 31 % → 78 %", 50, 50)
     alert = with_headline({"text": "Fine-tuning x succeeded", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "a"}}, {"type": "context", "elements": []}]}, line)
     assert "exact match 31 % → 78 %" in alert["blocks"][1]["text"]["text"] and len(alert["blocks"]) == 3
+
+
+def test_parity_messages_within_limits_and_escaped_whatever_the_text() -> None:
+    from bot.messages.eval_report import parity_message, parity_nothing_to_compare
+
+    hostile = "<!channel> <@U123> & " + "x" * 20000
+    summary = _summary(hostile)
+    summary["slots"]["baseline"]["saved"] = True
+    agreement = {"n": 10, "exact": 7, "exact_rate": 0.7, "similarity": 0.75, "headline": hostile}
+    msgs = [
+        report_message(model=hostile, baseline=hostile, summary=summary, scores=["exact", "similarity"], source_note="the saved answers", agreement=agreement),
+        parity_message(3, hostile, in_thread=True),
+        parity_nothing_to_compare(hostile, hostile),
+    ]
+    for msg in msgs:
+        assert len(msg["text"]) <= 4000 and "<!channel>" not in msg["text"] and "<@U123>" not in msg["text"]
+        for b in msg["blocks"]:
+            if b["type"] == "section":
+                assert len(b["text"]["text"]) <= 3000 and "<!channel>" not in b["text"]["text"] and "<@U123>" not in b["text"]["text"]
+    body = json.dumps(msgs[0]["blocks"])
+    assert "the same answer on 7 of 10 (70 %)" in body and "ROUGE-L F1 between the two answers 0.75" in body and "answers saved while it served" in body
+    assert msgs[0]["text"].startswith("Parity report of ")

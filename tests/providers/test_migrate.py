@@ -114,6 +114,9 @@ def test_a_model_made_at_openai_is_rebuilt_at_together(db_url, launch, kits, sla
 
     listing = json.dumps(team.ask("migrations"))
     assert f"#{mid}" in listing and model in listing and "*done*" in listing and tj_id in listing and done.target_model in listing
+    # The sandbox serves a Together fine-tune only from a dedicated endpoint, and none was started: the
+    # parity report stops with Together's reason, which is the headline; the model exists, so done.
+    assert "the parity report stopped" in listing and "dedicated endpoint" in listing
 
     # Migrating it again reuses the copies already at Together (same sha256): nothing is uploaded twice.
     _looking, again = _answers(team, f"migrate {model} keep=0", 2)
@@ -277,3 +280,109 @@ def test_a_model_whose_job_is_gone_is_rebuilt_from_the_data_named(sqlite_url, la
     assert "Saved 3 new answers" in kept["text"] and fid in kept["text"], kept
     mig = _migration(team, _preview_id(preview))
     assert mig.source_job_id is None and kits["together"].sandbox.state.file_content[mig.files["training"]["target"]] == data
+
+
+def _expected_parity(valid: bytes, old: str, new: str, noise: float) -> dict[str, Any]:
+    """The figures the parity report must show, from what the sandboxes are known to answer: each
+    fine-tuned model gives its trained answer except where `forgotten` says it forgot."""
+    from bot.evals import scorers
+    from bot.sandbox.learned import FORGOTTEN_ANSWER, forgotten, prompt_key
+
+    agree, sims, new_exact, old_exact, new_sim, old_sim, wins, losses = 0, [], [], [], [], [], 0, 0
+    for raw in valid.splitlines():
+        msgs = json.loads(raw)["messages"]
+        prompt, ref = msgs[:-1], msgs[-1]["content"]
+        key = prompt_key(prompt)
+        a_old = FORGOTTEN_ANSWER if forgotten(old, key, noise) else ref
+        a_new = FORGOTTEN_ANSWER if forgotten(new, key, noise) else ref
+        agree += int(scorers.exact(a_new, a_old) == 1.0)
+        sims.append(scorers.similarity(a_new, a_old))
+        new_exact.append(scorers.exact(a_new, ref))
+        old_exact.append(scorers.exact(a_old, ref))
+        new_sim.append(scorers.similarity(a_new, ref))
+        old_sim.append(scorers.similarity(a_old, ref))
+        wins += int(new_sim[-1] > old_sim[-1] + 1e-9)
+        losses += int(old_sim[-1] > new_sim[-1] + 1e-9)
+    n = len(sims)
+    return {
+        "n": n, "agree": agree, "similarity": sum(sims) / n, "new_exact": sum(new_exact) / n, "old_exact": sum(old_exact) / n,
+        "new_sim": sum(new_sim) / n, "old_sim": sum(old_sim) / n, "wins": wins, "losses": losses, "ties": n - wins - losses,
+    }
+
+
+def _endpoint_when_made(kits, monkeypatch) -> None:  # noqa: ANN001
+    """The sandbox serves a Together fine-tune only from a dedicated endpoint: the team has one
+    running as soon as the model exists (as someone starting it from Together's console would)."""
+    world = kits["together"].sandbox.world
+    register = world._register_model
+
+    def and_deploy(job, at):  # noqa: ANN001, ANN202
+        register(job, at)
+        world.deployed.add(job.output_name)
+
+    monkeypatch.setattr(world, "_register_model", and_deploy)  # undone after the test (the sandbox is shared)
+
+
+def test_the_parity_report_compares_the_new_model_with_the_old_ones_saved_answers_after_it_stopped(db_url, launch, kits, slack, monkeypatch) -> None:  # noqa: ANN001
+    from storage.models import EvalRun
+
+    noise = 0.3  # a fraction of the 10 prompts each model "forgot": the figures differ and are exact
+    kits["openai"].sandbox.state.memory.noise = noise
+    kits["together"].sandbox.state.memory.noise = noise
+    team = launch(db_url, ["openai", "together"])
+    _source_job, model, _train, valid = _made_at_openai(team, kits)
+    _looking, preview, kept = _answers(team, f"migrate {model} to=together", 3)
+    assert "Saved 10 new answers" in kept["text"], kept
+    mid = _preview_id(preview)
+    _endpoint_when_made(kits, monkeypatch)
+
+    # The old model stops serving before the new job even starts: its saved answers must suffice.
+    kits["openai"].sandbox.state.delete_model(model)
+    openai_asked = sum(n for (m, _k), n in kits["openai"].sandbox.state.memory.asked.items() if m == model)
+    assert "started" in _click(team, "migration_confirm", mid)["text"]
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    mig = _migration(team, mid)
+    assert mig.active_key is None and mig.error is None and mig.target_model
+    assert sum(n for (m, _k), n in kits["openai"].sandbox.state.memory.asked.items() if m == model) == openai_asked  # never asked again
+    # The new model was asked each saved prompt once.
+    assert sum(n for (m, _k), n in kits["together"].sandbox.state.memory.asked.items() if m == mig.target_model) == 10
+
+    want = _expected_parity(valid, model, mig.target_model, noise)
+    assert 0 < want["agree"] < 10, want  # the seed gives a real difference to report
+    pct = f"{want['agree'] * 100 / 10:.0f} %"
+    headline = f"the Together AI model agrees with the old one on {want['agree']} of 10 ({pct}); on the references it scores {want['new_sim']:.2f} against {want['old_sim']:.2f} (ROUGE-L F1)"
+
+    with team.bot.services.db.session() as s:
+        run = s.scalar(select(EvalRun).where(EvalRun.request_key == f"migration:{mid}"))
+        summary = run.summary
+        assert run.status == "done" and run.model == mig.target_model and run.baseline == model and run.provider == "together"
+    assert summary["parity"]["headline"] == headline
+    assert summary["parity"]["exact"] == want["agree"] and abs(summary["parity"]["similarity"] - want["similarity"]) < 1e-9
+    exact, sim = summary["comparisons"]["exact"], summary["comparisons"]["similarity"]
+    assert exact["n"] == 10 and abs(exact["model"] - want["new_exact"]) < 1e-9 and abs(exact["baseline"] - want["old_exact"]) < 1e-9
+    assert (sim["wins"], sim["ties"], sim["losses"]) == (want["wins"], want["ties"], want["losses"])
+    assert len(summary["most_different"]) == min(3, want["wins"] + want["losses"])
+
+    # The report in the new job's card thread, the headline in the channel that asked.
+    card = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts") and mig.target_job_id in (m.get("text") or "")), None), timeout=20)
+    report = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if m.get("thread_ts") == card["ts"] and "Parity report" in json.dumps(m.get("blocks"))), None), timeout=30)
+    body = json.dumps(report["blocks"])
+    assert headline in body and f"the same answer on {want['agree']} of 10 ({pct})" in body and "answers saved while it served" in body
+    assert f"{sim['wins']} / {sim['ties']} / {sim['losses']}" in body
+    assert "100 were asked for, 10 could be saved" in body  # keep=100 by default; the validation file has 10
+    wait_for(lambda: any(f"Migration #{mid}: {headline}" in (m.get("text") or "") and not m.get("thread_ts") for m in slack.channel_messages(CHANNEL)), timeout=30)
+
+    listing = json.dumps(team.ask("migrations"))
+    assert "*done*" in listing and headline in listing
+
+
+def test_without_saved_answers_the_parity_report_says_so_and_the_migration_ends(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"])
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
+    mid = _preview_id(preview)
+    assert "started" in _click(team, "migration_confirm", mid)["text"]
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    wait_for(lambda: any("no saved answers to compare" in (m.get("text") or "") for m in slack.channel_messages(CHANNEL)), timeout=30)
+    assert "no saved answers to compare" in json.dumps(team.ask("migrations"))
+    assert not any(m == _migration(team, mid).target_model for (m, _k) in kits["together"].sandbox.state.memory.asked)
