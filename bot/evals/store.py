@@ -206,6 +206,23 @@ def claim_answers(db: Database, run_id: int, owner: str, ttl: timedelta, *, slot
     return [Claimed(r.id, r.example_id, r.slot, r.attempts, r.prompt, r.reference) for r in got]
 
 
+def extend_claim(db: Database, c: Claimed, owner: str, ttl: timedelta, *, run_id: int) -> bool:
+    """Renew `owner`'s claim on one answer row (and its lease on the run) just before the row is
+    asked: a batch may outlast the claim, and a row whose claim another worker has taken since must
+    not be asked again. False: the row is not ours any more."""
+    until = utcnow() + ttl
+    with db.session() as s:
+        held = s.execute(
+            update(EvalAnswer)
+            .where(EvalAnswer.id == c.answer_id, EvalAnswer.status == "claimed", EvalAnswer.claimed_by == owner)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if held:
+            s.execute(update(EvalRun).where(EvalRun.id == run_id, EvalRun.lease_owner == owner).values(lease_until=until))
+    return bool(held)
+
+
 def record_answer(db: Database, c: Claimed, owner: str, *, content: str | None, tool_calls: list[dict[str, Any]], prompt_tokens: int | None, completion_tokens: int | None, latency_ms: int) -> bool:
     with db.session() as s:
         return bool(
