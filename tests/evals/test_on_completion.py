@@ -52,3 +52,22 @@ def test_off_with_the_setting(start_bot, slack, sandbox, sqlite_url) -> None:  #
     with bot.services.db.session() as s:
         assert s.query(EvalRun).count() == 0
     assert sum(sandbox.state.memory.asked.values()) == 0
+
+
+def test_the_headline_keeps_the_serving_note_of_the_final_alert(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from storage.types import utcnow
+
+    # The base stops serving within 30 days: the final alert says so, and the evaluation's edit of
+    # that alert must keep saying so.
+    ends = utcnow().date() + timedelta(days=10)
+    sandbox.state.set_shutdown_date(BASE, str(ends))
+    rows = dataset()
+    bot = start_bot(sqlite_url, worker=True, eval_on_completion=True)
+    _start(bot, slack, sandbox, rows)
+    alert = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if "succeeded" in m.get("text", "") and m.get("edited") and "exact match" in json.dumps(m.get("blocks"), ensure_ascii=False)), None), timeout=40)
+    body = json.dumps(alert["blocks"], ensure_ascii=False)
+    assert f"stops serving in 10 days, on {ends:%Y-%m-%d}" in body
+    assert f"its base stops serving on {ends:%Y-%m-%d}" in alert["text"]
+
