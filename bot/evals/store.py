@@ -358,14 +358,15 @@ def take_preparing(db: Database, run_id: int, owner: str, ttl: timedelta) -> boo
         )
 
 
-def fill_run(db: Database, run_id: int, owner: str, examples: Sequence[Example], prompt_tokens: Sequence[int], *, skipped: dict[str, int], estimate: dict[str, Any], source_file: str, source_note: str, plan: Any = None) -> bool:
+def fill_run(db: Database, run_id: int, owner: str, examples: Sequence[Example], prompt_tokens: Sequence[int], *, skipped: dict[str, int], estimate: dict[str, Any], source_file: str, source_note: str, plan: Any = None, status: str = "pending") -> bool:
     """A run created before its examples were chosen (a job's automatic evaluation, created in the
-    poll that saw the job succeed) gets them, once: preparing -> pending by its lease holder."""
+    poll that saw the job succeed) gets them, once: preparing -> pending (or held: over the budget)
+    by its lease holder."""
     with db.session() as s:
         moved = s.execute(
             update(EvalRun)
             .where(EvalRun.id == run_id, EvalRun.status == "preparing", EvalRun.lease_owner == owner)
-            .values(status="pending", examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note)
+            .values(status=status, examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note)
         ).rowcount
         if not moved:
             return False
