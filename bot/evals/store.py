@@ -51,6 +51,18 @@ def find_run(db: Database, request_key: str) -> EvalRun | None:
         return run
 
 
+def find_latest_run(db: Database, request_key: str) -> EvalRun | None:
+    """The newest run of one request: the request's first run, or one asked again under
+    `{request_key}:{trigger}` after it was cancelled or failed."""
+    with db.session() as s:
+        run = s.scalar(
+            select(EvalRun).where(or_(EvalRun.request_key == request_key, EvalRun.request_key.startswith(f"{request_key}:", autoescape=True))).order_by(EvalRun.id.desc()).limit(1)
+        )
+        if run is not None:
+            s.expunge(run)
+        return run
+
+
 def get_run(db: Database, run_id: int) -> EvalRun | None:
     with db.session() as s:
         run = s.get(EvalRun, run_id)
