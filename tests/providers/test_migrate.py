@@ -221,6 +221,33 @@ def test_keep_saves_the_old_models_answers_once_and_the_7_day_warning_suggests_i
     assert "`n` must be" in team.ask(f"keep {model} n=0")["text"]
 
 
+def test_two_keeps_at_once_ask_each_prompt_once(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from bot.migration.keep import keep_answers
+    from bot.sandbox.state import Faults
+    from storage.models import KeptAnswer
+
+    team = launch(sqlite_url, ["openai", "together"])
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    state = kits["openai"].sandbox.state
+    state.memory.asked.clear()
+    state.faults = Faults(latency=0.1)  # the two keeps overlap
+    try:
+        got: list[Any] = []
+        threads = [threading.Thread(target=lambda: got.append(keep_answers(team.bot.services, team_id="T0001", model=model, n=6))) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        state.faults = Faults()
+    assert len(got) == 2 and sum(k.asked for k in got) == 6
+    asked = {k: v for k, v in state.memory.asked.items() if k[0] == model}
+    assert len(asked) == 6 and set(asked.values()) == {1}
+    with team.bot.services.db.session() as s:
+        rows = s.scalars(select(KeptAnswer).where(KeptAnswer.model == model)).all()
+        assert len(rows) == 6 and all(r.answer and "pending" not in r.prompt for r in rows)
+
+
 def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
     team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
     _job, model, _train, _valid = _made_at_openai(team, kits)
