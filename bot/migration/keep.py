@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.datasets.resolve import resolve_file
 from bot.errors import UserError
+from bot.evals.examples import clean_message
 from bot.jobs.model_owner import find_model, one_owner
 from bot.migration.copying import download, temp_dir
 from bot.migration.flow import Source, find_source
@@ -78,12 +79,12 @@ def prompt_of(obj: Any, line: int) -> Prompt | None:
         last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
         if last is None or last == 0:
             return None
-        return Prompt(line, msgs[:last], tools, msgs[last])
+        return Prompt(line, [clean_message(m) for m in msgs[:last]], tools, msgs[last])
     inp = obj.get("input")
     if isinstance(inp, dict) and isinstance(inp.get("messages"), list):
         pref = obj.get("preferred_output")
         ref = pref[0] if isinstance(pref, list) and pref and isinstance(pref[0], dict) else None
-        return Prompt(line, [m for m in inp["messages"] if isinstance(m, dict)], tools or (inp.get("tools") if isinstance(inp.get("tools"), list) else None), ref)
+        return Prompt(line, [clean_message(m) for m in inp["messages"] if isinstance(m, dict)], tools or (inp.get("tools") if isinstance(inp.get("tools"), list) else None), ref)
     return None
 
 

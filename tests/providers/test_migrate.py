@@ -248,6 +248,35 @@ def test_two_keeps_at_once_ask_each_prompt_once(sqlite_url, launch, kits, slack)
         assert len(rows) == 6 and all(r.answer and "pending" not in r.prompt for r in rows)
 
 
+def test_keep_sends_no_training_only_field_and_both_sandboxes_refuse_one(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    import httpx
+
+    from storage.models import KeptAnswer
+    from tests.providers.conftest import TOGETHER_KEY
+
+    # Both chat APIs refuse a message key they do not know (`weight` is for training files only).
+    weighted = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "weight": 0}, {"role": "user", "content": "again"}]
+    for url, key, model in (
+        (f"{kits['openai'].sandbox.url}/chat/completions", "sk-test-key-123456", "gpt-4o-mini-2024-07-18"),
+        (f"{kits['together'].sandbox.url}/v1/chat/completions", TOGETHER_KEY, LLAMA_8B),
+    ):
+        r = httpx.post(url, json={"model": model, "messages": weighted}, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 400, (url, r.text)
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error" and "weight" in err["message"] and "weight" in (err.get("param") or ""), err
+
+    team = launch(sqlite_url, ["openai", "together"])
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    # A multi-turn dataset whose earlier assistant turns carry `weight`: kept answers ask without it.
+    lines = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}", "weight": 0}, {"role": "user", "content": f"more {i}"}, {"role": "assistant", "content": f"b{i}", "weight": 1}]} for i in range(3)]
+    fid = kits["openai"].sandbox.state.add_file("weighted.jsonl", "\n".join(json.dumps(x) for x in lines).encode(), "fine-tune")["id"]
+    answer = team.ask(f"keep {model} data={fid} n=3")
+    assert "Saved 3 new answers" in answer["text"], answer
+    with team.bot.services.db.session() as s:
+        rows = s.scalars(select(KeptAnswer).where(KeptAnswer.model == model)).all()
+        assert len(rows) == 3 and all("weight" not in m for r in rows for m in r.prompt["messages"])
+
+
 def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
     team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
     _job, model, _train, _valid = _made_at_openai(team, kits)
