@@ -296,6 +296,40 @@ def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, ki
     assert len(jobs) == 1 and _migration(team, mid).target_job_id == next(iter(jobs))
 
 
+def test_a_rejected_or_expired_budget_approval_fails_the_migration_and_frees_the_model(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from bot.approvals.expiry import expire_due
+    from storage.models import ApprovalRequest
+    from storage.types import utcnow
+
+    team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+
+    def held() -> tuple[int, ApprovalRequest]:
+        _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
+        assert "blocks" in preview, preview
+        mid = _preview_id(preview)
+        before = len(slack.responses())
+        team.bot.slack.block_action("migration_confirm", str(mid), user="U0001", channel=CHANNEL)
+        wait_for(lambda: [r for r in slack.responses()[before:] if "over the job budget" in (r.get("text") or "")])
+        return mid, team.last_request()
+
+    # Rejected: the migration fails with the reason, and the model may be migrated again.
+    mid, req = held()
+    before = len(slack.responses())
+    assert team.bot.slack.block_action("approval_reject", str(req.id), user="U0002", channel=CHANNEL).status == 200
+    wait_for(lambda: any("You rejected" in (r.get("text") or "") for r in slack.responses()[before:]))
+    wait_for(lambda: _migration(team, mid).state == "failed")
+    assert "rejected" in _migration(team, mid).error and _migration(team, mid).active_key is None
+    # Expired (the worker's sweep): the same.
+    mid2, req2 = held()
+    assert mid2 != mid and req2.id != req.id
+    with team.bot.services.db.session() as s:
+        s.get(ApprovalRequest, req2.id).expires_at = utcnow()
+    expire_due(team.bot.services)
+    assert _migration(team, mid2).state == "failed" and "expired" in _migration(team, mid2).error
+    assert kits["together"].jobs() == {}
+
+
 def test_a_model_made_outside_ftbot_is_found_at_the_provider_and_another_workspaces_is_refused(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
     from openai import OpenAI
 
