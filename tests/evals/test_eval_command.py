@@ -212,8 +212,11 @@ def test_a_rejected_evaluation_is_never_run_and_can_be_asked_again(start_bot, sl
     answer = _ask(bot, slack, f"eval {model} data={fid} n=10")
     request_id = answer["text"].split("approval request #")[1].split(" ")[0]
     assert "waiting for approvals" in _ask(bot, slack, f"eval {model} data={fid} n=10")["text"]
+    before = len(slack.responses())
     assert bot.slack.block_action("approval_reject", request_id, user="U0002").status == 200
     wait_for(lambda: any("Rejected" in json.dumps(m.get("blocks")) for m in slack.channel_messages(CHANNEL)))
+    # the voter's own answer first, so it is not taken for the answer to the next request
+    wait_for(lambda: any("You rejected" in (r.get("text") or "") for r in slack.responses()[before:]))
     again = _ask(bot, slack, f"eval {model} data={fid} n=10")
     assert "over the budget" in again["text"] and f"#{request_id} " not in again["text"]  # a new request
     with bot.services.db.session() as s:
