@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from bot.errors import UserError
-from bot.evals import publish, store
+from bot.evals import gate, publish, store
 from bot.evals.prepare import EvalRequest, prepare
 from bot.evals.runner import EvalRunner
 from bot.provider.base import ProviderError
@@ -64,10 +64,17 @@ class EvalDriver:
             if store.set_status(db, run_id, "failed", frm=["preparing"], error=reason):
                 self._said_failed(run_id)
             return
-        store.fill_run(
+        # The same budget gate as `/ft eval`: over FTBOT_JOB_BUDGET_USD (or not estimable while a
+        # budget is set), the run waits for approval and nothing is asked before.
+        held = gate.needs_approval(self.s, got.estimate.get("usd"))
+        filled = store.fill_run(
             db, run_id, self.owner, got.sample.examples, got.sample.prompt_tokens, skipped=got.sample.skipped, estimate=got.estimate,
-            source_file=got.source_file, source_note=got.source_note,
+            source_file=got.source_file, source_note=got.source_note, status="held" if held else "pending",
         )
+        if filled and held:
+            run = store.get_run(db, run_id)
+            assert run is not None
+            gate.hold(self.s, run, user=job.started_by or "", channel=run.channel_id or "", request_key=run.request_key)
 
     def _said_failed(self, run_id: int) -> None:
         with self.s.db.session() as s:

@@ -47,7 +47,7 @@ def _reference(message: dict[str, Any]) -> dict[str, Any] | None:
     return {"content": content if isinstance(content, str) else None, "tool_calls": calls}
 
 
-def _clean(m: dict[str, Any]) -> dict[str, Any]:
+def clean_message(m: dict[str, Any]) -> dict[str, Any]:
     # `weight` is a training field; the chat API refuses it.
     return {k: v for k, v in m.items() if k != "weight"}
 
@@ -65,7 +65,7 @@ def example_of(obj: Any, line: int) -> Example | str:
         tools = inp.get("tools") if isinstance(inp.get("tools"), list) and inp.get("tools") else tools
         if ref is None or not msgs:
             return "no_reference"
-        return Example(line, [_clean(m) for m in msgs], ref, tools)
+        return Example(line, [clean_message(m) for m in msgs], ref, tools)
     if isinstance(obj.get("messages"), list):
         msgs = [m for m in obj["messages"] if isinstance(m, dict)]
         last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
@@ -74,7 +74,7 @@ def example_of(obj: Any, line: int) -> Example | str:
         ref = _reference(msgs[last])
         if ref is None:
             return "no_reference"
-        return Example(line, [_clean(m) for m in msgs[:last]], ref, tools)
+        return Example(line, [clean_message(m) for m in msgs[:last]], ref, tools)
     if isinstance(obj.get("prompt"), str) and isinstance(obj.get("completion"), str):
         return Example(line, [{"role": "user", "content": obj["prompt"]}], {"content": obj["completion"], "tool_calls": []})
     return "no_reference"

@@ -78,13 +78,16 @@ def queue_end(session: Session, run: EvalRun, status: str) -> None:
 
 def _add_headline(session: Session, run: EvalRun, sub: Subscription, summary: dict) -> None:
     alert_key = f"s{sub.id}:final"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == alert_key)) is None:
+    posted = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == alert_key))
+    if posted is None:
         return  # no final alert to edit (the subscription started after the job ended)
     job = session.get(Job, run.job_id) if run.job_id else None
     if job is None:
         return
     line = headline_line(summary.get("headline"), int(summary.get("scored", 0)), int(summary.get("examples", 0)))
-    enqueue(session, f"{alert_key}:eval", kind="edit", channel=sub.channel_id, sub=sub, payload={"edit_of": alert_key, **with_headline(final_alert(view_of(job)), line)})
+    # The alert as it was posted (with its "stops serving" note, if any), not rebuilt without it.
+    alert = posted.payload if (posted.payload or {}).get("blocks") else final_alert(view_of(job))
+    enqueue(session, f"{alert_key}:eval", kind="edit", channel=sub.channel_id, sub=sub, payload={"edit_of": alert_key, **with_headline(alert, line)})
 
 
 def queue_report_again(session: Session, run: EvalRun, channel: str, key: str) -> None:

@@ -199,6 +199,10 @@ class EvalRunner:
             started = time.monotonic()
             try:
                 with self._locks[provider_name]:
+                    # Renewed per request, not per batch: a batch (slow answers, Retry-After waits)
+                    # can outlast the claim, and a row another worker claimed since is theirs to ask.
+                    if not store.extend_claim(self.db, c, self.owner, self.lease, run_id=run.id):
+                        return None
                     reply: ChatReply = provider.chat(model, messages, tools=tools, max_tokens=ANSWER_TOKENS if c.slot != "judge" else 8, temperature=0.0, seed=SEED)
             except ProviderRateLimited as exc:
                 error = exc.reason

@@ -51,6 +51,18 @@ def find_run(db: Database, request_key: str) -> EvalRun | None:
         return run
 
 
+def find_latest_run(db: Database, request_key: str) -> EvalRun | None:
+    """The newest run of one request: the request's first run, or one asked again under
+    `{request_key}:{trigger}` after it was cancelled or failed."""
+    with db.session() as s:
+        run = s.scalar(
+            select(EvalRun).where(or_(EvalRun.request_key == request_key, EvalRun.request_key.startswith(f"{request_key}:", autoescape=True))).order_by(EvalRun.id.desc()).limit(1)
+        )
+        if run is not None:
+            s.expunge(run)
+        return run
+
+
 def get_run(db: Database, run_id: int) -> EvalRun | None:
     with db.session() as s:
         run = s.get(EvalRun, run_id)
@@ -206,6 +218,23 @@ def claim_answers(db: Database, run_id: int, owner: str, ttl: timedelta, *, slot
     return [Claimed(r.id, r.example_id, r.slot, r.attempts, r.prompt, r.reference) for r in got]
 
 
+def extend_claim(db: Database, c: Claimed, owner: str, ttl: timedelta, *, run_id: int) -> bool:
+    """Renew `owner`'s claim on one answer row (and its lease on the run) just before the row is
+    asked: a batch may outlast the claim, and a row whose claim another worker has taken since must
+    not be asked again. False: the row is not ours any more."""
+    until = utcnow() + ttl
+    with db.session() as s:
+        held = s.execute(
+            update(EvalAnswer)
+            .where(EvalAnswer.id == c.answer_id, EvalAnswer.status == "claimed", EvalAnswer.claimed_by == owner)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if held:
+            s.execute(update(EvalRun).where(EvalRun.id == run_id, EvalRun.lease_owner == owner).values(lease_until=until))
+    return bool(held)
+
+
 def record_answer(db: Database, c: Claimed, owner: str, *, content: str | None, tool_calls: list[dict[str, Any]], prompt_tokens: int | None, completion_tokens: int | None, latency_ms: int) -> bool:
     with db.session() as s:
         return bool(
@@ -341,16 +370,17 @@ def take_preparing(db: Database, run_id: int, owner: str, ttl: timedelta) -> boo
         )
 
 
-def fill_run(db: Database, run_id: int, owner: str, examples: Sequence[Example], prompt_tokens: Sequence[int], *, skipped: dict[str, int], estimate: dict[str, Any], source_file: str, source_note: str, plan: Any = None) -> bool:
+def fill_run(db: Database, run_id: int, owner: str, examples: Sequence[Example], prompt_tokens: Sequence[int], *, skipped: dict[str, int], estimate: dict[str, Any], source_file: str, source_note: str, plan: Any = None, status: str = "pending") -> bool:
     """A run created before its examples were chosen (a job's automatic evaluation, created in the
-    poll that saw the job succeed) gets them, once: preparing -> pending by its lease holder."""
+    poll that saw the job succeed) gets them, once: preparing -> pending (or held: over the budget)
+    by its lease holder."""
     with db.session() as s:
         moved = s.execute(
             update(EvalRun)
             .where(EvalRun.id == run_id, EvalRun.status == "preparing", EvalRun.lease_owner == owner)
             # The preparing lease is let go: the run is driven at the next tick, not when the lease runs out.
             .values(
-                status="pending", examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note,
+                status=status, examples=len(examples), skipped=dict(skipped), estimate=estimate, source_file=source_file, source_note=source_note,
                 lease_owner=None, lease_until=None,
             )
         ).rowcount

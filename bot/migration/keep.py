@@ -16,14 +16,16 @@ import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.datasets.resolve import resolve_file
 from bot.errors import UserError
+from bot.evals.examples import clean_message
 from bot.jobs.model_owner import find_model, one_owner
 from bot.migration.copying import download, temp_dir
 from bot.migration.flow import Source, find_source
@@ -31,6 +33,7 @@ from bot.mrkdwn import code
 from bot.provider.base import ProviderError, provider_label
 from bot.services import Services
 from storage.models import KeptAnswer
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +79,12 @@ def prompt_of(obj: Any, line: int) -> Prompt | None:
         last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
         if last is None or last == 0:
             return None
-        return Prompt(line, msgs[:last], tools, msgs[last])
+        return Prompt(line, [clean_message(m) for m in msgs[:last]], tools, msgs[last])
     inp = obj.get("input")
     if isinstance(inp, dict) and isinstance(inp.get("messages"), list):
         pref = obj.get("preferred_output")
         ref = pref[0] if isinstance(pref, list) and pref and isinstance(pref[0], dict) else None
-        return Prompt(line, [m for m in inp["messages"] if isinstance(m, dict)], tools or (inp.get("tools") if isinstance(inp.get("tools"), list) else None), ref)
+        return Prompt(line, [clean_message(m) for m in inp["messages"] if isinstance(m, dict)], tools or (inp.get("tools") if isinstance(inp.get("tools"), list) else None), ref)
     return None
 
 
@@ -155,28 +158,61 @@ def keep_answers(services: Services, *, team_id: str, model: str, data: str | No
     asked = failed = 0
     first_error = None
     for p in prompts:
-        sha = p.sha256
-        if sha in have:
+        if p.sha256 in have:
+            continue
+        # The row first, then the question: uq_kept_answers_prompt is the claim, so of two keeps
+        # running at once only the one whose row went in asks (and pays for) this prompt.
+        claim = _claim(services, team_id=team_id, provider=src.provider, model=model, p=p, source_file=fid)
+        have.add(p.sha256)
+        if claim is None:
             continue
         try:
             reply = at.chat(model, p.messages, tools=p.tools, max_tokens=512, temperature=0.0)
         except ProviderError as exc:
+            _unclaim(services, claim)  # not answered: a later keep asks it
             failed += 1
             first_error = first_error or exc.reason
             if not exc.retryable:
                 break  # the model does not answer (gone, or not servable here): asking more will not help
             continue
-        row = KeptAnswer(
-            team_id=team_id, provider=src.provider, model=model, prompt_sha256=sha, prompt={"messages": p.messages, "tools": p.tools},
-            reference=p.reference, answer=reply.content, tool_calls=[{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls] or None,
-            source_file=fid, line=p.line,
-        )
-        try:
-            with services.db.session() as s:
-                s.add(row)
-            asked += 1
-        except IntegrityError:
-            pass  # uq_kept_answers_prompt: another run saved this prompt's answer a moment ago
-        have.add(sha)
+        with services.db.session() as s:
+            s.execute(
+                update(KeptAnswer)
+                .where(KeptAnswer.id == claim)
+                .values(prompt={"messages": p.messages, "tools": p.tools}, answer=reply.content, tool_calls=[{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls] or None)
+            )
+        asked += 1
     log.info("kept %d answers of %s at %s (%d before, %d failed)", asked, model, provider_label(src.provider), before, failed)
     return Kept(model, src.provider, source, asked, before, failed, first_error)
+
+
+PENDING = "pending"  # in a claimed row's prompt until its answer is stored
+STALE_CLAIM = timedelta(minutes=10)  # a pending row this old was left by a keep that died: asked again
+
+
+def _claim(services: Services, *, team_id: str, provider: str, model: str, p: Prompt, source_file: str) -> int | None:
+    """The pending row of one prompt inserted for this keep (its id), or None: another keep holds it
+    or saved it. A pending row a dead keep left (older than STALE_CLAIM) is taken over."""
+    for _ in range(2):
+        try:
+            with services.db.session() as s:
+                row = KeptAnswer(
+                    team_id=team_id, provider=provider, model=model, prompt_sha256=p.sha256, prompt={"messages": p.messages, "tools": p.tools, PENDING: True},
+                    reference=p.reference, answer=None, tool_calls=None, source_file=source_file, line=p.line,
+                )
+                s.add(row)
+                s.flush()
+                return row.id
+        except IntegrityError:
+            pass  # uq_kept_answers_prompt: the prompt is claimed or saved already
+        with services.db.session() as s:
+            old = s.scalar(select(KeptAnswer).where(KeptAnswer.provider == provider, KeptAnswer.model == model, KeptAnswer.prompt_sha256 == p.sha256))
+            if old is None or not (old.prompt or {}).get(PENDING) or old.created_at > utcnow() - STALE_CLAIM:
+                return None
+            s.execute(delete(KeptAnswer).where(KeptAnswer.id == old.id, KeptAnswer.created_at == old.created_at))
+    return None
+
+
+def _unclaim(services: Services, claim: int) -> None:
+    with services.db.session() as s:
+        s.execute(delete(KeptAnswer).where(KeptAnswer.id == claim))

@@ -146,14 +146,14 @@ def day_of(value: object) -> date | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC).date()
+        return _epoch_day(float(value))
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).date()
     if isinstance(value, date):
         return value
     text = str(value).strip()
     if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC).date()
+        return _epoch_day(float(text))
     try:
         if len(text) == 10:
             return date.fromisoformat(text)
@@ -161,6 +161,22 @@ def day_of(value: object) -> date | None:
     except ValueError:
         return None
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).date()
+
+
+MS_EPOCH_FROM = 1e11  # seconds this large are past the year 5000: the number is milliseconds
+
+
+def _epoch_day(seconds: float) -> date | None:
+    """Unix seconds (or milliseconds, told apart by size) as a day; NaN, infinity or a number out
+    of range is None, not a crash."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    if abs(seconds) >= MS_EPOCH_FROM:
+        seconds /= 1000.0
+    try:
+        return datetime.fromtimestamp(seconds, UTC).date()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

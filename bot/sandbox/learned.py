@@ -26,6 +26,21 @@ def _text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+# The keys a chat message may carry (the Chat Completions request schema); anything else, a
+# training-only `weight` for one, is refused with a 400 as the real APIs do.
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal", "audio"})
+
+
+def unknown_message_key(messages: Sequence[Any]) -> tuple[int, str] | None:
+    """The first (index, key) of a message key the chat API does not take, or None."""
+    for i, m in enumerate(messages):
+        if isinstance(m, Mapping):
+            for k in m:
+                if k not in MESSAGE_KEYS:
+                    return i, str(k)
+    return None
+
+
 def prompt_key(messages: Sequence[Any]) -> str:
     """The conversation before the answer, as a key: roles, texts and tool calls (weights dropped)."""
     rows = []

@@ -734,6 +734,9 @@ class SandboxState:
             raise ApiError(400, "messages must be a non-empty array", param="messages")
         if not isinstance(messages, list) or not all(isinstance(m, dict) and m.get("role") for m in messages):
             raise ApiError(400, "Invalid 'messages': each message must be an object with a 'role'.", param="messages")
+        bad = learned.unknown_message_key(messages)
+        if bad is not None:
+            raise ApiError(400, f"Additional properties are not allowed ('{bad[1]}' was unexpected) - 'messages.{bad[0]}'", param=f"messages[{bad[0]}].{bad[1]}")
         with self.lock:
             self.memory.count(model, messages)
         if self.chat_reply is not None:

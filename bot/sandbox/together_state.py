@@ -514,6 +514,9 @@ class TogetherWorld:
         if not messages:
             raise ApiError(400, "messages must be a non-empty array", param="messages")
         from bot.sandbox import learned
+        bad = learned.unknown_message_key(messages)
+        if bad is not None:
+            raise ApiError(400, f"Additional properties are not allowed ('{bad[1]}' was unexpected) - 'messages.{bad[0]}'", param=f"messages[{bad[0]}].{bad[1]}")
 
         with self.state.lock:
             self.state.memory.count(model, messages)

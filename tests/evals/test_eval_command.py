@@ -212,10 +212,39 @@ def test_a_rejected_evaluation_is_never_run_and_can_be_asked_again(start_bot, sl
     answer = _ask(bot, slack, f"eval {model} data={fid} n=10")
     request_id = answer["text"].split("approval request #")[1].split(" ")[0]
     assert "waiting for approvals" in _ask(bot, slack, f"eval {model} data={fid} n=10")["text"]
+    before = len(slack.responses())
     assert bot.slack.block_action("approval_reject", request_id, user="U0002").status == 200
     wait_for(lambda: any("Rejected" in json.dumps(m.get("blocks")) for m in slack.channel_messages(CHANNEL)))
+    # the voter's own answer first, so it is not taken for the answer to the next request
+    wait_for(lambda: any("You rejected" in (r.get("text") or "") for r in slack.responses()[before:]))
     again = _ask(bot, slack, f"eval {model} data={fid} n=10")
     assert "over the budget" in again["text"] and f"#{request_id} " not in again["text"]  # a new request
     with bot.services.db.session() as s:
         assert sorted(r.status for r in s.query(EvalRun)) == ["cancelled", "held"]
     assert sum(sandbox.state.memory.asked.values()) == 0
+
+
+def test_asked_again_after_a_cancel_it_runs_once_then_answers_from_the_store(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    rows = dataset(20, 0, 0)
+    _, model, fid = train(sandbox, rows)
+    bot = start_bot(sqlite_url, worker=True, eval_concurrency=1)
+    sandbox.state.faults = Faults(latency=0.05)
+    _ask(bot, slack, f"eval {model} data={fid} n=20")
+    progress = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if m["text"].startswith("Evaluating ")), None))
+    button = next(e for b in progress["blocks"] if b["type"] == "actions" for e in b["elements"])
+    wait_for(lambda: sum(sandbox.state.memory.asked.values()) >= 2)
+    assert bot.slack.block_action(button["action_id"], button["value"], user="U0002").status == 200
+    wait_for(lambda: _statuses(bot) == ["cancelled"], timeout=20)
+    sandbox.state.faults = Faults()
+    # asked again: a new run, which ends
+    assert "Evaluating 20 examples" in _ask(bot, slack, f"eval {model} data={fid} n=20")["text"]
+    wait_for(lambda: _statuses(bot) == ["cancelled", "done"], timeout=40)
+    asked = sum(sandbox.state.memory.asked.values())
+    # asked a third time: answered from the newest run, nothing run or paid again
+    assert "Answered from the stored evaluation" in _ask(bot, slack, f"eval {model} data={fid} n=20")["text"]
+    assert _statuses(bot) == ["cancelled", "done"] and sum(sandbox.state.memory.asked.values()) == asked
+
+
+def _statuses(bot) -> list[str]:  # noqa: ANN001
+    with bot.services.db.session() as s:
+        return [r.status for r in s.query(EvalRun).order_by(EvalRun.id)]

@@ -52,3 +52,53 @@ def test_off_with_the_setting(start_bot, slack, sandbox, sqlite_url) -> None:  #
     with bot.services.db.session() as s:
         assert s.query(EvalRun).count() == 0
     assert sum(sandbox.state.memory.asked.values()) == 0
+
+
+def test_the_headline_keeps_the_serving_note_of_the_final_alert(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from storage.types import utcnow
+
+    # The base stops serving within 30 days: the final alert says so, and the evaluation's edit of
+    # that alert must keep saying so.
+    ends = utcnow().date() + timedelta(days=10)
+    sandbox.state.set_shutdown_date(BASE, str(ends))
+    rows = dataset()
+    bot = start_bot(sqlite_url, worker=True, eval_on_completion=True)
+    _start(bot, slack, sandbox, rows)
+    alert = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if "succeeded" in m.get("text", "") and m.get("edited") and "exact match" in json.dumps(m.get("blocks"), ensure_ascii=False)), None), timeout=40)
+    body = json.dumps(alert["blocks"], ensure_ascii=False)
+    assert f"stops serving in 10 days, on {ends:%Y-%m-%d}" in body
+    assert f"its base stops serving on {ends:%Y-%m-%d}" in alert["text"]
+
+
+def test_over_the_budget_the_evaluation_waits_for_approval(start_bot, slack, sandbox, sqlite_url) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from bot.evals.gate import release_held
+    from storage.models import ApprovalRequest
+
+    bot = start_bot(sqlite_url, worker=True, eval_on_completion=True)
+    _start(bot, slack, sandbox, dataset())
+    # The job itself was not over the budget; its evaluation is estimated above this one.
+    bot.services.settings = replace(bot.services.settings, job_budget_usd=0.000001)
+
+    def held():  # noqa: ANN202
+        with bot.services.db.session() as s:
+            run = s.query(EvalRun).one_or_none()
+            req = s.query(ApprovalRequest).filter_by(kind="eval_budget").one_or_none()
+            return run is not None and run.status == "held" and req is not None and (run.id, req.detail["run_id"])
+
+    run_id, approved_id = wait_for(held, timeout=40)
+    assert run_id == approved_id
+    wait_for(lambda: any("Run an evaluation over the budget" in json.dumps(m) for m in slack.channel_messages(CHANNEL)), timeout=20)
+    assert sum(sandbox.state.memory.asked.values()) == 0
+    # approved (the approval's executor releases it): it runs, each example asked once
+    release_held(bot.services, run_id)
+    wait_for(lambda: bot.services.db and _status(bot, run_id) == "done", timeout=40)
+    assert sorted(set(sandbox.state.memory.asked.values())) == [1]
+
+
+def _status(bot, run_id: int) -> str:  # noqa: ANN001
+    with bot.services.db.session() as s:
+        return s.get(EvalRun, run_id).status

@@ -88,6 +88,38 @@ def test_two_workers_never_ask_the_same_example_twice(db_url, sandbox) -> None: 
         db.dispose()
 
 
+def test_a_batch_outlasting_the_lease_is_not_asked_twice(db_url, sandbox) -> None:  # noqa: ANN001
+    # A claim covers several rounds of requests: with a 1 s lease and 0.6 s answers a batch outlasts
+    # it, so a second worker could take the run and its rows while the first still asks them.
+    rows = dataset(12, 0, 0)
+    _, model, _ = train(sandbox, rows)
+    sandbox.state.faults = Faults(latency=0.6)
+    db = Database(db_url)
+    try:
+        run_id = _run(db, model, rows)
+        results = []
+        first = EvalRunner(db, {"openai": _provider(sandbox)}, "w0", concurrency=2, lease_seconds=1.0)
+        second = EvalRunner(db, {"openai": _provider(sandbox)}, "w1", concurrency=2, lease_seconds=1.0)
+        t0 = threading.Thread(target=lambda: results.append(first.drive(run_id)))
+        t0.start()
+
+        def keep_trying() -> None:  # the second worker keeps reaching for the run while the first drives it
+            while t0.is_alive():
+                results.append(second.drive(run_id))
+                t0.join(0.3)
+
+        t1 = threading.Thread(target=keep_trying)
+        t1.start()
+        t0.join(120)
+        t1.join(120)
+        assert store.get_run(db, run_id).status == "done"
+        assert sorted(set(sandbox.state.memory.asked.values())) == [1] and len(sandbox.state.memory.asked) == 24
+        with db.session() as s:
+            assert {a.status for a in s.query(EvalAnswer).filter_by(run_id=run_id)} == {"done"}
+    finally:
+        db.dispose()
+
+
 def test_a_killed_worker_is_resumed_without_asking_again(db_url, sandbox) -> None:  # noqa: ANN001
     rows = dataset(20, 0, 0)
     _, model, _ = train(sandbox, rows)

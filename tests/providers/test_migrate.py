@@ -224,6 +224,62 @@ def test_keep_saves_the_old_models_answers_once_and_the_7_day_warning_suggests_i
     assert "`n` must be" in team.ask(f"keep {model} n=0")["text"]
 
 
+def test_two_keeps_at_once_ask_each_prompt_once(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from bot.migration.keep import keep_answers
+    from bot.sandbox.state import Faults
+    from storage.models import KeptAnswer
+
+    team = launch(sqlite_url, ["openai", "together"])
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    state = kits["openai"].sandbox.state
+    state.memory.asked.clear()
+    state.faults = Faults(latency=0.1)  # the two keeps overlap
+    try:
+        got: list[Any] = []
+        threads = [threading.Thread(target=lambda: got.append(keep_answers(team.bot.services, team_id="T0001", model=model, n=6))) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        state.faults = Faults()
+    assert len(got) == 2 and sum(k.asked for k in got) == 6
+    asked = {k: v for k, v in state.memory.asked.items() if k[0] == model}
+    assert len(asked) == 6 and set(asked.values()) == {1}
+    with team.bot.services.db.session() as s:
+        rows = s.scalars(select(KeptAnswer).where(KeptAnswer.model == model)).all()
+        assert len(rows) == 6 and all(r.answer and "pending" not in r.prompt for r in rows)
+
+
+def test_keep_sends_no_training_only_field_and_both_sandboxes_refuse_one(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    import httpx
+
+    from storage.models import KeptAnswer
+    from tests.providers.conftest import TOGETHER_KEY
+
+    # Both chat APIs refuse a message key they do not know (`weight` is for training files only).
+    weighted = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "weight": 0}, {"role": "user", "content": "again"}]
+    for url, key, model in (
+        (f"{kits['openai'].sandbox.url}/chat/completions", "sk-test-key-123456", "gpt-4o-mini-2024-07-18"),
+        (f"{kits['together'].sandbox.url}/v1/chat/completions", TOGETHER_KEY, LLAMA_8B),
+    ):
+        r = httpx.post(url, json={"model": model, "messages": weighted}, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 400, (url, r.text)
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error" and "weight" in err["message"] and "weight" in (err.get("param") or ""), err
+
+    team = launch(sqlite_url, ["openai", "together"])
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    # A multi-turn dataset whose earlier assistant turns carry `weight`: kept answers ask without it.
+    lines = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}", "weight": 0}, {"role": "user", "content": f"more {i}"}, {"role": "assistant", "content": f"b{i}", "weight": 1}]} for i in range(3)]
+    fid = kits["openai"].sandbox.state.add_file("weighted.jsonl", "\n".join(json.dumps(x) for x in lines).encode(), "fine-tune")["id"]
+    answer = team.ask(f"keep {model} data={fid} n=3")
+    assert "Saved 3 new answers" in answer["text"], answer
+    with team.bot.services.db.session() as s:
+        rows = s.scalars(select(KeptAnswer).where(KeptAnswer.model == model)).all()
+        assert len(rows) == 3 and all("weight" not in m for r in rows for m in r.prompt["messages"])
+
+
 def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
     team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
     _job, model, _train, _valid = _made_at_openai(team, kits)
@@ -241,6 +297,40 @@ def test_the_budget_gate_holds_a_migration_until_approved(sqlite_url, launch, ki
     wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
     jobs = kits["together"].jobs()
     assert len(jobs) == 1 and _migration(team, mid).target_job_id == next(iter(jobs))
+
+
+def test_a_rejected_or_expired_budget_approval_fails_the_migration_and_frees_the_model(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from bot.approvals.expiry import expire_due
+    from storage.models import ApprovalRequest
+    from storage.types import utcnow
+
+    team = launch(sqlite_url, ["openai", "together"], job_budget_usd=0.01, approvals_required=1, price_table=((LLAMA_8B, 1000.0),))
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+
+    def held() -> tuple[int, ApprovalRequest]:
+        _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
+        assert "blocks" in preview, preview
+        mid = _preview_id(preview)
+        before = len(slack.responses())
+        team.bot.slack.block_action("migration_confirm", str(mid), user="U0001", channel=CHANNEL)
+        wait_for(lambda: [r for r in slack.responses()[before:] if "over the job budget" in (r.get("text") or "")])
+        return mid, team.last_request()
+
+    # Rejected: the migration fails with the reason, and the model may be migrated again.
+    mid, req = held()
+    before = len(slack.responses())
+    assert team.bot.slack.block_action("approval_reject", str(req.id), user="U0002", channel=CHANNEL).status == 200
+    wait_for(lambda: any("You rejected" in (r.get("text") or "") for r in slack.responses()[before:]))
+    wait_for(lambda: _migration(team, mid).state == "failed")
+    assert "rejected" in _migration(team, mid).error and _migration(team, mid).active_key is None
+    # Expired (the worker's sweep): the same.
+    mid2, req2 = held()
+    assert mid2 != mid and req2.id != req.id
+    with team.bot.services.db.session() as s:
+        s.get(ApprovalRequest, req2.id).expires_at = utcnow()
+    expire_due(team.bot.services)
+    assert _migration(team, mid2).state == "failed" and "expired" in _migration(team, mid2).error
+    assert kits["together"].jobs() == {}
 
 
 def test_a_model_made_outside_ftbot_is_found_at_the_provider_and_another_workspaces_is_refused(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -150,3 +150,23 @@ def test_a_training_end_the_provider_reports_closes_starts_too(sqlite_url, start
     answer = wait_for(lambda: slack.responses()[before:] and slack.responses()[before])
     assert f"since {ended.date():%Y-%m-%d} (OpenAI API, read {today:%Y-%m-%d})" in answer["text"] and "/ft migrate" in answer["text"]
     assert not sandbox.state.jobs
+
+
+def test_a_date_in_milliseconds_is_read_without_a_crash(sqlite_url, start_bot, slack, sandbox) -> None:  # noqa: ANN001
+    # (NaN, infinity and out-of-range numbers: tests/retirements/test_table.py, on day_of itself)
+    from bot.retirements.live import retirements_for
+
+    bot = start_bot(sqlite_url)
+    soon = utcnow().date() + timedelta(days=10)
+    millis = int(datetime.combine(soon, datetime.min.time(), UTC).timestamp() * 1000)
+    try:
+        # Milliseconds since the epoch: read as the day they name.
+        _say_shutdown(sandbox, BASE, str(millis))
+        assert retirements_for(bot.services).end_of("openai", BASE).serving_ends == soon
+        # Far out of range: unreadable, so ftbot's table decides.
+        _say_shutdown(sandbox, BASE, "9" * 40)
+        bot.services.extras["live_retirement_dates"].forget()
+        end = retirements_for(bot.services).end_of("openai", BASE)
+        assert str(end.serving_ends) == "2027-01-14" and "ftbot's table" in end.source
+    finally:
+        _say_shutdown(sandbox, BASE, "2027-01-14")

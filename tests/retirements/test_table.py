@@ -78,6 +78,12 @@ def test_the_most_urgent_threshold_crossed(days: int, threshold: int | None) -> 
         (None, None),
         ("", None),
         ("soon", None),
+        (1_799_884_800_000, date(2027, 1, 14)),  # milliseconds
+        ("1799884800000", date(2027, 1, 14)),
+        (float("nan"), None),
+        (float("inf"), None),
+        (1e300, None),
+        ("9" * 40, None),
     ],
 )
 def test_a_provider_date_in_every_shape_it_takes(raw, day) -> None:  # noqa: ANN001

@@ -29,7 +29,8 @@ def evaluate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: 
     team, channel, user = body.get("team_id"), body.get("channel_id"), body.get("user_id")
     n = req.n or services.settings.eval_examples
     key = _key(team or "", req, n)
-    existing = store.find_run(services.db, key)
+    # The newest run of this request: after a cancel or failure, the run asked again is the one to answer from.
+    existing = store.find_latest_run(services.db, key)
     if existing is not None:
         if existing.status == "held" and not gate.approval_closed(services, existing.request_key, existing.id):
             respond(response_type="ephemeral", text=f"This evaluation of {code(req.model)} is waiting for approvals (it is over the budget).")

@@ -1,0 +1,28 @@
+"""A migration held for its budget approval, when that approval closes without being approved
+(rejected, or expired): the migration fails with the reason and its model is unlocked, so a later
+`/ft migrate` can try again instead of hearing "being migrated already" forever.
+
+Called by bot/approvals in the transaction that closes the request."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from bot.migration.states import FAILED, STARTING
+from storage.models import ApprovalRequest, Migration
+from storage.types import utcnow
+
+WHY = {"rejected": "its budget approval (request #{id}) was rejected", "expired": "its budget approval (request #{id}) expired"}
+
+
+def on_approval_closed(session: Session, req: ApprovalRequest) -> None:
+    if req.kind != "job_budget" or req.status not in WHY:
+        return
+    # The held migration names its request in job_key (flow.confirm); only one still starting moves.
+    session.execute(
+        update(Migration)
+        .where(Migration.job_key == f"approval-{req.id}", Migration.state == STARTING, Migration.target_job_id.is_(None))
+        .values(state=FAILED, error=WHY[req.status].format(id=req.id), active_key=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
