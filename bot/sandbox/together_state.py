@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.provider.together_models import serverless
 from bot.sandbox.state import ApiError, SandboxState
 
 ACCOUNT = "sandbox"
@@ -501,9 +502,12 @@ class TogetherWorld:
         with self.state.lock:
             custom = any(m["name"] == model for m in self.models.values())
             deployed = model in self.deployed
+            job = next((j for j in self.jobs.values() if j.output_name == model), None)
+            # Together's serverless LoRA inference: an adapter on a listed base needs no endpoint.
+            on_serverless = job is not None and serverless(job.model, lora=job.lora is not None)
         if model not in BASE_MODELS and not custom:
             raise ApiError(404, f"Unable to access model {model}. Please visit https://api.together.ai/models to view the list of supported models.", code="model_not_available")
-        if custom and not deployed:
+        if custom and not deployed and not on_serverless:
             raise ApiError(
                 400,
                 f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/{model} "
