@@ -93,6 +93,7 @@ class TogetherWorld:
             self.jobs: dict[str, TogetherJob] = {}
             self.models: dict[str, dict[str, Any]] = {}  # registry id -> model
             self.deployed: set[str] = set()  # model names with a dedicated endpoint
+            self.endpoints: dict[str, str] = {}  # dedicated endpoint name -> the model it serves
 
     @property
     def timing(self):  # noqa: ANN201
@@ -491,15 +492,21 @@ class TogetherWorld:
             del self.models[mid]
         return {}
 
-    def deploy(self, name: str, deployed: bool = True) -> None:
+    def deploy(self, name: str, deployed: bool = True, *, endpoint: str | None = None) -> None:
         with self.state.lock:
             if not any(m["name"] == name for m in self.models.values()):
                 raise ApiError(404, f"Model {name} not found")
             (self.deployed.add if deployed else self.deployed.discard)(name)
+            if endpoint and deployed:
+                self.endpoints[endpoint] = name
+            elif not deployed:
+                self.endpoints = {e: m for e, m in self.endpoints.items() if m != name}
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         model = body.get("model") or ""
         with self.state.lock:
+            # A dedicated endpoint's name asks the model it serves.
+            model = self.endpoints.get(model, model)
             custom = any(m["name"] == model for m in self.models.values())
             deployed = model in self.deployed
             job = next((j for j in self.jobs.values() if j.output_name == model), None)
