@@ -10,7 +10,9 @@ Together-only behaviour simulated here: the two-step upload (a 302 to a storage 
 `preprocess`), `cancel` answering `cancel_requested` with `cancelled` a moment later, the
 compressing and uploading phases after training, an event list without ids or cursor, per-step
 metrics from their own endpoint, a project-scoped model registry, and fine-tuned models that answer
-only once deployed on a dedicated endpoint (a control route deploys one).
+at once when they are LoRA adapters on a serverless-LoRA base (bot/provider/together_models.py), else
+only once deployed on a dedicated endpoint (a control route deploys one, optionally under an
+endpoint name that then answers as the model).
 """
 
 from __future__ import annotations
