@@ -31,7 +31,7 @@ USAGE: dict[str, str] = {
     "unwatch": "/ft unwatch JOB_ID",
     "models": "/ft models",
     "delete-model": "/ft delete-model MODEL [REASON]",
-    "try": "/ft try MODEL PROMPT",
+    "try": "/ft try MODEL [endpoint=NAME] PROMPT",
     "audit": "/ft audit [N]",
     "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N] [data=DATASET]",
     "migrations": "/ft migrations",

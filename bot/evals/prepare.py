@@ -20,11 +20,12 @@ from bot.evals.scorers import DEFAULT_SCORES, SCORES
 from bot.jobs.model_owner import find_model, one_owner
 from bot.mrkdwn import code
 from bot.provider.base import ProviderError, provider_label
+from bot.provider.together_models import serverless
 from bot.services import Services
 from storage.models import Job
 
-USAGE = "/ft eval MODEL [vs=MODEL] [data=FILE] [n=N] [score=exact,similarity,json,tools,judge] [judge=MODEL]"
-KEYS = ("vs", "data", "n", "score", "judge")
+USAGE = "/ft eval MODEL [vs=MODEL] [data=FILE] [n=N] [score=exact,similarity,json,tools,judge] [judge=MODEL] [endpoint=NAME]"
+KEYS = ("vs", "data", "n", "score", "judge", "endpoint")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class EvalRequest:
     n: int | None = None
     scores: tuple[str, ...] = DEFAULT_SCORES
     judge: str | None = None
+    endpoint: str | None = None  # Together: the dedicated endpoint that serves `model`
 
 
 def parse_request(args: tuple[str, ...], *, max_n: int = sampling.MAX_N) -> EvalRequest:
@@ -68,7 +70,7 @@ def parse_request(args: tuple[str, ...], *, max_n: int = sampling.MAX_N) -> Eval
         raise UserError("`score=judge` needs `judge=MODEL`: the model that compares the two answers.", USAGE)
     if "judge" in opts and "judge" not in scores:
         scores = (*scores, "judge")
-    return EvalRequest(positional[0], opts.get("vs"), opts.get("data"), n, scores, opts.get("judge"))
+    return EvalRequest(positional[0], opts.get("vs"), opts.get("data"), n, scores, opts.get("judge"), opts.get("endpoint"))
 
 
 @dataclass
@@ -136,6 +138,29 @@ def base_of(model: str, job: Job | None) -> str | None:
     return None
 
 
+def _route(provider: str, req: EvalRequest, job: Job | None) -> tuple[str, str]:
+    """(the name the model is asked under, a note for the report). At Together a fine-tuned model
+    without a serverless route answers only from a dedicated endpoint: refused here, before any
+    example is sampled or paid for, unless `endpoint=` names one."""
+    if req.endpoint is not None:
+        if provider != "together":
+            raise UserError(
+                f"`endpoint=` is a Together AI option (a dedicated endpoint serving the model); {code(req.model[:150])} is at {provider_label(provider)}: leave it out.",
+                USAGE,
+            )
+        return req.endpoint, f"; {code(req.model[:150])} is asked through dedicated endpoint {code(req.endpoint[:150])}"
+    if provider == "together" and job is not None and job.fine_tuned_model == req.model:
+        lora = str((job.hyperparameters or {}).get("training_type", "lora")).lower() != "full"
+        if not serverless(job.base_model, lora=lora):
+            why = "full training" if not lora else f"a LoRA adapter on {job.base_model}, a base Together does not serve serverless"
+            raise UserError(
+                f"{code(req.model[:150])} ({why}) answers only from a dedicated endpoint at Together AI: pass `endpoint=NAME` "
+                "naming one that serves it, or deploy one in Together's console (billed by the minute while it runs). Nothing was asked.",
+                USAGE,
+            )
+    return req.model, ""
+
+
 def choose_source(services: Services, team_id: str | None, job: Job | None, data: str | None, provider: str) -> tuple[str, str]:
     """(file id, where the examples come from and why)."""
     if data:
@@ -173,6 +198,7 @@ def prepare(services: Services, team_id: str | None, req: EvalRequest, *, defaul
     job = job or _job_of(services, team_id, req.model)
     provider = job.provider if job is not None and job.provider in services.providers else owner_of(services, team_id, req.model)
     base = base_of(req.model, job)
+    asked_as, endpoint_note = _route(provider, req, job)
     baseline = req.vs or base
     if not baseline:
         raise UserError(f"Against which model? {code(req.model)} has no base model ftbot knows: add `vs=MODEL`.", USAGE)
@@ -183,6 +209,7 @@ def prepare(services: Services, team_id: str | None, req: EvalRequest, *, defaul
         baseline_provider = provider
     judge_provider = owner_of(services, team_id, req.judge) if req.judge else None
     file_id, note = choose_source(services, team_id, job, req.data, provider)
+    note += endpoint_note
     n = req.n or default_n
     models = [(req.model, base), (baseline, base_of(baseline, vs_job))]
     got = load_sample(services, provider, file_id, n, seed=sampling.seed_of(file_id, n, seed_key), models=models)
@@ -193,7 +220,7 @@ def prepare(services: Services, team_id: str | None, req: EvalRequest, *, defaul
     for part, a in zip(est["parts"], asked, strict=True):
         part["base"] = a.base
     return Prepared(
-        model=req.model, provider=provider, baseline=baseline, baseline_provider=baseline_provider, judge=req.judge, judge_provider=judge_provider,
+        model=asked_as, provider=provider, baseline=baseline, baseline_provider=baseline_provider, judge=req.judge, judge_provider=judge_provider,
         source_file=file_id, source_note=note, sample=got, estimate=est, job_id=job.id if job is not None else None,
         bases={"model": base},
     )

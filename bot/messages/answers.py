@@ -202,9 +202,10 @@ def steered_answer(job: JobView, action: str, by: str | None = None) -> dict[str
     return _same(f"{who}{done} {code(job.id)}: it is now {escape(job.status.replace('_', ' '))}. The card will follow.")
 
 
-def try_answer(model: str, prompt: str, answer: str) -> dict[str, Any]:
+def try_answer(model: str, prompt: str, answer: str, *, endpoint: str | None = None) -> dict[str, Any]:
     """Posted in the channel: the prompt and the model's answer are someone else's text, never markup."""
-    text = f"*{clip(model, 150)}* was asked:\n>{clip(' '.join(prompt.split()), 1000)}\n*Answer:*\n{clip(answer, 1800)}"
+    via = f" (through dedicated endpoint {clip(endpoint, 150)})" if endpoint else ""
+    text = f"*{clip(model, 150)}*{via} was asked:\n>{clip(' '.join(prompt.split()), 1000)}\n*Answer:*\n{clip(answer, 1800)}"
     return {"text": f"{clip(model, 150)}: {clip(answer, 200)}", "blocks": [_section(text)]}
 
 

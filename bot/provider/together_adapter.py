@@ -99,8 +99,9 @@ HYPERPARAMETERS = {
 PAUSE_REASON = f"{NAME} cannot pause a job; cancel it and start a new one from its last checkpoint."
 RESUME_REASON = f"{NAME} cannot pause or resume a job; start a new one from the cancelled job's last checkpoint."
 NOT_DEPLOYED = (
-    "{name} serves a fine-tuned model only from a dedicated endpoint, and `{model}` has none running. "
-    "Create one in Together's console (it is billed by the minute while it runs), then try again."
+    "{name} serves a fine-tuned model only from a dedicated endpoint (serverless only for LoRA adapters on the bases "
+    "it lists), and `{model}` has none running. Pass `endpoint=NAME` to ask a dedicated endpoint that serves it, or "
+    "create one in Together's console (it is billed by the minute while it runs), then try again."
 )
 
 

@@ -212,9 +212,11 @@ class TogetherSandboxApp:
         return _json({"ok": True, "count": count})
 
     def ctl_deploy(self, request: Request) -> Response:
-        """POST/DELETE {"model": name}: give a fine-tuned model a dedicated endpoint, or take it away."""
-        name = str(_body(request).get("model", ""))
-        self.world.deploy(name, request.method == "POST")
+        """POST/DELETE {"model": name, "endpoint": optional name}: give a fine-tuned model a dedicated
+        endpoint, or take it away. A named endpoint also answers chat requests under its own name."""
+        body = _body(request)
+        name = str(body.get("model", ""))
+        self.world.deploy(name, request.method == "POST", endpoint=str(body["endpoint"]) if body.get("endpoint") else None)
         return _json({"model": name, "deployed": request.method == "POST"})
 
 

@@ -10,7 +10,9 @@ Together-only behaviour simulated here: the two-step upload (a 302 to a storage 
 `preprocess`), `cancel` answering `cancel_requested` with `cancelled` a moment later, the
 compressing and uploading phases after training, an event list without ids or cursor, per-step
 metrics from their own endpoint, a project-scoped model registry, and fine-tuned models that answer
-only once deployed on a dedicated endpoint (a control route deploys one).
+at once when they are LoRA adapters on a serverless-LoRA base (bot/provider/together_models.py), else
+only once deployed on a dedicated endpoint (a control route deploys one, optionally under an
+endpoint name that then answers as the model).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.provider.together_models import serverless
 from bot.sandbox.state import ApiError, SandboxState
 
 ACCOUNT = "sandbox"
@@ -92,6 +95,7 @@ class TogetherWorld:
             self.jobs: dict[str, TogetherJob] = {}
             self.models: dict[str, dict[str, Any]] = {}  # registry id -> model
             self.deployed: set[str] = set()  # model names with a dedicated endpoint
+            self.endpoints: dict[str, str] = {}  # dedicated endpoint name -> the model it serves
 
     @property
     def timing(self):  # noqa: ANN201
@@ -490,20 +494,29 @@ class TogetherWorld:
             del self.models[mid]
         return {}
 
-    def deploy(self, name: str, deployed: bool = True) -> None:
+    def deploy(self, name: str, deployed: bool = True, *, endpoint: str | None = None) -> None:
         with self.state.lock:
             if not any(m["name"] == name for m in self.models.values()):
                 raise ApiError(404, f"Model {name} not found")
             (self.deployed.add if deployed else self.deployed.discard)(name)
+            if endpoint and deployed:
+                self.endpoints[endpoint] = name
+            elif not deployed:
+                self.endpoints = {e: m for e, m in self.endpoints.items() if m != name}
 
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         model = body.get("model") or ""
         with self.state.lock:
+            # A dedicated endpoint's name asks the model it serves.
+            model = self.endpoints.get(model, model)
             custom = any(m["name"] == model for m in self.models.values())
             deployed = model in self.deployed
+            job = next((j for j in self.jobs.values() if j.output_name == model), None)
+            # Together's serverless LoRA inference: an adapter on a listed base needs no endpoint.
+            on_serverless = job is not None and serverless(job.model, lora=job.lora is not None)
         if model not in BASE_MODELS and not custom:
             raise ApiError(404, f"Unable to access model {model}. Please visit https://api.together.ai/models to view the list of supported models.", code="model_not_available")
-        if custom and not deployed:
+        if custom and not deployed and not on_serverless:
             raise ApiError(
                 400,
                 f"Unable to access non-serverless model {model}. Please visit https://api.together.ai/models/{model} "

@@ -1,6 +1,7 @@
-"""`/ft eval` at Together AI through the real together client: a fine-tuned model with a dedicated
-endpoint evaluated against its base with the known figures; without an endpoint, the run stops
-with Together's reason before asking more. On SQLite and PostgreSQL."""
+"""`/ft eval` at Together AI through the real together client: a fully trained model with a dedicated
+endpoint, or a LoRA adapter on a base Together serves serverless, evaluated against its base with
+the known figures; a fully trained model without an endpoint (trained outside ftbot, so only
+Together's answer tells) stops with Together's reason before asking more. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,21 +21,21 @@ from tests.together_sandbox import API_KEY, LLAMA_8B, _together_server, together
 CHANNEL = "C0001"
 
 
-def _train(sandbox, tmp_path, rows) -> tuple[str, str]:  # noqa: ANN001
+def _train(sandbox, tmp_path, rows, *, lora: bool) -> tuple[str, str]:  # noqa: ANN001
     client = together.Together(api_key=API_KEY, base_url=sandbox.url, max_retries=0)
     path = tmp_path / "crafted.jsonl"
     path.write_bytes(jsonl(rows))
     f = client.files.upload(path, purpose="fine-tune", check=False)
-    made = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B)
+    made = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B, lora=lora)
     wait_for(lambda: client.fine_tuning.retrieve(made.id).status == "completed", timeout=20)
     return made.output_name, f.id
 
 
-@pytest.mark.parametrize("deployed", [True, False])
-def test_eval_at_together(launch, kits, db_url, tmp_path, deployed) -> None:  # noqa: ANN001, F811
+@pytest.mark.parametrize(("deployed", "lora"), [(True, False), (False, False), (False, True)], ids=["full-deployed", "full-no-endpoint", "lora-serverless"])
+def test_eval_at_together(launch, kits, db_url, tmp_path, deployed, lora) -> None:  # noqa: ANN001, F811
     sandbox = kits["together"].sandbox
     rows = dataset(10, 2, 2)
-    model, fid = _train(sandbox, tmp_path, rows)
+    model, fid = _train(sandbox, tmp_path, rows, lora=lora)
     if deployed:
         httpx.post(f"{sandbox.url}/_sandbox/deployments", json={"model": model}).raise_for_status()
     team = launch(db_url, ["together"])
@@ -44,8 +45,9 @@ def test_eval_at_together(launch, kits, db_url, tmp_path, deployed) -> None:  # 
     with team.bot.services.db.session() as s:
         run = s.query(EvalRun).one()
         summary, status = run.summary, run.status
-    if deployed:
+    if deployed or lora:
         assert status == "done"
+        assert not sandbox.world.deployed or deployed
         want = expected(rows, model, LLAMA_8B, sandbox.state.memory.noise)
         for name, w in want.items():
             c = summary["comparisons"][name]

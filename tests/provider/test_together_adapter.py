@@ -196,8 +196,15 @@ def test_models_need_a_project_id(together_sandbox) -> None:  # noqa: ANN001, F8
         p.delete_model("sandbox/x")
 
 
+def test_a_lora_model_on_a_serverless_base_answers_at_once(provider) -> None:  # noqa: ANN001
+    job_id = _start(provider, hyperparameters={"n_epochs": 1, "batch_size": 4, "training_type": "lora"})
+    wait_for(lambda: provider.get_job(job_id).status == "succeeded")
+    assert "You asked: hello" in provider.complete(provider.get_job(job_id).fine_tuned_model, "hello")
+
+
 def test_delete_model_and_try_it(provider, together_sandbox) -> None:  # noqa: ANN001, F811
-    job_id = _start(provider)
+    # Full training: Together serves the result only from a dedicated endpoint.
+    job_id = _start(provider, hyperparameters={"n_epochs": 2, "batch_size": 8, "training_type": "full"})
     wait_for(lambda: provider.get_job(job_id).status == "succeeded")
     name = provider.get_job(job_id).fine_tuned_model
     with pytest.raises(ProviderInvalidRequest, match="dedicated endpoint") as exc:

@@ -75,8 +75,11 @@ def test_a_job_on_openai_and_one_on_together_each_in_its_own_card(db_url, launch
     assert openai_job in listing and together_job in listing and "\\u00b7 Together AI" in listing
     status = team.ask(f"status {together_job}")
     assert together_job in status["text"] and "Together AI" in json.dumps(status["blocks"])
-    # Each model is tried at the provider that has it: Together's needs an endpoint first.
-    assert "dedicated endpoint" in team.ask(f"try {models['together']} hi")["text"]
+    # Each model is tried at the provider that has it (Together's, a LoRA adapter on a base it serves
+    # serverless, answers with no endpoint); `endpoint=` is refused at OpenAI as a Together option.
+    assert "You asked: hi" in json.dumps(team.ask(f"try {models['together']} hi"))
+    assert "`endpoint=` is a Together AI option" in team.ask(f"try {models['openai']} endpoint=x hi")["text"]
+    assert "`endpoint=` is a Together AI option" in team.ask(f"eval {models['openai']} endpoint=x n=2")["text"]
     assert "You asked: hi" in json.dumps(team.ask(f"try {models['openai']} hi"))
     asked = team.ask(f"delete-model {models['together']}")
     assert "request #" in asked["text"], asked

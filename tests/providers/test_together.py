@@ -102,7 +102,8 @@ def test_no_pause_at_together_and_no_pause_button(sqlite_url, launch, kits, slac
 def test_models_need_a_project_and_try_needs_an_endpoint(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
     kit = kits["together"]
     team = launch(sqlite_url, ["together"])
-    job_id = _started(team.ask(f"start {_file(team)} epochs=1"))
+    # Full training: Together serves the result only from a dedicated endpoint.
+    job_id = _started(team.ask(f"start {_file(team)} epochs=1 training=full"))
     wait_for(lambda: kit.model_of(job_id), timeout=20)
     model = kit.model_of(job_id)
     wait_for(lambda: (c := _card(slack, job_id)) and model in json.dumps(c["blocks"]), timeout=20)
@@ -110,7 +111,20 @@ def test_models_need_a_project_and_try_needs_an_endpoint(sqlite_url, launch, kit
     # `try` before an endpoint serves the model: what to do, in plain words; then with one.
     not_yet = team.ask(f"try {model} hello")
     assert "only from a dedicated endpoint" in not_yet["text"] and "billed by the minute" in not_yet["text"], not_yet
-    kit.sandbox.world.deploy(model)
+    assert "`endpoint=NAME`" in not_yet["text"], not_yet
+    # `/ft eval` refuses before sampling or asking anything, and says what to pass.
+    before = dict(kit.sandbox.state.memory.asked)
+    refused = team.ask(f"eval {model} n=2")
+    assert "answers only from a dedicated endpoint" in refused["text"] and "full training" in refused["text"] and "`endpoint=NAME`" in refused["text"], refused
+    assert dict(kit.sandbox.state.memory.asked) == before
+    # A named dedicated endpoint is asked under its own name; the answer says which.
+    kit.sandbox.world.deploy(model, endpoint="team/ep-full-1")
+    via = team.ask(f"try {model} endpoint=team/ep-full-1 hello")
+    assert "You asked: hello" in json.dumps(via) and "through dedicated endpoint team/ep-full-1" in json.dumps(via), via
+    evaluated = team.ask(f"eval {model} n=2 endpoint=team/ep-full-1")
+    assert "Evaluating 2 examples" in evaluated["text"], evaluated
+    report = wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if m["text"].startswith("Evaluation of ") and " vs " in m["text"]), None), timeout=30)
+    assert "team/ep-full-1" in json.dumps(report), report
     assert "You asked: hello" in json.dumps(team.ask(f"try {model} hello"))
     listed = json.dumps(team.ask("models"))
     assert model in listed and job_id in listed
@@ -119,6 +133,38 @@ def test_models_need_a_project_and_try_needs_an_endpoint(sqlite_url, launch, kit
     other = launch(sqlite_url, ["together"], worker=False, together_project_id=None)
     answer = other.ask("models")
     assert "TOGETHER_PROJECT_ID" in answer["text"] and TOGETHER_KEY not in answer["text"], answer
+
+
+def test_a_lora_model_on_a_serverless_base_answers_try_and_eval_without_an_endpoint(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    kit = kits["together"]
+    team = launch(sqlite_url, ["together"])
+    job_id = _started(team.ask(f"start {_file(team)} epochs=1 training=lora model=meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"))
+    model = wait_for(lambda: kit.model_of(job_id), timeout=20)
+    wait_for(lambda: (c := _card(slack, job_id)) and model in json.dumps(c["blocks"]), timeout=20)
+    assert not kit.sandbox.world.deployed  # no dedicated endpoint anywhere
+    assert "You asked: hello" in json.dumps(team.ask(f"try {model} hello"))
+    answer = team.ask(f"eval {model} n=3")
+    assert "Evaluating 3 examples" in answer["text"], answer
+    wait_for(lambda: next((m for m in slack.channel_messages(CHANNEL) if m["text"].startswith("Evaluation of ") and " vs " in m["text"]), None), timeout=30)
+    with team.bot.services.db.session() as s:
+        from storage.models import EvalRun
+
+        run = s.query(EvalRun).one()
+        assert (run.status, run.model) == ("done", model), run.summary
+    # A LoRA adapter on a base outside Together's serverless list still needs an endpoint.
+    other = _started(team.ask(f"start {_file(team)} epochs=1 training=lora model=Qwen/Qwen2.5-7B-Instruct"))
+    other_model = wait_for(lambda: kit.model_of(other), timeout=20)
+    assert "only from a dedicated endpoint" in team.ask(f"try {other_model} hello")["text"]
+    wait_for(lambda: _row_of(team, other) is not None and _row_of(team, other).fine_tuned_model == other_model, timeout=20)
+    refused = team.ask(f"eval {other_model} n=2")
+    assert "a base Together does not serve serverless" in refused["text"] and "`endpoint=NAME`" in refused["text"], refused
+
+
+def _row_of(team, job_id: str) -> Job | None:  # noqa: ANN001
+    with team.bot.services.db.session() as s:
+        row = s.scalar(select(Job).where(Job.provider_job_id == job_id))
+        s.expunge_all()
+        return row
 
 
 def test_ftbot_sandbox_serves_the_together_api_too(tmp_path) -> None:  # noqa: ANN001

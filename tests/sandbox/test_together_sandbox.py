@@ -130,9 +130,9 @@ def test_cancel_answers_cancel_requested_then_cancelled(client, tmp_path, togeth
         client.fine_tuning.cancel(made.id)
 
 
-def test_models_need_a_project_and_a_deployment_to_answer(client, tmp_path, together_sandbox) -> None:  # noqa: ANN001, F811
+def test_models_need_a_project_and_a_full_training_model_a_deployment(client, tmp_path, together_sandbox) -> None:  # noqa: ANN001, F811
     f = _upload(client, tmp_path, chat_jsonl(12))
-    made = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B)
+    made = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B, lora=False)
     wait_for(lambda: client.fine_tuning.retrieve(made.id).status == "completed")
     no_project = together.Together(api_key=API_KEY, base_url=together_sandbox.url, project_id="", max_retries=0)
     with pytest.raises(ValueError, match="project_id"):
@@ -168,3 +168,16 @@ def test_one_state_can_drive_both_sandboxes(tmp_path) -> None:  # noqa: ANN001
     finally:
         openai_side.stop()
         together_side.stop()
+
+
+def test_a_lora_adapter_on_a_serverless_base_answers_without_a_deployment(client, tmp_path, together_sandbox) -> None:  # noqa: ANN001, F811
+    f = _upload(client, tmp_path, chat_jsonl(12))
+    on_list = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B, lora=True)
+    off_list = client.fine_tuning.create(training_file=f.id, model="Qwen/Qwen2.5-7B-Instruct", lora=True)
+    for made in (on_list, off_list):
+        wait_for(lambda made=made: client.fine_tuning.retrieve(made.id).status == "completed")
+    answer = client.chat.completions.create(model=on_list.output_name, messages=[{"role": "user", "content": "hi"}])
+    assert "You asked: hi" in answer.choices[0].message.content
+    # LoRA on a base outside Together's serverless-LoRA list still needs an endpoint.
+    with pytest.raises(together.BadRequestError, match="dedicated endpoint"):
+        client.chat.completions.create(model=off_list.output_name, messages=[{"role": "user", "content": "hi"}])

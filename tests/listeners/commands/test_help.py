@@ -19,7 +19,7 @@ def test_help_answers_with_usage(start_bot, slack, sqlite_url) -> None:  # noqa:
         answer = wait_for(slack.responses)[0]
         assert answer["response_type"] == "ephemeral"
         body = json.dumps(answer["blocks"])
-        for verb in ("/ft start FILE", "/ft status JOB_ID", "/ft cancel JOB_ID", "/ft try MODEL PROMPT", "/ft upload", "/ft delete-model MODEL", "/ft audit"):
+        for verb in ("/ft start FILE", "/ft status JOB_ID", "/ft cancel JOB_ID", "/ft try MODEL [endpoint=NAME] PROMPT", "/ft upload", "/ft delete-model MODEL", "/ft audit"):
             assert verb in body
         # nothing Slack would read as a link or mention
         assert "<" not in body and ">" not in body

@@ -19,7 +19,8 @@ from bot.services import Services
 
 
 def _key(team: str, req: Any, n: int) -> str:
-    raw = "|".join(map(str, (team, req.model, req.vs, req.data, n, ",".join(req.scores), req.judge)))
+    parts: tuple[Any, ...] = (team, req.model, req.vs, req.data, n, ",".join(req.scores), req.judge)
+    raw = "|".join(map(str, parts + ((req.endpoint,) if req.endpoint else ())))
     return "cmd:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
