@@ -275,10 +275,11 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
     chart_saved: Path | None = None
     deleted_ok = False
     # The job's automatic evaluation (base vs fine-tuned on the validation file) follows its ending.
-    eval_seen = not settings.eval_on_completion
+    # Its CSV and the headline added to the final alert may come in either order: wait for both.
+    eval_csv_seen = headline_seen = not settings.eval_on_completion
     deadline = started + 120
     try:
-        while time.monotonic() < deadline and (chart_saved is None or not eval_seen):
+        while time.monotonic() < deadline and (chart_saved is None or not (eval_csv_seen and headline_seen)):
             # Slack calls, answers to @alice (response_url, recorded as calls too) and webhooks,
             # merged by when they happened.
             happened: list[tuple[float, int, Any]] = []
@@ -305,6 +306,7 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
                 elif c.method == "chat.update":
                     text = a.get("text", "")
                     what = "final alert edited" if "Evaluation vs base" in text else "evaluation progress edited" if text.startswith("Evaluat") else "job card edited"
+                    headline_seen = headline_seen or what == "final alert edited"
                     say(f"{at(when)} [{what}]")
                     say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
                 elif c.method == "files.completeUploadExternal":
@@ -312,7 +314,7 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
                     data = slack.uploaded_file(fid) or b""
                     name = (a.get("files") or [{}])[0].get("title") or "chart"
                     if name.startswith("Evaluation"):
-                        eval_seen = True
+                        eval_csv_seen = True
                         rows = len(data.decode(errors="replace").splitlines()) - 1
                         say(f"{at(when)} [thread: file] {name}: {rows} examples as CSV ({len(data):,} bytes)")
                         continue

@@ -83,4 +83,6 @@ def _summary(report: Report) -> dict:
         "billed_tokens": t.billed_total if t else None,
         "epochs": t.epochs if t else None,
         "estimated_usd": t.estimated_usd if t else None,
+        # counted with a tiktoken encoding standing in for the model's own tokenizer (Together, Ray)
+        "approximate": bool(t and t.approximate),
     }
