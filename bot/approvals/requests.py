@@ -16,8 +16,13 @@ from bot.jobs.model_owner import find_model, one_owner
 from bot.messages.approval import ApprovalView
 from bot.mrkdwn import code
 from bot.services import Services
+from storage.errors import is_race_on
 from storage.models import ApprovalRequest, Job
 from storage.types import utcnow
+
+# The same request opened twice (a redelivery on another process). Migration 0006 names the
+# constraint; the model declares the column unique, so SQLite's report maps to the default name.
+SAME_REQUEST = frozenset({"uq_approval_requests_request_key", "approval_requests_request_key_key"})
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,8 @@ def open_request(
             plan_post(session, req)
             audit.record(session, req, "request", requested_by, reason=detail.get("reason"), estimate_usd=detail.get("estimate_usd"))
             opened = Opened(view(session, req), where, True)
-    except IntegrityError:
-        if not request_key:
+    except IntegrityError as exc:
+        if not request_key or not is_race_on(exc, SAME_REQUEST):
             raise
         # The same delivery raced itself on another process: the other one opened it.
         with services.db.session() as session:

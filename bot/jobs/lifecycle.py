@@ -16,9 +16,14 @@ from bot.jobs.store import apply_fresh_status, new_job_row, resolve_job
 from bot.jobs.view import JobView, view_of
 from bot.provider.base import JobSpec, JobStatus, is_final, is_paused, steer_refusal
 from bot.services import Services
+from storage.errors import is_race_on
 from storage.leases import hold_lease, release_lease
 from storage.models import AuditLog, Job, Subscription
 from storage.types import utcnow
+
+# The races a start expects: the poller's discovery stored the provider's job (or subscribed a
+# channel) first, or a duplicate delivery of this request stored it under the same key.
+START_RACE = frozenset({"uq_jobs_provider_job", "jobs_idempotency_key_key", "uq_subscriptions_job_channel"})
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,11 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
                 s.add(AuditLog(team_id=team_id, actor=user, action="job.start", target=pj.id, detail={"provider": provider, "model": spec.model, "training_file": spec.training_file, "method": spec.method, "hyperparameters": spec.hyperparameters}))
                 s.flush()
                 return Started(view_of(row), True, tuple(sub.id for sub in subs))
-        except IntegrityError:
-            # The poller discovered the job first (FTBOT_NOTIFY_CHANNEL): adopt its row.
+        except IntegrityError as exc:
+            # The poller discovered the job first (FTBOT_NOTIFY_CHANNEL), or a duplicate of this
+            # request stored it: adopt its row. Any other constraint is a failure, not this race.
+            if not is_race_on(exc, START_RACE):
+                raise
             with services.db.session() as s:
                 row = s.scalar(select(Job).where(Job.provider == provider, Job.provider_job_id == pj.id))
                 if row is None:

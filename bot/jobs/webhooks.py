@@ -15,8 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.provider.base import WebhookEvent
 from storage.db import Database
+from storage.errors import is_race_on
 from storage.models import Job, WebhookDelivery
 from storage.types import utcnow
+
+# The webhook-id is unique: a second insert is the provider's redelivery.
+REDELIVERY = frozenset({"webhook_deliveries_webhook_id_key"})
 
 # Providers retry a delivery for up to 72 hours; a row outlives that comfortably.
 KEEP = timedelta(days=7)
@@ -44,7 +48,10 @@ def record(db: Database, event: WebhookEvent, *, provider: str = "openai") -> bo
             s.flush()
             # The regular cycle also picks the job up at once, should no worker run the fast check.
             s.execute(update(Job).where(Job.provider == provider, Job.provider_job_id == event.job_id, Job.is_final.is_(False)).values(next_poll_at=now))
-    except IntegrityError:
+    except IntegrityError as exc:
+        # A redelivery of this webhook-id: already stored. Any other constraint is a real failure.
+        if not is_race_on(exc, REDELIVERY):
+            raise
         return False
     return True
 

@@ -78,3 +78,35 @@ def test_each_named_race_is_what_the_database_reports(db_url: str) -> None:
         assert not is_race_on(caught.value, RACE_CONSTRAINTS)
     finally:
         engine.dispose()
+
+
+def test_the_races_a_start_a_webhook_and_an_approval_expect_are_what_the_database_reports(db_url: str) -> None:
+    """A start (lifecycle), a webhook's receipt and an approval request each treat an IntegrityError
+    as their race only on the constraints they name: a real violation must carry one of those names."""
+    from sqlalchemy.orm import Session
+
+    from bot.approvals.requests import SAME_REQUEST
+    from bot.jobs.lifecycle import START_RACE
+    from bot.jobs.webhooks import REDELIVERY
+    from storage.models import ApprovalRequest, WebhookDelivery
+
+    assert START_RACE <= RACE_CONSTRAINTS | DISCOVERY_RACE  # each checked against the database above
+    engine = make_engine(db_url)
+
+    def approval() -> ApprovalRequest:
+        return ApprovalRequest(request_key="rk-1", team_id="T1", kind="delete_model", target="m", requested_by="U1", status="pending", required_approvals=2, created_at=NOW, expires_at=NOW)
+
+    def delivery() -> WebhookDelivery:
+        return WebhookDelivery(provider="openai", webhook_id="wh-1", event_type="fine_tuning.job.succeeded", provider_job_id="ft-1", received_at=NOW, attempts=0)
+
+    try:
+        for make, expected in ((approval, SAME_REQUEST), (delivery, REDELIVERY)):
+            with Session(engine) as s:
+                s.add(make())
+                s.commit()
+            with Session(engine) as s, pytest.raises(IntegrityError) as caught:
+                s.add(make())
+                s.flush()
+            assert is_race_on(caught.value, expected), violated_constraint(caught.value)
+    finally:
+        engine.dispose()
