@@ -215,6 +215,8 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
         poll_interval=1.0,
         # OpenAI's webhooks (Together has none): the sandbox signs and sends them when a job ends.
         openai_webhook_secret=new_secret() if provider == "openai" else None,
+        # The job's automatic evaluation asks the trained model: the local Ray head serves none.
+        eval_on_completion=provider != "ray" or bool(conf.get("ray_inference_url")),
         **conf,
     )
     services = build_services(settings, provider=adapter)

@@ -89,7 +89,7 @@ def test_two_workers_never_ask_the_same_example_twice(db_url, sandbox) -> None: 
 
 
 def test_a_batch_outlasting_the_lease_is_not_asked_twice(db_url, sandbox) -> None:  # noqa: ANN001
-    # A claim covers several rounds of requests: with a 1 s lease and 0.6 s answers a batch outlasts
+    # A claim covers several rounds of requests: with a 2.5 s lease and 0.6 s answers a batch (12 rounds) outlasts
     # it, so a second worker could take the run and its rows while the first still asks them.
     rows = dataset(12, 0, 0)
     _, model, _ = train(sandbox, rows)
@@ -98,8 +98,8 @@ def test_a_batch_outlasting_the_lease_is_not_asked_twice(db_url, sandbox) -> Non
     try:
         run_id = _run(db, model, rows)
         results = []
-        first = EvalRunner(db, {"openai": _provider(sandbox)}, "w0", concurrency=2, lease_seconds=1.0)
-        second = EvalRunner(db, {"openai": _provider(sandbox)}, "w1", concurrency=2, lease_seconds=1.0)
+        first = EvalRunner(db, {"openai": _provider(sandbox)}, "w0", concurrency=2, lease_seconds=2.5)
+        second = EvalRunner(db, {"openai": _provider(sandbox)}, "w1", concurrency=2, lease_seconds=2.5)
         t0 = threading.Thread(target=lambda: results.append(first.drive(run_id)))
         t0.start()
 
