@@ -80,7 +80,10 @@ def plan_card_update(session: Session, job: Job, sub: Subscription, now: datetim
     # new one is always queued; older ones nobody has picked up are dropped: the new one draws the
     # same latest state. (A sender picking one up at this moment waits for this transaction's lock,
     # then finds it gone or, having taken it first, is followed by the new one.)
-    key = f"s{sub.id}:upd:{job.status}:{job.step or 0}"
+    # The time in the key: a status can come back (a poll that read the provider before a cancel
+    # writes "validating files" after it, the next poll "cancelled" again), and a key reused from the
+    # first time would be refused as already queued, leaving the card on the stale status.
+    key = f"s{sub.id}:upd:{job.status}:{job.step or 0}:{now:%Y%m%d%H%M%S%f}"
     if not enqueue(session, key, kind="card_update", channel=sub.channel_id, sub=sub):
         return False
     session.execute(

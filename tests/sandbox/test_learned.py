@@ -21,7 +21,7 @@ def _trained(sandbox, rows) -> str:  # noqa: ANN001
 
 
 def test_fine_tuned_model_answers_as_trained_base_does_not(sandbox) -> None:  # noqa: ANN001
-    rows = dataset()
+    rows = dataset(36, 2, 2)  # 40 prompts: at 25 % noise, none forgotten (or all) has odds below 1e-5
     model = _trained(sandbox, rows)
     client = openai.OpenAI(api_key="sk-x", base_url=sandbox.url, max_retries=0)
     httpx.post(f"{sandbox.base}/_sandbox/chat", json={"noise": 0.25}).raise_for_status()
@@ -44,7 +44,7 @@ def test_fine_tuned_model_answers_as_trained_base_does_not(sandbox) -> None:  # 
         base = client.chat.completions.create(model="gpt-4o-mini-2024-07-18", messages=prompt)
         assert base.choices[0].message.content != expected.get("content") and not base.choices[0].message.tool_calls
         assert got.usage.prompt_tokens > 0 and got.usage.completion_tokens > 0
-    assert right and wrong  # the seeded noise bites on this dataset, and not everywhere
+    assert right and wrong  # the noise (a hash of model and prompt) bites, and not everywhere
     httpx.post(f"{sandbox.base}/_sandbox/chat", json={"noise": 0}).raise_for_status()
     first = rows[0]["messages"]
     assert client.chat.completions.create(model=model, messages=first[:-1]).choices[0].message.content == first[-1]["content"]
