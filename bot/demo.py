@@ -428,8 +428,9 @@ def demo_model_deletion(services: Any, requester: Any, slack: Any, say: Any, tim
         requester.block_action("approval_approve", str(rid), user=user, channel=CHANNEL)
         show(lambda before=before: len(slack.responses()) > before)
     ok = show(lambda: status() in {"done", "failed"} and model not in {m.id for m in services.provider.list_models()})
-    time.sleep(0.5)
-    show(lambda: True)
+    # The note in the job card's thread goes out through the outbox after the deletion: wait for it
+    # (a busy sender, say still posting an evaluation, can take a few seconds).
+    show(lambda: status() != "done" or any("was deleted" in (c.args.get("text") or "") for c in slack.calls("chat.postMessage") if c.args.get("thread_ts")))
     say(f"{stamp(time.time())} @alice types:  /ft audit 8")
     before = len(slack.responses())
     requester.command("audit 8", user="U0ALICE", channel=CHANNEL)
