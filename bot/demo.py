@@ -280,57 +280,70 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
     # Its CSV and the headline added to the final alert may come in either order: wait for both.
     eval_csv_seen = headline_seen = not settings.eval_on_completion
     deadline = started + 120
+    # Slack calls, answers to @alice (response_url, recorded as calls too) and webhooks, merged by when
+    # they happened. A webhook is recorded once answered but stamped when sent, so what happened in
+    # the last second is held back: something stamped earlier may still come in.
+    waiting: list[tuple[float, int, Any]] = []
+    SETTLE = 1.0
+
+    def emit(when: float, kind: int, item: Any) -> None:  # noqa: ANN401
+        nonlocal chart_saved, eval_csv_seen, headline_seen, deadline
+        if kind == 0:
+            d = item
+            say(f"{at(when)} [webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']} in {(d['answered_at'] - d['sent_at']) * 1000:.0f} ms)")
+            return
+        c, a = item, item.args
+        if c.method == "response_url":
+            say(f"{at(when)} [only @alice sees] {_plain(a.get('blocks'), a.get('text', ''))}")
+        elif c.method == "chat.postMessage":
+            where = "thread reply" if a.get("thread_ts") else ("job card" if "metadata" in a and ":card" in json.dumps(a.get("metadata")) else "channel")
+            say(f"{at(when)} [{where}]")
+            say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
+        elif c.method == "chat.update":
+            text = a.get("text", "")
+            what = "final alert edited" if "Evaluation vs base" in text else "evaluation progress edited" if text.startswith("Evaluat") else "job card edited"
+            headline_seen = headline_seen or what == "final alert edited"
+            say(f"{at(when)} [{what}]")
+            say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
+        elif c.method == "files.completeUploadExternal":
+            fid = (a.get("files") or [{}])[0].get("id")
+            data = slack.uploaded_file(fid) or b""
+            name = (a.get("files") or [{}])[0].get("title") or "chart"
+            if name.startswith("Evaluation"):
+                eval_csv_seen = True
+                rows = len(data.decode(errors="replace").splitlines()) - 1
+                say(f"{at(when)} [thread: file] {name}: {rows} examples as CSV ({len(data):,} bytes)")
+                return
+            chart_saved = out_path / "loss-chart.png"
+            chart_saved.write_bytes(data)
+            deadline = max(deadline, time.monotonic() + 60)  # the evaluation follows the ending
+            say(f"{at(when)} [thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
+
+    def flush(before: float) -> None:
+        waiting.sort(key=lambda h: (h[0], h[1]))
+        while waiting and waiting[0][0] <= before:
+            emit(*waiting.pop(0))
+
     try:
         while time.monotonic() < deadline and (chart_saved is None or not (eval_csv_seen and headline_seen)):
-            # Slack calls, answers to @alice (response_url, recorded as calls too) and webhooks,
-            # merged by when they happened.
-            happened: list[tuple[float, int, Any]] = []
             for d in (hooks.deliveries() if hooks else [])[seen_hooks:]:
                 seen_hooks += 1
-                happened.append((d["sent_at"] + wall_to_mono, 0, d))
+                waiting.append((d["sent_at"] + wall_to_mono, 0, d))
             calls = slack.calls()
             for c in calls[seen_calls:]:
                 seen_calls += 1
                 if c.status == 200:
-                    happened.append((c.at + wall_to_mono, 1, c))
-            for when, kind, item in sorted(happened, key=lambda h: (h[0], h[1])):
-                if kind == 0:
-                    d = item
-                    say(f"{at(when)} [webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']} in {(d['answered_at'] - d['sent_at']) * 1000:.0f} ms)")
-                    continue
-                c, a = item, item.args
-                if c.method == "response_url":
-                    say(f"{at(when)} [only @alice sees] {_plain(a.get('blocks'), a.get('text', ''))}")
-                elif c.method == "chat.postMessage":
-                    where = "thread reply" if a.get("thread_ts") else ("job card" if "metadata" in a and ":card" in json.dumps(a.get("metadata")) else "channel")
-                    say(f"{at(when)} [{where}]")
-                    say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
-                elif c.method == "chat.update":
-                    text = a.get("text", "")
-                    what = "final alert edited" if "Evaluation vs base" in text else "evaluation progress edited" if text.startswith("Evaluat") else "job card edited"
-                    headline_seen = headline_seen or what == "final alert edited"
-                    say(f"{at(when)} [{what}]")
-                    say(_indent(_plain(a.get("blocks"), a.get("text", ""))))
-                elif c.method == "files.completeUploadExternal":
-                    fid = (a.get("files") or [{}])[0].get("id")
-                    data = slack.uploaded_file(fid) or b""
-                    name = (a.get("files") or [{}])[0].get("title") or "chart"
-                    if name.startswith("Evaluation"):
-                        eval_csv_seen = True
-                        rows = len(data.decode(errors="replace").splitlines()) - 1
-                        say(f"{at(when)} [thread: file] {name}: {rows} examples as CSV ({len(data):,} bytes)")
-                        continue
-                    chart_saved = out_path / "loss-chart.png"
-                    chart_saved.write_bytes(data)
-                    deadline = max(deadline, time.monotonic() + 60)  # the evaluation follows the ending
-                    say(f"{at(when)} [thread: image] {name} ({len(data):,} bytes) saved to {chart_saved}")
+                    waiting.append((c.at + wall_to_mono, 1, c))
+            flush(time.monotonic() - SETTLE)
             time.sleep(0.1)
+        flush(float("inf"))
         hooks_until = time.monotonic() + 5
         while hooks is not None and chart_saved is not None and not seen_hooks and time.monotonic() < hooks_until:
             time.sleep(0.05)  # the regular poll can beat the webhook on a loaded machine: show it anyway
             for d in hooks.deliveries()[:1]:
                 seen_hooks += 1
-                say(f"{at(d['sent_at'] + wall_to_mono)} [webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, after the poll had seen the ending)")
+                sent = d["sent_at"] + wall_to_mono - t0
+                say(f"{at(time.monotonic())} [webhook] OpenAI -> ftbot /webhooks/openai: {d['type']} for {d['job_id']} (HTTP {d['status']}, sent at +{sent:.1f}s, after the poll had seen the ending)")
         if chart_saved is not None:
             deleted_ok = demo_model_deletion(services, requester, slack, say, stamp=lambda wall: at(wall + wall_to_mono))
         facts = _summary_facts(services)
