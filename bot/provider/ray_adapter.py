@@ -201,6 +201,7 @@ class RayProvider:
         self.num_cpus = num_cpus
         self.inference_url = inference_url
         self.inference_key = inference_key
+        self._inference: openai.OpenAI | None = None
         self.timeout = timeout
         self.max_retries = max_retries
         self._client_obj: JobSubmissionClient | None = None
@@ -558,6 +559,12 @@ class RayProvider:
     def complete(self, model: str, prompt: str, *, max_tokens: int = 300) -> str:
         return self.chat(model, [{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=None).content or ""
 
+    def _inference_client(self) -> openai.OpenAI:
+        """One client (and its connection pool) for every request: an evaluation asks hundreds."""
+        if self._inference is None:
+            self._inference = openai.OpenAI(base_url=self.inference_url, api_key=self.inference_key or "none", max_retries=self.max_retries, timeout=self.timeout)
+        return self._inference
+
     def chat(
         self,
         model: str,
@@ -570,7 +577,7 @@ class RayProvider:
     ) -> ChatReply:
         if not self.inference_url:
             raise ProviderInvalidRequest(NO_INFERENCE.format(model=model))
-        client = openai.OpenAI(base_url=self.inference_url, api_key=self.inference_key or "none", max_retries=self.max_retries, timeout=self.timeout)
+        client = self._inference_client()
         where = f"the inference server at {self.inference_url}"
         try:
             resp = client.chat.completions.create(model=model, messages=[dict(m) for m in messages], max_tokens=max_tokens, **request_options(tools, temperature, seed))  # type: ignore[misc]
