@@ -7,7 +7,6 @@ the run with the provider's reason before more is spent."""
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.evals import scorers, store
+from bot.evals.judging import judge_order
 from bot.provider.base import (
     ChatReply,
     Provider,
@@ -230,8 +230,3 @@ class EvalRunner:
         store.record_failure(self.db, c, self.owner, error, final=True)
         return None
 
-
-def judge_order(run_id: int, example_id: int) -> bool:
-    """Whether the evaluated model's answer is shown first to the judge for this example: random
-    per example against position bias, and the same on every worker (it is recomputed to read the verdict)."""
-    return random.Random(f"{run_id}:{example_id}").random() < 0.5

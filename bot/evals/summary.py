@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.evals import costs, scorers, stats
-from bot.evals.runner import judge_order
+from bot.evals.judging import judge_order
 from bot.evals.store import Row, answer_text
 from storage.models import EvalRun
 

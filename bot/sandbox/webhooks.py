@@ -20,10 +20,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bot.sandbox.state import SandboxState
+
+class SandboxState(Protocol):
+    """What the sender needs of the simulation (bot/sandbox/state.py's SandboxState, which owns the
+    sender: typed here by shape, so the two modules do not import each other)."""
+
+    lock: Any
+    jobs: dict[str, Any]
+
+    def _advance(self, job: Any, now: float) -> None: ...
 
 ENDED_TYPES = {"succeeded": "fine_tuning.job.succeeded", "failed": "fine_tuning.job.failed", "cancelled": "fine_tuning.job.cancelled"}
 
