@@ -9,12 +9,14 @@ it returns None when it still cannot tell, and the worker asks again later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from bot.approvals.job_note import note_model_deleted
+from bot.approvals.job_start import start_from_request
+from bot.approvals.pending import ActionFailed, Executor, OutcomeUnknown, Pending
 from bot.provider.base import (
     ProviderError,
     ProviderNotFound,
@@ -25,48 +27,6 @@ from bot.provider.base import (
 from bot.services import Services
 from storage.models import Job
 from storage.types import utcnow
-
-
-class ActionFailed(Exception):
-    """`recheck`: the failure was judged after an unknown outcome, and the action may still land
-    (a slow provider finishing after our timeout); the worker looks again for a while."""
-
-    def __init__(self, reason: str, *, recheck: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.recheck = recheck
-
-
-class OutcomeUnknown(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Pending:
-    """What an executor sees of the request it runs (a snapshot, outside any transaction)."""
-
-    id: int
-    kind: str
-    team_id: str
-    target: str
-    requested_by: str
-    channel_id: str | None
-    detail: dict[str, Any] = field(default_factory=dict)
-    approvers: tuple[str, ...] = ()
-    provider: str = "openai"  # where the model is, or where the job is to run
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"approval-{self.id}"
-
-
-class Executor(Protocol):
-    def run(self, services: Services, req: Pending) -> dict[str, Any]: ...
-    def resolve(self, services: Services, req: Pending, why: str) -> dict[str, Any] | None: ...
-    def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None: ...
-
 
 # ---- delete_model -----------------------------------------------------------------------------
 
@@ -97,8 +57,6 @@ class DeleteModel:
         return {"deleted": True, "confirmed": "read back after: " + why}
 
     def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None:
-        from bot.approvals.job_note import note_model_deleted
-
         session.execute(update(Job).where(Job.fine_tuned_model == req.target, Job.model_deleted_at.is_(None)).values(model_deleted_at=utcnow()))
         note_model_deleted(session, req)
 
@@ -122,8 +80,6 @@ class StartJob:
     def _starter(self) -> JobStarter:
         if _job_starter:
             return _job_starter[0]
-        from bot.approvals.job_start import start_from_request
-
         return start_from_request
 
     def run(self, services: Services, req: Pending) -> dict[str, Any]:
@@ -145,23 +101,12 @@ class StartJob:
         return None
 
 
-# ---- eval_budget ------------------------------------------------------------------------------
+EXECUTORS: dict[str, Executor] = {"delete_model": DeleteModel(), "job_budget": StartJob()}
+
+__all__ = ["EXECUTORS", "ActionFailed", "DeleteModel", "Executor", "OutcomeUnknown", "Pending", "StartJob", "register_executor", "set_job_starter"]
 
 
-class StartEvaluation:
-    """An evaluation held over the budget: approved, it is released to the workers (held -> pending),
-    once, by a conditional update; its progress message is posted where it was asked."""
-
-    def run(self, services: Services, req: Pending) -> dict[str, Any]:
-        from bot.evals.gate import release_held
-
-        return release_held(services, int(req.detail["run_id"]))
-
-    def resolve(self, services: Services, req: Pending, why: str) -> dict[str, Any] | None:
-        return self.run(services, req)
-
-    def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None:
-        return None
-
-
-EXECUTORS: dict[str, Executor] = {"delete_model": DeleteModel(), "job_budget": StartJob(), "eval_budget": StartEvaluation()}
+def register_executor(kind: str, executor: Executor) -> None:
+    """A kind of request another feature runs once approved (an evaluation over the budget:
+    bot/evals/gate.py), registered at start-up by bot/wiring.py."""
+    EXECUTORS[kind] = executor

@@ -12,7 +12,7 @@ from bot.outbox.queue import enqueue
 from storage.models import Job, Subscription
 
 if TYPE_CHECKING:
-    from bot.approvals.actions import Pending
+    from bot.approvals.pending import Pending
 
 
 def note_model_deleted(session: Session, req: Pending) -> None:

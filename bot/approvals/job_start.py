@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.approvals.actions import Pending
+from bot.approvals.pending import Pending
 from bot.jobs.lifecycle import start_job
 from bot.outbox.deliver import deliver_now
 from bot.provider.base import JobSpec

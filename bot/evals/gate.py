@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from bot.approvals.pending import Pending
 from bot.approvals.requests import Opened, needs_job_approval, open_request
 from bot.evals import publish, store
 from bot.outbox.deliver import deliver_now
@@ -55,3 +58,18 @@ def approval_closed(services: Services, request_key: str, run_id: int) -> bool:
         store.set_status(services.db, run_id, "cancelled", frm=["held"], error=f"approval {status}")
         return True
     return False
+
+
+class StartEvaluation:
+    """The approvals' executor of `eval_budget` requests (registered at start-up by bot/wiring.py):
+    an evaluation held over the budget, approved, is released to the workers (held -> pending),
+    once, by a conditional update; its progress message is posted where it was asked."""
+
+    def run(self, services: Services, req: Pending) -> dict[str, Any]:
+        return release_held(services, int(req.detail["run_id"]))
+
+    def resolve(self, services: Services, req: Pending, why: str) -> dict[str, Any] | None:
+        return self.run(services, req)
+
+    def after_done(self, session: Session, req: Pending, result: dict[str, Any]) -> None:
+        return None
