@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.jobs.view import JobView
 from bot.messages.events import EventView, chunk_lines, event_line
 from bot.messages.job_card import STATUS_EMOJI, fmt_num, job_blocks, job_text, provider_tag, status_label
 from bot.messages.table import code_cell, emoji_cell, table_blocks, user_cell
+from bot.messages.views import JobView
 from bot.mrkdwn import clip, code, escape, truncate
 from bot.provider.base import provider_label
 

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bot.jobs.view import JobView
 from bot.messages.job_card import STATUS_EMOJI
+from bot.messages.views import JobView
 from bot.mrkdwn import clip, code, truncate
 from bot.provider.base import provider_label
 

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from bot.jobs.health import Finding
 from bot.mrkdwn import code, escape
+
+
+class Finding(Protocol):
+    """What a message says of a training-health finding (bot/jobs/health.py's Finding has this shape)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def severe(self) -> bool: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
 
 ICONS = {"overfitting": ":chart_with_upwards_trend:", "divergence": ":rotating_light:", "stalled": ":hourglass:", "queued_long": ":hourglass:", "best_checkpoint": ":trophy:", "billed_tokens": ":receipt:"}
 

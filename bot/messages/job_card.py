@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.jobs.view import JobView
+from bot.messages.views import JobView
 from bot.mrkdwn import clip, code, escape, truncate
 from bot.provider.base import is_paused, provider_label
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.datasets.models import OPENAI_MODELS
-
-MODELS = OPENAI_MODELS
 CALLBACK = "upload_dataset"
 
 
-def upload_modal(channel: str | None, *, provider: str | None = None, provider_label: str | None = None, models: tuple[str, ...] = MODELS) -> dict[str, Any]:
+def upload_modal(channel: str | None, *, provider: str | None = None, provider_label: str | None = None, models: tuple[str, ...]) -> dict[str, Any]:
     """`provider_label`: shown when several providers are enabled, so the uploader sees where it goes;
-    `models`: the base models of the provider it goes to (the first is the default)."""
+    `models`: the base models of the provider it goes to (the first is the default), given by the
+    caller (bot/datasets/models.py knows them)."""
     def opt(m: str) -> dict[str, Any]:
         return {"text": {"type": "plain_text", "text": m}, "value": m}
 
