@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from bot.jobs.view import view_of
-from bot.messages.digest import endings_digest
-from storage.models import Job, OutboxMessage
+from bot.outbox.renderers import RENDER
+from storage.models import OutboxMessage
 from storage.types import utcnow
 
 MIN_JOBS = 2
@@ -33,6 +32,9 @@ MAX_WAIT = timedelta(seconds=5)
 # bot/jobs/notify.py keys a job's end-of-job alert `s<subscription>:final` (`:final:<n>` on a
 # re-subscription); other channel alerts (training health) are not endings.
 FINAL_KEY = "s%:final%"
+# The digest is drawn when sent by the renderer of this name (bot/jobs/renderers.py), from the
+# jobs' ids: the outbox gathers, the jobs feature says what a job's line is.
+DIGEST_RENDERER = "endings_digest"
 
 
 class _TooFew(Exception):
@@ -76,12 +78,10 @@ def _digest(db: Any, channel: str, ids: list[int], free: list[Any]) -> int:
         if len(taken) < MIN_JOBS:
             raise _TooFew  # rolls the conversions back: a lone alert stays an alert
         rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(taken)).order_by(OutboxMessage.id)))
-        jobs = [s.get(Job, m.job_id) for m in rows]
-        views = [view_of(j) for j in jobs if j is not None]
         key = "digest:" + hashlib.sha256(f"{channel}:{','.join(map(str, taken))}".encode()).hexdigest()[:32]
         for m in rows:
             m.payload = {**(m.payload or {}), "in_digest": key}
-        s.add(OutboxMessage(idempotency_key=key, kind="post", channel_id=channel, team_id=rows[0].team_id, payload=endings_digest(views)))
+        s.add(OutboxMessage(idempotency_key=key, kind="post", channel_id=channel, team_id=rows[0].team_id, payload={RENDER: DIGEST_RENDERER, "jobs": [m.job_id for m in rows]}))
     return len(taken)
 
 

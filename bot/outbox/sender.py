@@ -39,18 +39,14 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.charts.loss_chart import Point, chart_title, loss_chart_png
-from bot.evals.csv_export import filename as csv_filename
-from bot.evals.csv_export import run_csv
-from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
-from bot.messages.job_card import job_card
 from bot.outbox.claims import ClaimKeeper, held
 from bot.outbox.digest import gather_endings
 from bot.outbox.pacing import POST, Pacer
+from bot.outbox.renderers import File, NotReady, Renderer, Row, renderer_for
 from bot.services import Services
 from bot.slack_client import make_web_client
-from storage.models import Checkpoint, DeliveryPause, Job, MetricPoint, OutboxMessage, Subscription
+from storage.models import DeliveryPause, Job, OutboxMessage, Subscription
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -64,7 +60,6 @@ MAX_BACKOFF = 300.0
 RECOVERY_MARGIN = timedelta(minutes=10)
 RECOVERY_PAGE = 200
 PER_THREAD = 100  # messages of one thread per send cycle
-EVAL_CSV = "eval_csv"  # an evaluation's every example as CSV, uploaded in a thread
 READBACK = "_readback_cursor"  # payload key: where an undecided read-back goes on
 
 # The token or the app is refused: no message can go out until a person fixes it. (auth.test, the
@@ -105,10 +100,6 @@ class Claim:
     card_ts: str | None
     uncertain_since: datetime | None  # before this attempt: an earlier attempt may have posted
     readback: str | None = None  # where an undecided read-back goes on (a history cursor)
-
-
-def chart_filename(job_provider_id: str) -> str:
-    return f"loss-{job_provider_id}.png"
 
 
 def slack_error(exc: BaseException) -> tuple[str, bool]:
@@ -363,7 +354,7 @@ class Sender:
     def _attempt(self, c: Claim) -> str:
         found = None
         try:
-            if (c.kind in {"card_update", "reply", "chart"} or (c.kind == EVAL_CSV and c.subscription_id is not None)) and c.card_ts is None:
+            if (c.kind in {"card_update", "reply"} or (self._is_file(c) and c.subscription_id is not None)) and c.card_ts is None:
                 card_error = self._card_given_up(c)
                 if card_error:
                     self._give_up(c, f"card_not_posted ({card_error})", answered=True)
@@ -385,7 +376,7 @@ class Sender:
             # Waiting would hold every later message of its channel for ever.
             self._give_up(c, f"edit_target_not_posted ({exc})", answered=True)
             return "gave_up"
-        except _Wait as exc:
+        except (_Wait, NotReady) as exc:
             self._retry(c, str(exc), answered=True, delay=2.0, counted=False)
             return "failed"
         except _Undecided:
@@ -407,8 +398,8 @@ class Sender:
             self._retry(c, error, answered=True, delay=0.0, counted=False)
             self._pause(error)
             return "paused"
-        if answered and error == "not_in_channel" and c.kind == "chart":
-            # chat:write.public covers messages but not files: only the chart cannot go.
+        if answered and error == "not_in_channel" and self._is_file(c):
+            # chat:write.public covers messages but not files: only the file cannot go.
             self._give_up(c, "not_in_channel (files need the bot in the channel: invite it)", answered=True)
             return "gave_up"
         if answered and error in CHANNEL_ERRORS:
@@ -440,7 +431,7 @@ class Sender:
     def _method_of(self, c: Claim) -> str:
         if c.kind in {"card_update", "edit"}:
             return "chat.update"
-        if c.kind == "chart":
+        if self._is_file(c):
             return "files.getUploadURLExternal"
         return POST
 
@@ -454,7 +445,7 @@ class Sender:
         return {"event_type": METADATA_TYPE, "event_payload": {"key": c.key}}
 
     def _thread_of(self, c: Claim) -> str | None:
-        if c.kind in {"reply", "chart"} or (c.kind == EVAL_CSV and c.subscription_id is not None):
+        if c.kind == "reply" or (self._is_file(c) and c.subscription_id is not None):
             return c.card_ts
         if c.payload.get("thread_of"):
             # In the thread of another message of the outbox (payload["thread_of"] is its key).
@@ -463,38 +454,51 @@ class Sender:
 
     def _deliver(self, c: Claim) -> str:
         if c.kind == "card":
-            msg = self._render_card(c)
+            msg = self._drawn(c, required=True)
             resp = self.client.chat_postMessage(channel=c.channel, text=msg["text"], blocks=msg["blocks"], metadata=self._metadata(c), unfurl_links=False)
             return resp["ts"]
         if c.kind == "card_update":
-            msg = self._render_card(c)
+            msg = self._drawn(c, required=True)
             self.client.chat_update(channel=c.channel, ts=c.card_ts, text=msg["text"], blocks=msg["blocks"])
             return c.card_ts or ""
         if c.kind == "edit":
             # An edit of a message this outbox posted (payload["edit_of"] is its key): drawn when queued.
             self.client.chat_update(channel=c.channel, ts=c.card_ts, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"))
             return c.card_ts or ""
+        if self._is_file(c):
+            f = self._drawn(c, required=True)
+            assert isinstance(f, File)
+            resp = self.client.files_upload_v2(channel=c.channel, thread_ts=self._thread_of(c), content=f.content, filename=f.filename, title=f.title)
+            files = resp.get("files") or [resp.get("file") or {}]
+            return str(files[0].get("id", ""))
         if c.kind in {"reply", "alert", "post"}:
+            msg = self._drawn(c) or c.payload
             resp = self.client.chat_postMessage(
-                channel=c.channel, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"), thread_ts=self._thread_of(c), metadata=self._metadata(c), unfurl_links=False
+                channel=c.channel, text=msg.get("text", ""), blocks=msg.get("blocks"), thread_ts=self._thread_of(c), metadata=self._metadata(c), unfurl_links=False
             )
             return resp["ts"]
-        if c.kind == EVAL_CSV:
-            # Drawn from the store when sent: every example with both answers and their scores.
-            run_id = int(c.payload["run_id"])
-            resp = self.client.files_upload_v2(
-                channel=c.channel, thread_ts=self._thread_of(c), content=run_csv(self.s.db, run_id), filename=csv_filename(run_id), title=f"Evaluation {run_id}: every example"
-            )
-            files = resp.get("files") or [resp.get("file") or {}]
-            return str(files[0].get("id", ""))
-        if c.kind == "chart":
-            provider_id, png = self._render_chart(c)
-            resp = self.client.files_upload_v2(
-                channel=c.channel, thread_ts=c.card_ts, content=png, filename=chart_filename(provider_id), title=f"Loss chart for {provider_id}"
-            )
-            files = resp.get("files") or [resp.get("file") or {}]
-            return str(files[0].get("id", ""))
         raise ValueError(f"unknown outbox kind {c.kind!r}")
+
+    # ---- drawing at send time: a late message shows the latest state --------------------------
+
+    def _renderer(self, c: Claim, *, required: bool = False) -> Renderer | None:
+        return renderer_for(c.kind, c.payload, required=required)
+
+    def _is_file(self, c: Claim) -> bool:
+        r = self._renderer(c)
+        return r is not None and r.file_name is not None
+
+    def _row(self, c: Claim) -> Row:
+        return Row(self.s.db, c.key, c.kind, c.job_id, c.subscription_id, c.payload)
+
+    def _drawn(self, c: Claim, *, required: bool = False) -> Any:
+        """The message (or File) the row's renderer draws now; None when the payload is the message."""
+        r = self._renderer(c, required=required)
+        return r.render(self._row(c)) if r is not None else None
+
+    def _file_name(self, c: Claim) -> str | None:
+        r = self._renderer(c)
+        return r.file_name(self._row(c)) if r is not None and r.file_name is not None else None
 
     # ---- after an interrupted attempt -------------------------------------------------------
 
@@ -511,7 +515,7 @@ class Sender:
         assert c.uncertain_since is not None
         oldest = f"{(c.uncertain_since - RECOVERY_MARGIN).timestamp():.6f}"
         thread = self._thread_of(c)
-        name = self._chart_name(c) if c.kind == "chart" else csv_filename(int(c.payload["run_id"])) if c.kind == EVAL_CSV else None
+        name = self._file_name(c)
         try:
             if thread:
                 resp = self.client.conversations_replies(channel=c.channel, ts=thread, oldest=oldest, include_all_metadata=True, limit=RECOVERY_PAGE, cursor=c.readback)
@@ -539,14 +543,7 @@ class Sender:
         c.readback = None
         return None
 
-    # ---- rendering at send time: a late message shows the latest state ----------------------
-
-    def _render_card(self, c: Claim) -> dict[str, Any]:
-        with self.s.db.session() as s:
-            job = s.get(Job, c.job_id)
-            if job is None:
-                raise _Wait("job row missing")
-            return job_card(view_of(job), utcnow())
+    # ---- the messages an attempt depends on ------------------------------------------------
 
     def _edited_ts(self, c: Claim) -> str:
         return self._posted_ts(c.payload.get("edit_of"))
@@ -561,25 +558,6 @@ class Sender:
         if target is None or not target.delivered_ts:
             raise _Wait("the message to edit is not posted yet")
         return target.delivered_ts
-
-    def _chart_name(self, c: Claim) -> str:
-        with self.s.db.session() as s:
-            job = s.get(Job, c.job_id)
-            return chart_filename(job.provider_job_id if job else "job")
-
-    def _render_chart(self, c: Claim) -> tuple[str, bytes]:
-        with self.s.db.session() as s:
-            job = s.get(Job, c.job_id)
-            if job is None:
-                raise _Wait("job row missing")
-            points = [
-                Point(p.step, p.train_loss, p.valid_loss, p.train_accuracy, p.valid_accuracy)
-                for p in s.scalars(select(MetricPoint).where(MetricPoint.job_id == job.id).order_by(MetricPoint.step))
-            ]
-            ckpts = list(s.scalars(select(Checkpoint.step_number).where(Checkpoint.job_id == job.id)))
-            provider_id = job.provider_job_id
-            title = chart_title(provider_id, job.status, model=job.fine_tuned_model, suffix=job.suffix, base_model=job.base_model)
-        return provider_id, loss_chart_png(points, title=title, checkpoints=ckpts)
 
     def _card_given_up(self, c: Claim) -> str | None:
         """The error of the subscription's latest card if it was given up (nothing can go in its thread)."""
