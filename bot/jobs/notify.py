@@ -1,5 +1,5 @@
-"""Which Slack messages a job's change causes. Called inside the transaction that stores the change,
-so the state and its messages commit together or not at all.
+"""Which Slack messages a job's change causes, and the change announced (bot/events). Called inside
+the transaction that stores the change, so the state and its messages commit together or not at all.
 
 Idempotency keys are derived from what the message is about (subscription, event ids, status and
 step), so re-running the same poll after a crash produces the same keys, which the unique constraint
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from bot.events import JobChanged, JobEnded, ModelAppeared, announce
 from bot.jobs.health import Finding
 from bot.jobs.health_watch import watch_job
 from bot.jobs.store import StoredEvent
@@ -21,15 +23,14 @@ from bot.jobs.view import view_of
 from bot.messages.events import EventView, event_replies
 from bot.messages.health import health_message
 from bot.messages.job_card import ServingNote, final_alert
-from bot.migration.progress import on_job_polled
 from bot.outbox.queue import enqueue
-from bot.retirements.live import EndOfServing
 from bot.settings import Settings
 from storage.models import Job, OutboxMessage, Subscription
-from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 CARD_MIN_INTERVAL = timedelta(seconds=60)
-SOON_DAYS = 30  # a new model whose base stops serving within this many days says so in its alert
 MILESTONES = 4  # card refreshes at 25 %, 50 %, 75 % and 100 % however many steps arrive
 
 
@@ -117,14 +118,10 @@ def plan_event_replies(session: Session, sub: Subscription, events: Sequence[Sto
     return added
 
 
-def plan_final(session: Session, job: Job, sub: Subscription, serving: EndOfServing | None = None) -> None:
-    """The one end-of-job alert in the channel and the loss chart in the thread. `serving`: the new
-    model's end of serving, said in the alert when it is within SOON_DAYS."""
-    note = None
-    if serving is not None and job.status == "succeeded":
-        days = serving.days_left(utcnow().date())
-        if days is not None and days <= SOON_DAYS and serving.serving_ends is not None:
-            note = ServingNote(serving.base_model, serving.serving_ends, days, serving.source)
+def plan_final(session: Session, job: Job, sub: Subscription, serving: ServingNote | None = None) -> None:
+    """The one end-of-job alert in the channel and the loss chart in the thread. `serving`: when the
+    new model stops serving, if that is soon (bot/jobs/alert_notes.py looked it up before the write)."""
+    note = serving if job.status == "succeeded" else None
     enqueue(session, f"s{sub.id}:final", kind="alert", channel=sub.channel_id, sub=sub, payload=final_alert(view_of(job), serving=note))
     enqueue(session, f"s{sub.id}:chart", kind="chart", channel=sub.channel_id, sub=sub)
 
@@ -146,10 +143,14 @@ def plan_job_messages(
     became_final: bool,
     now: datetime,
     settings: Settings | None = None,
-    serving: EndOfServing | None = None,
+    serving: ServingNote | None = None,
+    services: Services | None = None,
 ) -> None:
+    """What the poll of a job says, in the poll's transaction; and what changed, announced to the
+    features that react (a migration following its job, the automatic evaluation, the retirement
+    check of a new model: bot/wiring.py subscribes them)."""
     if status_changed or became_final:
-        on_job_polled(session, job)  # a migration's target job moves its migration on
+        announce(session, JobChanged(job.id, job.status, job.fine_tuned_model), settings=settings, services=services)
     # Health runs on every poll, new events or not: a stall is silence, noticed only by looking.
     findings = watch_job(session, job, new_events, settings=settings or Settings(), status_changed=status_changed, became_final=became_final, now=now)
     # An ended subscription's channel no longer takes posts: nothing more is planned for it.
@@ -159,28 +160,7 @@ def plan_job_messages(
         plan_health(session, job, sub, findings)
         if became_final:
             plan_final(session, job, sub, serving)
-    if became_final and job.status == "succeeded" and job.fine_tuned_model and (settings or Settings()).eval_on_completion:
-        plan_evaluation(session, job)
-
-
-def plan_evaluation(session: Session, job: Job) -> None:
-    """The job's automatic evaluation (base vs fine-tuned), created in the poll that saw it succeed;
-    a worker prepares and runs it. Its report goes into the card's thread of the channel that
-    started the job (else the first following it)."""
-    from bot.evals.scorers import DEFAULT_SCORES
-    from storage.models import EvalRun
-
-    key = f"job:{job.id}"
-    if session.scalar(select(EvalRun.id).where(EvalRun.request_key == key)) is not None:
-        return
-    subs = list(session.scalars(select(Subscription).where(Subscription.job_id == job.id, Subscription.ended_at.is_(None)).order_by(Subscription.id)))
-    sub = next((x for x in subs if x.channel_id == job.origin_channel), subs[0] if subs else None)
-    if sub is None:
-        return  # no channel follows the job: nobody would read the report, so nothing is spent
-    session.add(
-        EvalRun(
-            request_key=key, team_id=job.team_id, channel_id=sub.channel_id if sub else None, job_id=job.id, subscription_id=sub.id if sub else None,
-            model=job.fine_tuned_model, provider=job.provider, baseline=job.base_model, baseline_provider=job.provider, scores=list(DEFAULT_SCORES),
-            source_note="", status="preparing", examples=0, skipped={}, estimate={}, progress_shown=0,
-        )
-    )
+    if became_final:
+        announce(session, JobEnded(job.id, job.status, job.fine_tuned_model), settings=settings, services=services)
+        if job.fine_tuned_model:
+            announce(session, ModelAppeared(job.id, job.provider, job.fine_tuned_model, job.base_model), settings=settings, services=services)

@@ -1,5 +1,5 @@
-"""The target job's polls move its migration on. Called by bot/jobs/notify.py inside the transaction
-that stores the poll, so the migration's state and the job's commit together."""
+"""The target job's polls move its migration on: a subscriber of JobChanged (bot/wiring.py), run in
+the transaction that stores the poll, so the migration's state and the job's commit together."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.events import Context, JobChanged
 from bot.migration import parity
 from bot.migration.states import DONE, EVALUATING, FAILED, STARTING, TRAINING
 from bot.mrkdwn import code
@@ -37,6 +38,12 @@ def plan_links(session: Session, mig: Migration) -> list[int]:
             if enqueue(session, f"s{sub.id}:migration:{mig.id}", kind="reply", channel=sub.channel_id, sub=sub, payload={"text": text}):
                 ids.append(sub.id)
     return ids
+
+
+def on_job_changed(ctx: Context, event: JobChanged) -> None:
+    job = ctx.session.get(Job, event.job_id)
+    if job is not None:
+        on_job_polled(ctx.session, job)
 
 
 def on_job_polled(session: Session, job: Job) -> None:

@@ -24,14 +24,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from bot.jobs.alert_notes import serving_note
 from bot.jobs.notify import plan_job_messages, subscribe
 from bot.jobs.store import apply_checkpoints, apply_events, apply_provider_job, close_not_found, new_job_row
+from bot.messages.job_card import ServingNote
 from bot.provider.base import Checkpoint as ProviderCheckpoint
 from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import Provider, ProviderError, ProviderNotFound, ProviderRateLimited
-from bot.retirements.live import EndOfServing, retirements_for
-from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
 from storage.errors import is_race_on, short_reason, violated_constraint
 from storage.leases import hold_lease
@@ -75,8 +75,8 @@ class Fetched:
     job: ProviderJob | None  # None: the provider answered 404 for this job
     events: list[ProviderEvent]
     checkpoints: list[ProviderCheckpoint] | None
-    # A new model's end of serving, read before the write (never a provider call inside it).
-    serving: EndOfServing | None = None
+    # A new model's end of serving, if soon, read before the write (never a provider call inside it).
+    serving: ServingNote | None = None
 
 
 @dataclass
@@ -227,7 +227,6 @@ class Poller:
         unstored = 0
         for i in range(0, len(fetched), WRITE_BATCH):
             unstored += self._store(fetched[i : i + WRITE_BATCH], next_poll)
-        self._cover_new_models([f.job.fine_tuned_model for f in fetched if f.serving is not None and f.job is not None and f.job.fine_tuned_model])
         stats.polled = len(fetched) - unstored
         stats.failed = len(claimed) - stats.polled
         return stats
@@ -297,21 +296,12 @@ class Poller:
             serving = self._serving(c.provider, pj)
         return Fetched(c, pj, events, checkpoints, serving)
 
-    def _serving(self, provider: str, pj: ProviderJob) -> EndOfServing | None:
+    def _serving(self, provider: str, pj: ProviderJob) -> ServingNote | None:
         try:
-            return retirements_for(self.s).end_of(provider, pj.fine_tuned_model or "", base=pj.model)
+            return serving_note(self.s, provider, pj.fine_tuned_model or "", pj.model)
         except Exception:  # noqa: BLE001 - a date is advice: the alert goes out without it
             log.exception("end of serving for %s unknown", pj.fine_tuned_model)
             return None
-
-    def _cover_new_models(self, models: list[str]) -> None:
-        """A model that just appeared is warned about now if its end is near, not at the next hourly check."""
-        if not models:
-            return
-        try:
-            plan_retirement_warnings(self.s.db, retirements_for(self.s), today=utcnow().date(), notify_channel=self.s.settings.notify_channel, models=models)
-        except Exception:  # noqa: BLE001 - the hourly check covers it then
-            log.exception("retirement check of new models failed")
 
     def _store(self, batch: list[Fetched], next_poll: datetime) -> int:
         """Write a batch of jobs in one transaction: each job's state with the messages it causes.
@@ -372,7 +362,7 @@ class Poller:
                 stored = apply_events(s, job, f.events).stored
                 if f.checkpoints:
                     apply_checkpoints(s, job, f.checkpoints)
-            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now, settings=self.s.settings, serving=f.serving)
+            plan_job_messages(s, job, stored, status_changed=changed, became_final=job.is_final and not was_final, now=now, settings=self.s.settings, serving=f.serving, services=self.s)
             job.lease_owner = None
             job.lease_until = None
             job.poll_failures = 0
