@@ -9,8 +9,8 @@ from sqlalchemy import select
 from bot.approvals import audit
 from bot.approvals.execution import recheck_late, resolve_stuck
 from bot.approvals.messages import deliver, plan_edit, post_key
+from bot.events import ApprovalClosed, announce
 from bot.messages.approval import unposted_notice
-from bot.migration.approval_closed import on_approval_closed
 from bot.outbox.queue import enqueue
 from bot.services import Services
 from storage.models import ApprovalRequest, OutboxMessage
@@ -31,7 +31,7 @@ def expire_due(services: Services) -> int:
                 continue  # a vote or another worker got there first
             req.status, req.decided_at = "expired", now
             audit.record(s, req, "expired", None)
-            on_approval_closed(s, req)
+            announce(s, ApprovalClosed(req.id, req.kind, req.status), services=services)
             plan_edit(s, req)
             if req.channel_id:
                 channels.add(req.channel_id)

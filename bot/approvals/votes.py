@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from bot.approvals import audit
 from bot.approvals.execution import execute
 from bot.approvals.messages import deliver, plan_edit
-from bot.migration.approval_closed import on_approval_closed
+from bot.events import ApprovalClosed, announce
 from bot.services import Services
 from storage.models import ApprovalRequest, ApprovalVote
 from storage.types import utcnow
@@ -61,7 +61,7 @@ def _vote(services: Services, request_id: int, team_id: str, user: str, decision
                 mine.decision = "reject"
             req.status, req.decided_at, req.decided_by = "rejected", now, user
             audit.record(s, req, "reject", user)
-            on_approval_closed(s, req)
+            announce(s, ApprovalClosed(req.id, req.kind, req.status), services=services)
             plan_edit(s, req)
             text = f":no_entry: You rejected request #{req.id}; it is closed."
         else:
@@ -103,7 +103,7 @@ def _approvals(s, request_id: int) -> int:  # noqa: ANN001
 def _expire(s, req: ApprovalRequest, now) -> None:  # noqa: ANN001
     req.status, req.decided_at = "expired", now
     audit.record(s, req, "expired", None)
-    on_approval_closed(s, req)
+    announce(s, ApprovalClosed(req.id, req.kind, req.status))
     plan_edit(s, req)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.events import EvaluationFinished, announce
 from bot.jobs.view import view_of
 from bot.messages.eval_report import headline_line, progress_message, report_message, with_headline
 from bot.messages.job_card import final_alert
@@ -14,6 +15,13 @@ from bot.outbox.queue import enqueue
 from storage.models import EvalRun, Job, OutboxMessage, Subscription
 
 FILE_KIND = "eval_csv"
+# Request-key prefixes of runs whose report another feature writes (a migration's parity report),
+# registered at start-up by bot/wiring.py: their end is announced and nothing more is said here.
+_REPORTED_ELSEWHERE: set[str] = set()
+
+
+def report_elsewhere(prefix: str) -> None:
+    _REPORTED_ELSEWHERE.add(prefix)
 
 
 def progress_key(request_key: str) -> str:
@@ -52,12 +60,10 @@ def queue_progress_edit(session: Session, run: EvalRun, done: int, state: str = 
 
 def queue_end(session: Session, run: EvalRun, status: str) -> None:
     """In the transaction that ends the run: the progress message's last state, the report and its
-    CSV, and the headline on the job's final alert. A migration's parity report says its own."""
-    # Imported here: the migration domain builds on evaluations, not the reverse.
-    from bot.migration import parity
-
-    if run.request_key.startswith(parity.PREFIX):
-        parity.queue_end(session, run, status)
+    CSV, and the headline on the job's final alert; and the end announced (EvaluationFinished). A
+    run whose report another feature writes (a migration's parity report) is only announced."""
+    announce(session, EvaluationFinished(run.id, run.request_key, status))
+    if any(run.request_key.startswith(p) for p in _REPORTED_ELSEWHERE):
         return
     summary = run.summary or {}
     done = int(summary.get("scored", 0)) if status != "cancelled" else int(run.progress_shown or 0)

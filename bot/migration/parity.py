@@ -5,7 +5,7 @@ saved answers (agreement: exact and ROUGE-L) and with the references (both model
 It is an ordinary evaluation run (bot/evals): its "baseline" answers are the saved answers, written
 as done when the run is created, so the old model is never asked again (it may have stopped
 serving); only the "model" slot is asked, by the worker that drives every evaluation. The run's end
-(bot/evals/publish.py hands migration runs here) adds the agreement, posts the report into the new
+(EvaluationFinished, to which bot/wiring.py subscribes `on_evaluation_finished`) adds the agreement, posts the report into the new
 job's card thread and the channel that asked, and ends the migration `done` with the headline,
 all in the transaction that ends the run."""
 
@@ -20,6 +20,7 @@ from bot.evals import scorers
 from bot.evals.examples import _reference
 from bot.evals.publish import FILE_KIND
 from bot.evals.store import answer_text
+from bot.events import Context, EvaluationFinished
 from bot.messages.eval_report import parity_message, parity_nothing_to_compare, report_message
 from bot.migration.states import DONE, EVALUATING
 from bot.mrkdwn import code
@@ -131,6 +132,15 @@ def headline(target_provider: str, agree: dict[str, Any], summary: dict[str, Any
     if c.get("n"):
         text += f"; on the references it scores {c['model']:.2f} against {c['baseline']:.2f} ({scorers.LABELS[REFERENCE_SCORE]})"
     return text
+
+
+def on_evaluation_finished(ctx: Context, event: EvaluationFinished) -> None:
+    """In the transaction that ends the run: a parity run's report, and its migration done."""
+    if not event.request_key.startswith(PREFIX):
+        return
+    run = ctx.session.get(EvalRun, event.run_id)
+    if run is not None:
+        queue_end(ctx.session, run, event.status)
 
 
 def queue_end(session: Session, run: EvalRun, status: str) -> None:
