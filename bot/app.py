@@ -12,11 +12,13 @@ from bot.errors import answer_error
 from bot.middleware import register_middleware
 from bot.replies import reply_for
 from bot.services import Services
+from bot.wiring import wire
 
 log = logging.getLogger(__name__)
 
 
 def build_app(services: Services, *, socket_mode: bool = False) -> App:
+    wire()  # the features' subscribers and renderers: the web process delivers and announces too
     s = services.settings
     app = App(
         signing_secret=s.slack_signing_secret or "",

@@ -30,6 +30,15 @@ PG_ENV = "FTBOT_TEST_POSTGRES_URL"
 FAST = Timing(validating_seconds=0.05, queued_seconds=0.05, step_seconds=0.01, eval_every=5)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _wired() -> None:
+    """The features' event subscribers and outbox renderers, as each process's composition root
+    wires them at start-up (bot/app.py, the worker): many tests build a poller or a sender alone."""
+    from bot.wiring import wire
+
+    wire()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # CI must never quietly skip the PostgreSQL half of the storage and poller tests.
     if os.environ.get("CI") and not os.environ.get(PG_ENV):

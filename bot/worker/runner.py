@@ -19,6 +19,7 @@ from bot.provider.base import ProviderError
 from bot.retirements.live import retirements_for
 from bot.retirements.warnings import plan_retirement_warnings
 from bot.services import Services
+from bot.wiring import wire
 from bot.worker.poller import Poller
 from storage.leases import release_dead_local_claims, worker_id
 from storage.types import utcnow
@@ -43,6 +44,7 @@ class Worker:
         retirement_interval: float = 3600.0,
         webhook_check_interval: float = 0.5,
     ) -> None:
+        wire()  # the features' subscribers and renderers, before anything polls or sends
         self.services = services
         self.id = worker_id()
         interval = services.settings.poll_interval
