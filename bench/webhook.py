@@ -3,7 +3,10 @@
 A. 100 jobs watched in Slack end at the same moment; the sandbox (its own process) signs and sends
    their 100 `fine_tuning.job.succeeded` webhooks to `POST /webhooks/openai` of a running ftbot
    (waitress, real worker, FTBOT_POLL_INTERVAL=60). Latency per job: from the webhook leaving the
-   sandbox to the final alert's chat.postMessage at the Slack stand-in; p50, p99, max.
+   sandbox to the final alert's chat.postMessage at the Slack stand-in (in the channel, or, when
+   several jobs end together, in the job card's thread, the channel getting one digest); p50, p99,
+   max. Also from the webhook to the ending being visible at channel level (its alert or a digest
+   line naming it).
 B. Provider requests per job-hour for idle (queued) jobs and a mix of idle and running jobs, with
    webhooks off (everything at the poll interval) and on (queued/validating at the idle interval).
    Time is scaled 10x: a 3 s poll interval and a 30 s idle interval stand for the defaults 30 s
@@ -83,12 +86,24 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
         _ctl(base, "/_sandbox/timing", {"queued_seconds": 0})  # the ticker ends them all within one tick
         wanted = {f"Fine-tuning {j} " for j in job_ids}
         alerts: dict[str, float] = {}
+        in_channel: dict[str, float] = {}
         deadline = time.time() + 120
         while len(alerts) < n_jobs and time.time() < deadline:
             for c in slack.calls("chat.postMessage"):
                 text = str(c.args.get("text", ""))
-                if c.args.get("channel") == "C0END" and not c.args.get("thread_ts") and text[: text.find(" ", 12) + 1] in wanted:
+                if c.args.get("channel") != "C0END":
+                    continue
+                # A job's own alert: in the channel when it ended alone, in its card's thread when it
+                # ended with others (the channel then hears one digest naming them all).
+                if text[: text.find(" ", 12) + 1] in wanted:
                     alerts.setdefault(text.split(" ")[1], c.at)
+                    if not c.args.get("thread_ts"):
+                        in_channel.setdefault(text.split(" ")[1], c.at)
+                elif not c.args.get("thread_ts") and "fine-tuning jobs ended" in text:
+                    lines = text + json.dumps(c.args.get("blocks"))  # the text names 20 jobs, the blocks all
+                    for j in job_ids:
+                        if j in lines:
+                            in_channel.setdefault(j, c.at)
             time.sleep(0.05)
         deliveries = _ctl(base, "/_sandbox/webhooks", method="GET")["deliveries"]
         with svc.db.session() as s:
@@ -103,6 +118,7 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
             sent.setdefault(d["job_id"], d["sent_at"])
     answered = [d["answered_at"] - d["sent_at"] for d in deliveries]
     lat = [alerts[j] - sent[j] for j in job_ids if j in alerts and j in sent]
+    seen = [in_channel[j] - sent[j] for j in job_ids if j in in_channel and j in sent]
     recorded = [rows[j][0] - sent[j] for j in job_ids if j in rows and j in sent]
     posted = [alerts[j] - rows[j][0] for j in job_ids if j in rows and j in alerts]
     return {
@@ -112,6 +128,8 @@ def scenario_latency(base: str, slack: SlackStandIn, settings: Settings, n_jobs:
         "webhooks_sent": len(sent),
         "webhook_answer_ms": {"p50": round(1000 * statistics.median(answered), 1), "max": round(1000 * max(answered), 1)},
         "webhook_to_slack_s": {"p50": round(statistics.median(lat), 3), "p99": round(_pct(lat, 99), 3), "max": round(max(lat), 3)},
+        "visible_in_channel": len(seen),
+        "webhook_to_channel_s": {"p50": round(statistics.median(seen), 3), "max": round(max(seen), 3)} if seen else None,
         "breakdown_p50_s": {"sent_to_recorded": round(statistics.median(recorded), 3), "recorded_to_alert": round(statistics.median(posted), 3)},
         "all_webhooks_sent_within_s": round(max(sent.values()) - ended_at, 3),
         "non_2xx_answers": sum(1 for d in deliveries if not (d["status"] and 200 <= d["status"] < 300)),
