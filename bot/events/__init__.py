@@ -5,7 +5,15 @@ The layer that owns a fact announces its change (`announce`) as one of the small
 (`bot/wiring.py`, called by `bot/app.py` and the worker), never inside the announcer. See the
 README's architecture section for the events, their announcers and their subscribers."""
 
-from bot.events.bus import AFTER_COMMIT, IN_TRANSACTION, Context, announce, subscribe, subscribers, unsubscribe
+from bot.events.bus import (
+    AFTER_COMMIT,
+    IN_TRANSACTION,
+    Context,
+    announce,
+    subscribe,
+    subscribers,
+    unsubscribe,
+)
 from bot.events.types import ApprovalClosed, EvaluationFinished, JobChanged, JobEnded, ModelAppeared
 
 __all__ = [
