@@ -45,6 +45,7 @@ from bot.services import build_services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack_standin.limits import RateLimits  # noqa: E402
 from bot.slack_standin.server import SlackStandIn  # noqa: E402
+from bot.wiring import wire  # noqa: E402
 from bot.worker.runner import Worker  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import OutboxMessage  # noqa: E402
@@ -146,6 +147,7 @@ def run(base: str, slack: SlackStandIn, settings: Settings, n_jobs: int, channel
 
 
 def main() -> int:
+    wire()  # what the worker and the web process wire at start-up: this script builds a sender and poller itself
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--jobs", type=int, default=100)

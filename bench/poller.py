@@ -46,6 +46,7 @@ from bot.provider.openai_adapter import OpenAIProvider  # noqa: E402
 from bot.services import build_services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack_standin.server import SlackStandIn  # noqa: E402
+from bot.wiring import wire  # noqa: E402
 from bot.worker.poller import Poller  # noqa: E402
 from bot.worker.runner import Worker  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -262,6 +263,7 @@ def scenario_two_providers(base: str, slow_base: str, slack: SlackStandIn, setti
 
 
 def main() -> int:
+    wire()  # what the worker and the web process wire at start-up: this script builds a sender and poller itself
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--cycles", type=int, default=3)
