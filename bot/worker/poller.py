@@ -1,6 +1,8 @@
 """One poll cycle: claim due jobs, read their statuses from the paged job list, fetch each job's new
 events (and checkpoints when they can have changed), and store everything with the Slack messages it
-causes in one transaction per job.
+causes in one transaction per job. What a change means to other features (a migration following
+its job, the automatic evaluation, a new model's retirement warnings) is theirs: bot/jobs/notify.py
+announces the change (bot/events) and they subscribe at start-up (bot/wiring.py).
 
 Each provider is polled on its own (its own claim, job list, fetch threads, backoff and discovery
 lease): a provider that fails, rate-limits or answers slowly delays only its own jobs' updates.
