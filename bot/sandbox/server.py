@@ -54,6 +54,7 @@ ROUTES = Map(
         Rule("/_sandbox/jobs/<jid>/status", methods=["POST", "DELETE"], endpoint="ctl_status"),
         Rule("/_sandbox/webhooks", methods=["GET", "POST", "DELETE"], endpoint="ctl_webhooks"),
         Rule("/_sandbox/webhooks/<wid>/replay", methods=["POST"], endpoint="ctl_webhook_replay"),
+        Rule("/_sandbox/refusals", methods=["GET", "POST", "DELETE"], endpoint="ctl_refusals"),
     ]
 )
 
@@ -228,7 +229,9 @@ class SandboxApp:
     # ---- jobs -------------------------------------------------------------------------------
 
     def create_job(self, request: Request) -> Response:
-        return _json(self.state.create_job(_body(request)))
+        body = _body(request)
+        self.state.refusals.check_create()
+        return _json(self.state.create_job(body))
 
     def list_jobs(self, request: Request) -> Response:
         metadata = {
@@ -266,7 +269,10 @@ class SandboxApp:
         return _json(self.state.delete_model(mid))
 
     def chat(self, request: Request) -> Response:
-        return _json(self.state.chat_completion(_body(request)))
+        body = _body(request)
+        self.state.get_model(body.get("model") or "")
+        self.state.refusals.check_chat(body)
+        return _json(self.state.chat_completion(body))
 
     # ---- control ----------------------------------------------------------------------------
 
@@ -366,6 +372,16 @@ class SandboxApp:
         self.state.forget_job(jid)
         return _json({"ok": True, "id": jid})
 
+
+    def ctl_refusals(self, request: Request) -> Response:
+        """POST {"chat": {"contains", "kind", "model"?}} / {"create_job": {"status", "message", …}}:
+        refuse those requests as the real service does (bot.sandbox.refusals); DELETE: stop; GET: what is set."""
+        if request.method == "DELETE":
+            self.state.refusals.clear()
+            return _json(self.state.refusals.describe())
+        if request.method == "GET":
+            return _json(self.state.refusals.describe())
+        return _json(self.state.refusals.configure(_body(request)))
 
     def ctl_webhooks(self, request: Request) -> Response:
         """POST {"url": ..., "secret": "whsec_…", "retry_delays": [...]?}: sign and send a webhook

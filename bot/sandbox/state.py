@@ -130,6 +130,9 @@ class SandboxState:
         from bot.sandbox.learned import Memory
 
         self.memory = Memory()  # what fine-tuned models learned (bot.sandbox.learned)
+        from bot.sandbox.refusals import Refusals
+
+        self.refusals = Refusals()  # test controls: prompts and job creations refused (bot.sandbox.refusals)
         self.reset()
 
     def reset(self) -> None:
@@ -151,6 +154,7 @@ class SandboxState:
             self.chat_reply: str | None = None
             self.memory.reset()
             self.webhooks.reset()
+            self.refusals.clear()
 
     # ---- files ------------------------------------------------------------------------------
 
