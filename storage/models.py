@@ -488,7 +488,7 @@ class EvalAnswer(Base):
     example_id: Mapped[int] = mapped_column(ForeignKey("eval_examples.id", ondelete="CASCADE"))
     # model | baseline | judge
     slot: Mapped[str] = mapped_column(String(16))
-    # pending | claimed | done | failed
+    # pending | claimed | done | failed | refused (the provider refused this example: a content filter, …)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     content: Mapped[str | None] = mapped_column(Text)
     tool_calls: Mapped[list[Any] | None] = mapped_column(JSON)

@@ -79,9 +79,10 @@ def summarise(run: EvalRun, rows: list[Row]) -> dict[str, Any]:
         total_cost = None if usd is None or total_cost is None else total_cost + usd
         slots[slot] = {
             "model": model, "provider": provider, "answered": len(done), "failed": sum(1 for a in answers if a.status == "failed"),
+            "refused": sum(1 for a in answers if a.status == "refused"),
             "latency_p50_ms": stats.median([a.latency_ms for a in done if a.latency_ms is not None]),
             "prompt_tokens": tin, "completion_tokens": tout, "usd": usd,
-            "errors": sorted({a.error for a in answers if a.status == "failed" and a.error})[:3],
+            "errors": sorted({a.error for a in answers if a.status in ("failed", "refused") and a.error})[:3],
         }
     both = sum(1 for r in rows if all(r.answers.get(s) is not None and r.answers[s].status == "done" for s in ("model", "baseline")))
     judge_unparsed = 0

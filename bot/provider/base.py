@@ -276,6 +276,12 @@ class ProviderInvalidRequest(ProviderError):
     kind = "invalid_request"
 
 
+class ModelNotServed(ProviderInvalidRequest):
+    """The model exists but answers no request here (a fine-tune with no endpoint running): unlike
+    a request refused for what it asks (a content filter, a prompt over the context), no other
+    prompt would fare better."""
+
+
 class DailyJobLimit(ProviderError):
     """The organisation may start no more jobs for this model today. Retrying will not help."""
 

@@ -47,6 +47,7 @@ from bot.provider.base import (
     ProviderAuthError,
     ProviderError,
     ProviderFile,
+    ModelNotServed,
     ProviderInvalidRequest,
     ProviderNotFound,
     ProviderPermissionError,
@@ -664,7 +665,7 @@ class TogetherProvider:
                 )
         except (ProviderInvalidRequest, ProviderNotFound) as exc:
             if "non-serverless" in str(exc) or "dedicated endpoint" in str(exc) or "not deployed" in str(exc):
-                raise ProviderInvalidRequest(NOT_DEPLOYED.format(name=NAME, model=model), status=exc.status) from exc
+                raise ModelNotServed(NOT_DEPLOYED.format(name=NAME, model=model), status=exc.status) from exc
             raise
         return chat_reply(resp)
 
