@@ -411,6 +411,10 @@ class KeptAnswer(Base):
     source_file: Mapped[str | None] = mapped_column(String(128))
     line: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set while a keep asks the prompt (the row is its claim), cleared when the answer is stored:
+    # who asks it (host:pid:…) and until when the claim holds.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
 
 class EvalRun(Base):

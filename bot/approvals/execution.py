@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from bot.approvals import audit
 from bot.approvals.actions import EXECUTORS, ActionFailed, OutcomeUnknown, Pending
 from bot.approvals.messages import deliver, plan_edit
+from bot.migration.approval_closed import on_approval_closed
 from bot.services import Services
 from storage.models import ApprovalRequest, ApprovalVote
 from storage.types import utcnow
@@ -84,6 +85,8 @@ def finish(services: Services, pending: Pending, status: str, *, error: str | No
         plan_edit(s, req)
         if status == "done":
             EXECUTORS[pending.kind].after_done(s, pending, result or {})
+        elif status == "failed":
+            on_approval_closed(s, req)  # a migration waiting on this start is freed, with the reason
         channel = req.channel_id
     deliver(services, channel)
     return status

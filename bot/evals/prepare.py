@@ -217,7 +217,11 @@ def prepare(services: Services, team_id: str | None, req: EvalRequest, *, defaul
     got = load_sample(services, provider, file_id, n, seed=sampling.seed_of(file_id, n, seed_key), models=models)
     if got.malformed:
         note += f"; {escape(malformed_note(got.malformed))}"
-    asked = [costs.Asked("model", provider, req.model, base), costs.Asked("baseline", baseline_provider, baseline, base_of(baseline, vs_job))]
+    # A dedicated endpoint bills by the minute, not per token: its cost is unknown, and the budget gate asks.
+    asked = [
+        costs.Asked("model", provider, req.model, base, billing="per_minute" if req.endpoint else "per_token"),
+        costs.Asked("baseline", baseline_provider, baseline, base_of(baseline, vs_job)),
+    ]
     if req.judge:
         asked.append(costs.Asked("judge", judge_provider or provider, req.judge, None))
     est = costs.estimate(asked, sum(got.prompt_tokens), got.answer_tokens, len(got.examples))

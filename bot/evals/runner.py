@@ -19,10 +19,10 @@ from typing import Any
 from bot.evals import scorers, store
 from bot.provider.base import (
     ChatReply,
+    ModelNotServed,
     Provider,
     ProviderAuthError,
     ProviderError,
-    ModelNotServed,
     ProviderInvalidRequest,
     ProviderNotFound,
     ProviderPermissionError,

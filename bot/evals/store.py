@@ -115,15 +115,21 @@ def create_run(
         return found, False
 
 
-def set_status(db: Database, run_id: int, status: str, *, frm: Sequence[str], error: str | None = None) -> bool:
-    """Move the run from one of `frm` to `status`; False when another process moved it first."""
+def set_status(db: Database, run_id: int, status: str, *, frm: Sequence[str], error: str | None = None, owner: str | None = None) -> bool:
+    """Move the run from one of `frm` to `status`; False when another process moved it first.
+    `owner`: only the holder of the run's lease may (and it lets the lease go)."""
     values: dict[str, Any] = {"status": status}
+    if status in FINAL or owner is not None:
+        values.update(lease_owner=None, lease_until=None)
     if status in FINAL:
-        values.update(finished_at=utcnow(), lease_owner=None, lease_until=None)
+        values["finished_at"] = utcnow()
     if error is not None:
         values["error"] = error[:2000]
+    cond = [EvalRun.id == run_id, EvalRun.status.in_(list(frm))]
+    if owner is not None:
+        cond.append(EvalRun.lease_owner == owner)
     with db.session() as s:
-        return bool(s.execute(update(EvalRun).where(EvalRun.id == run_id, EvalRun.status.in_(list(frm))).values(**values)).rowcount)
+        return bool(s.execute(update(EvalRun).where(*cond).values(**values)).rowcount)
 
 
 def request_cancel(db: Database, run_id: int, user: str) -> bool:
