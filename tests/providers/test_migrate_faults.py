@@ -232,3 +232,69 @@ def test_migrate_cancel_works_in_every_state_that_is_not_final(db_url, launch, k
     assert "No migration of" in cancel()["text"]
     _looking, preview = _answers(team, f"migrate {model} keep=0", 2)
     assert "blocks" in preview, preview
+
+
+def test_the_parity_report_goes_through_the_budget_gate_with_a_priced_estimate(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    from storage.models import ApprovalRequest
+
+    kits["openai"].sandbox.state.memory.noise = 0.0
+    kits["together"].sandbox.state.memory.noise = 0.0
+    team = launch(sqlite_url, ["openai", "together"], approvals_required=1)
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    team.bot.services.settings = replace(team.bot.services.settings, job_budget_usd=1e-9)  # anything is over it
+    _looking, preview, kept = _answers(team, f"migrate {model} keep=4", 3)
+    assert "Saved 4 new answers" in kept["text"], kept
+    mid = _preview_id(preview)
+    before = len(slack.responses())
+    team.bot.slack.block_action("migration_confirm", str(mid), user="U0001", channel=CHANNEL)
+    wait_for(lambda: [r for r in slack.responses()[before:] if "over the job budget" in (r.get("text") or "")])
+    team.click_approve(team.last_request().id, "U0002")
+    # The new job succeeds; its parity report waits for its own approval before the new model is asked.
+    wait_for(lambda: team.last_request().kind == "eval_budget", timeout=60)
+    req = team.last_request()
+    assert req.request_key == f"migration:{mid}" and _migration(team, mid).state == "evaluating"
+    target = _migration(team, mid).target_model
+    assert not any(m == target for (m, _k) in kits["together"].sandbox.state.memory.asked)
+    with team.bot.services.db.session() as s:
+        run = s.scalar(select(EvalRun).where(EvalRun.request_key == f"migration:{mid}"))
+        est = run.estimate
+        detail = s.get(ApprovalRequest, req.id).detail
+    # The new model priced at its base's price, the old one's saved answers free; every price says where it comes from.
+    parts = {p["role"]: p for p in est["parts"]}
+    assert parts["model"]["usd"] > 0 and parts["model"]["note"] == "the shipped price table" and parts["baseline"]["usd"] == 0.0
+    assert est["usd"] == parts["model"]["usd"] and "together.ai/pricing" in est["source"] and detail["estimate_usd"] == est["usd"]
+    team.click_approve(req.id, "U0002")
+    wait_for(lambda: _migration(team, mid).state == "done", timeout=60)
+    with team.bot.services.db.session() as s:
+        summary = s.scalar(select(EvalRun.summary).where(EvalRun.request_key == f"migration:{mid}"))
+    assert summary["parity"]["headline"].startswith("the Together AI model agrees with the old one on 4 of 4 (100 %)")
+    assert "together.ai/pricing" in summary["price_source"]
+
+
+def test_an_evaluation_through_a_dedicated_endpoint_is_not_priced_per_token_and_the_gate_asks(sqlite_url, launch, kits, slack, tmp_path) -> None:  # noqa: ANN001
+    import together
+
+    from storage.models import ApprovalRequest, Job
+    from tests.evals.crafted import dataset, jsonl
+
+    sb = kits["together"].sandbox
+    client = together.Together(api_key=TOGETHER_KEY, base_url=sb.url, max_retries=0)
+    path = tmp_path / "crafted.jsonl"
+    path.write_bytes(jsonl(dataset(10, 0, 0)))
+    f = client.files.upload(path, purpose="fine-tune", check=False)
+    made = client.fine_tuning.create(training_file=f.id, model=LLAMA_8B, lora=False)
+    wait_for(lambda: client.fine_tuning.retrieve(made.id).status == "completed", timeout=20)
+    model = made.output_name
+    httpx.post(f"{sb.url}/_sandbox/deployments", json={"model": model, "endpoint": "team/ep-full-1"}).raise_for_status()
+    # A budget the per-token price would pass easily ($0.18 per 1M tokens at the base's price).
+    team = launch(sqlite_url, ["together"], job_budget_usd=100.0, approvals_required=1)
+    with team.bot.services.db.session() as s:
+        s.add(Job(team_id="T0001", provider="together", provider_job_id=made.id, status="succeeded", is_final=True, base_model=LLAMA_8B, fine_tuned_model=model, hyperparameters={"training_type": "full"}, training_file=f.id))
+    answer = team.ask(f"eval {model} vs={LLAMA_8B} data={f.id} n=10 endpoint=team/ep-full-1")
+    assert "estimated at unknown (asked through a dedicated endpoint, which Together AI bills by the minute" in answer["text"], answer
+    assert "approval request #" in answer["text"]
+    req = team.last_request()
+    assert req.kind == "eval_budget" and req.detail["estimate_usd"] is None and "bills by the minute" in req.detail["estimate_note"]
+    with team.bot.services.db.session() as s:
+        assert s.get(ApprovalRequest, req.id).status == "pending"
+    assert not sb.state.memory.asked  # nothing asked before the approval
