@@ -298,3 +298,21 @@ def test_an_evaluation_through_a_dedicated_endpoint_is_not_priced_per_token_and_
     with team.bot.services.db.session() as s:
         assert s.get(ApprovalRequest, req.id).status == "pending"
     assert not sb.state.memory.asked  # nothing asked before the approval
+
+
+def test_keep_leaves_a_malformed_example_out_with_its_line(sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    team = launch(sqlite_url, ["openai", "together"])
+    _job, model, _train, _valid = _made_at_openai(team, kits)
+    lines = [
+        {"messages": [{"role": "user", "content": "q0"}, {"role": "assistant", "content": "a0"}]},
+        {"messages": [{"role": "user", "content": "q1"}, {"role": "assistant", "content": [{"type": "text", "text": 7}]}]},
+        {"messages": [{"role": "user", "content": "q2"}, {"role": "assistant", "tool_calls": 5}]},
+        {"messages": [{"role": "user", "content": "q3"}, {"role": "assistant", "content": "a3"}]},
+    ]
+    fid = kits["openai"].sandbox.state.add_file("raw.jsonl", "\n".join(json.dumps(x) for x in lines).encode(), "fine-tune")["id"]
+    answer = team.ask(f"keep {model} data={fid} n=4")
+    text = answer["text"]
+    assert "Saved 2 new answers" in text and "2 malformed examples left out, never asked" in text, answer
+    assert "line 2 (the answer's content part 1 has a text that is not a string)" in text
+    assert "line 3 (tool_calls is a number, not a list)" in text
+    assert len(_kept(team, model)) == 2
