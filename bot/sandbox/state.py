@@ -69,7 +69,8 @@ class Faults:
 
     rate: float = 0.0
     # "500"/"503"/...: that status; "429": rate limited with Retry-After; "slow": answer after
-    # slow_seconds; "lost": do the work, then answer 500 (the answer to a POST lost on the way)
+    # slow_seconds; "lost": do the work, then answer 500 (the answer to a POST lost on the way);
+    # "drop": do the work, then close the connection without answering
     kinds: tuple[str, ...] = ("500",)
     path_contains: str | None = None
     retry_after: float = 1.0
