@@ -155,6 +155,8 @@ class SandboxApp:
             time.sleep(f.latency)
         if f.rate <= 0 or (f.path_contains and f.path_contains not in request.path):
             return None
+        if f.path_exact and request.path.rstrip("/") != f.path_exact.rstrip("/"):
+            return None
         if f.method and f.method.upper() != request.method:
             return None
         with self.state.lock:

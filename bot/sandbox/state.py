@@ -78,6 +78,7 @@ class Faults:
     remaining: int | None = None  # stop after this many injected faults
     latency: float = 0.0  # added to every request (benchmarks)
     method: str | None = None  # only requests with this HTTP method (e.g. DELETE of a model, not its GET)
+    path_exact: str | None = None  # only this path (a create, not the routes under it), with any /openai prefix removed
 
 
 def _id(prefix: str) -> str:
