@@ -51,7 +51,10 @@ def create_once(
             return create()
         except ProviderTimedOut as exc:
             if find is None:
-                raise
+                # Nothing to look by (a caller without a key): retried as any unavailable answer.
+                if attempt == ATTEMPTS - 1:
+                    raise
+                continue
             found = _look(find, IN_FLIGHT_LOOK, sleep)
             if found is not None:
                 return found
