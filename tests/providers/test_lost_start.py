@@ -73,7 +73,8 @@ def test_a_create_that_lands_after_the_timeout_is_taken_up_not_made_twice(name, 
     kit.fail(kinds=("slow",), slow_seconds=9.0, path_exact=CREATE[name], method="POST", remaining=1)
     answer = team.ask(f"start {fid}")
     assert "did not confirm the job" in answer["text"] and "keeps looking" in answer["text"] and "Don't start it again" in answer["text"], answer
-    assert kit.jobs() == {}  # nothing made yet, and nothing made a second time meanwhile
+    # One create sent (the one that timed out): nothing was created a second time meanwhile.
+    assert kit.sandbox.state.requests.get(CREATES[name]) == 1 and len(kit.jobs()) <= 1
     with team.bot.services.db.session() as s:
         pending = s.scalars(select(PendingStart)).one()
         assert pending.resolved_at is None and pending.provider == name and pending.channel_id == CHANNEL
