@@ -1,8 +1,9 @@
 """Many jobs ending in one channel together: one digest message in the channel instead of one alert
 per job (Slack takes about one post a second per channel, so 30 alerts would take half a minute).
 
-Before each send, the end-of-job alerts waiting in a channel (never attempted, so none of them can be
-in Slack already) are gathered when there are at least two: each alert becomes a reply in its own
+Before each send, the end-of-job alerts waiting in a channel (none of them can be in Slack already:
+never attempted, or refused with a 429 that did nothing; due or still held) are gathered when there
+are at least two and one is due: each alert becomes a reply in its own
 job's card thread (the job keeps its full alert and its card edit), and one digest message listing
 them all is queued for the channel, in the same transaction. The conversions are conditional updates,
 so of two senders gathering at once each alert goes to exactly one digest; a lone alert is left alone.
@@ -44,23 +45,25 @@ def gather_endings(db: Any, channels: list[str] | None = None) -> int:
     now = utcnow()
     o = OutboxMessage
     free = [o.delivered_at.is_(None), o.gave_up_at.is_(None), o.attempts == 0, o.kind == "alert", or_(o.claimed_until.is_(None), o.claimed_until < now)]
-    q = select(o.id, o.channel_id, o.created_at).where(*free, o.uncertain_since.is_(None), o.next_attempt_at <= now, o.job_id.is_not(None), o.idempotency_key.like(FINAL_KEY))
+    # Alerts not due yet are read too: those held for the quiet window, or waiting out a 429's
+    # Retry-After (Slack did nothing with them), are the very ones a later ending must join.
+    q = select(o.id, o.channel_id, o.created_at, o.next_attempt_at).where(*free, o.uncertain_since.is_(None), o.job_id.is_not(None), o.idempotency_key.like(FINAL_KEY))
     if channels is not None:
         q = q.where(o.channel_id.in_(channels))
     with db.session() as s:
         rows = s.execute(q.order_by(o.id)).all()
-    by_channel: dict[str, list[tuple[int, datetime]]] = {}
-    for mid, channel, created in rows:
-        by_channel.setdefault(channel, []).append((mid, created))
+    by_channel: dict[str, list[tuple[int, datetime, datetime]]] = {}
+    for mid, channel, created, due in rows:
+        by_channel.setdefault(channel, []).append((mid, created, due))
     gathered = 0
     for channel, found in by_channel.items():
-        if len(found) < MIN_JOBS:
-            continue
-        ids = [mid for mid, _ in found]
-        newest, oldest = max(c for _, c in found), min(c for _, c in found)
+        if len(found) < MIN_JOBS or all(due > now for _, _, due in found):
+            continue  # a lone alert goes as it is; a channel none of whose alerts is due is decided when one is
+        ids = [mid for mid, _, _ in found]
+        newest, oldest = max(c for _, c, _ in found), min(c for _, c, _ in found)
         if now - newest < QUIET and now - oldest < MAX_WAIT:
-            with db.session() as s:  # more may be on their way: wait for them (none of these is sent meanwhile)
-                s.execute(update(o).where(o.id.in_(ids), *free).values(next_attempt_at=newest + QUIET))
+            with db.session() as s:  # more may be on their way: wait for them (none of these is sent meanwhile; a later Retry-After stands)
+                s.execute(update(o).where(o.id.in_(ids), *free, o.next_attempt_at < newest + QUIET).values(next_attempt_at=newest + QUIET))
             continue
         for chunk in _chunks(ids, MAX_JOBS):
             try:
