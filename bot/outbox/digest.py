@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from bot.jobs.view import view_of
 from bot.messages.digest import endings_digest
+from bot.outbox.queue import enqueue
 from storage.models import Job, OutboxMessage
 from storage.types import utcnow
 
@@ -34,6 +36,8 @@ MAX_WAIT = timedelta(seconds=5)
 # bot/jobs/notify.py keys a job's end-of-job alert `s<subscription>:final` (`:final:<n>` on a
 # re-subscription); other channel alerts (training health) are not endings.
 FINAL_KEY = "s%:final%"
+JOBS = "digest_of"  # payload key of a digest post: the ids of its jobs, in order
+HEADLINE = "digest_line"  # payload key of an alert's evaluation edit: the job's headline for a digest
 
 
 class _TooFew(Exception):
@@ -79,13 +83,58 @@ def _digest(db: Any, channel: str, ids: list[int], free: list[Any]) -> int:
         if len(taken) < MIN_JOBS:
             raise _TooFew  # rolls the conversions back: a lone alert stays an alert
         rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(taken)).order_by(OutboxMessage.id)))
-        jobs = [s.get(Job, m.job_id) for m in rows]
-        views = [view_of(j) for j in jobs if j is not None]
         key = "digest:" + hashlib.sha256(f"{channel}:{','.join(map(str, taken))}".encode()).hexdigest()[:32]
         for m in rows:
             m.payload = {**(m.payload or {}), "in_digest": key}
-        s.add(OutboxMessage(idempotency_key=key, kind="post", channel_id=channel, team_id=rows[0].team_id, payload=endings_digest(views)))
+        job_ids = [m.job_id for m in rows]
+        # An evaluation that finished before its alert was gathered has its headline in the post already.
+        s.add(OutboxMessage(idempotency_key=key, kind="post", channel_id=channel, team_id=rows[0].team_id, payload={**_render(s, job_ids, rows), JOBS: job_ids}))
     return len(taken)
+
+
+def add_headline(s: Session, alert_id: int) -> None:
+    """A job's evaluation headline has just been queued (an edit of its final alert keyed
+    `<alert key>:eval`, carrying HEADLINE). If that alert went into a digest, the digest's line for the
+    job shows it too: the digest post itself while it is unsent, else one edit of it (a waiting edit is
+    rewritten). Each render shows every headline queued so far; the digest row is locked while it is
+    drawn, so of two evaluations finishing at once the later edit shows both."""
+    o = OutboxMessage
+    alert = s.scalars(select(o).where(o.id == alert_id).with_for_update().execution_options(populate_existing=True)).first()
+    key = (alert.payload or {}).get("in_digest") if alert is not None else None
+    if not key:
+        return
+    post = s.scalars(select(o).where(o.idempotency_key == key).with_for_update().execution_options(populate_existing=True)).first()
+    if post is None or post.gave_up_at is not None or not (post.payload or {}).get(JOBS):
+        return  # a digest queued before digests knew their jobs: its alerts' edits still show the headline
+    job_ids = [int(j) for j in post.payload[JOBS]]
+    members = [m for m in s.scalars(select(o).where(o.job_id.in_(job_ids), o.idempotency_key.like(FINAL_KEY)).order_by(o.id)) if (m.payload or {}).get("in_digest") == key]
+    msg = _render(s, job_ids, members)
+    now = utcnow()
+    unsent = [o.delivered_at.is_(None), o.gave_up_at.is_(None), o.attempts == 0, o.uncertain_since.is_(None), or_(o.claimed_until.is_(None), o.claimed_until < now)]
+    if s.execute(update(o).where(o.id == post.id, *unsent).values(payload={**post.payload, **msg})).rowcount:
+        return
+    edit = {"edit_of": key, **msg}
+    waiting = s.scalar(select(o.id).where(o.channel_id == post.channel_id, o.kind == "edit", o.idempotency_key.startswith(f"{key}:eval:"), *unsent))
+    if waiting is not None and s.execute(update(o).where(o.id == waiting, *unsent).values(payload=edit)).rowcount:
+        return
+    shown = sum(1 for line in _headlines(s, members).values() if line)
+    enqueue(s, f"{key}:eval:{shown}", kind="edit", channel=post.channel_id, team_id=post.team_id, payload=edit)
+
+
+def _headlines(s: Session, alerts: list[OutboxMessage]) -> dict[int, str]:
+    """Job id -> the evaluation headline queued for its alert (see bot/evals/publish.py)."""
+    by_key = {f"{m.idempotency_key}:eval": m.job_id for m in alerts}
+    if not by_key:
+        return {}
+    edits = s.execute(select(OutboxMessage.idempotency_key, OutboxMessage.payload).where(OutboxMessage.idempotency_key.in_(list(by_key))))
+    return {by_key[k]: str(p[HEADLINE]) for k, p in edits if (p or {}).get(HEADLINE)}
+
+
+def _render(s: Session, job_ids: list[int], alerts: list[OutboxMessage]) -> dict[str, Any]:
+    headlines = _headlines(s, alerts)
+    jobs = [j for j in (s.get(Job, i) for i in job_ids) if j is not None]
+    views = [view_of(j) for j in jobs]
+    return endings_digest(views, {v.id: headlines[j.id] for v, j in zip(views, jobs, strict=True) if j.id in headlines})
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
