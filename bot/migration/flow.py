@@ -36,7 +36,7 @@ from bot.migration.states import (
 )
 from bot.mrkdwn import code
 from bot.outbox.deliver import deliver_now
-from bot.provider.base import JobSpec, ProviderError, provider_label
+from bot.provider.base import JobSpec, ProviderError, StartUnconfirmed, provider_label
 from bot.retirements.table import base_model_of
 from bot.services import Services
 from storage.models import Dataset, Job, Migration
@@ -318,6 +318,11 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
     except UserError as exc:
         _fail(services, migration_id, exc.message)
         raise
+    except StartUnconfirmed:
+        # The target may have made the job (its answer was lost): the migration stays starting
+        # under its key; the job is taken up when it shows (progress.on_job_polled), or the
+        # migration fails via start_never_made once the worker gives up looking.
+        raise
     except ProviderError as exc:
         _fail(services, migration_id, f"{provider_label(mig.target_provider)} did not start the job: {exc.reason}")
         raise
@@ -329,6 +334,15 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
     link_cards(services, migration_id)
     deliver_now(services, started.subscription_ids)
     return Confirmed(_reload(services, migration_id), started)
+
+
+def start_never_made(services: Services, key: str, why: str) -> None:
+    """The worker gave up on a lost start: a migration waiting on that key fails, freeing the model."""
+    with services.db.session() as s:
+        s.execute(
+            update(Migration).where(Migration.job_key == key, Migration.state == STARTING, Migration.target_job_id.is_(None))
+            .values(state=FAILED, active_key=None, error=f"the target never made the job (its answer was lost: {why})"[:2000], updated_at=utcnow())
+        )
 
 
 def cancel(services: Services, *, team_id: str, migration_id: int, user: str) -> MigrationView:

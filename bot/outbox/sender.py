@@ -45,6 +45,7 @@ from bot.evals.csv_export import run_csv
 from bot.jobs.view import view_of
 from bot.messages.delivery import channel_ended_notice
 from bot.messages.job_card import job_card
+from bot.outbox.block_fallback import FallbackClient, Memory
 from bot.outbox.claims import ClaimKeeper, held
 from bot.outbox.digest import gather_endings
 from bot.outbox.pacing import POST, Pacer
@@ -156,7 +157,8 @@ class Sender:
         self.claim = timedelta(seconds=claim_seconds)
         # No retries inside the client at all: a 429 is rescheduled (Retry-After) instead of slept on
         # while holding a thread and a claim, and an unsure failure is read back before a new post.
-        self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False)
+        # Posts and edits whose newer blocks Slack refuses go again with classic ones (block_fallback).
+        self.client = FallbackClient(client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False), Memory(services.db))
         self.keeper = ClaimKeeper(services.db, worker_id, self.claim)
         self.pacer = Pacer(enabled=services.settings.slack_pacing)
         self.threads = threads

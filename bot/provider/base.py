@@ -310,6 +310,18 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class ProviderTimedOut(ProviderUnavailable):
+    """No answer in time: unlike a refused connection or a 5xx, the request may still be carried
+    out after we gave up on it."""
+
+
+class StartUnconfirmed(ProviderUnavailable):
+    """A job creation whose outcome is unknown (its answer was lost and the job is not listed yet):
+    it must not be created again; whoever holds the key looks for it later."""
+
+    kind = "unconfirmed"
+
+
 # ---- the interface --------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
-from bot.sandbox.server import SandboxApp
+from bot.sandbox.server import SandboxApp, drop_connection
 from bot.sandbox.state import ApiError, SandboxState, Timing
 from bot.sandbox.together_state import TogetherWorld
 
@@ -121,6 +121,8 @@ class TogetherSandboxApp:
             response = _json(exc.body, exc.status, exc.headers)
         if fault == "lost":
             return _error(500, "Internal server error")
+        if fault == "drop":
+            return drop_connection(request, response)
         return response
 
     # ---- files ------------------------------------------------------------------------------
