@@ -5,7 +5,7 @@ A `/ft keep` inserts a prompt's row before asking it. The row is a claim until i
 that died (a deploy, a kill) leaves a claim another keep takes over at once on the same host, or
 after `claimed_until` elsewhere; and the parity report compares only rows with a saved answer.
 
-Revision ID: 0017_eval_faults
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-08
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 import storage.types
 
-revision = "0017_eval_faults"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None

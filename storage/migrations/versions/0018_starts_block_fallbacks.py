@@ -1,8 +1,8 @@
 """pending starts (a job creation whose answer was lost, looked for until found) and block
 fallbacks (a workspace whose Slack refused a newer block type gets classic blocks for a while)
 
-Revision ID: 0017_starts_block_fallbacks
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-08
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import storage.types
 
-revision = "0017_starts_block_fallbacks"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
