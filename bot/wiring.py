@@ -7,8 +7,9 @@ The one module that imports every feature to connect them: nothing below it impo
 Per subscriber, when it runs (bot/events/bus.py):
 - in the announcer's transaction: what must happen once, together with the change — a migration
   moving on with its target job (JobChanged), the job's automatic evaluation created when it
-  succeeds (JobEnded), a held migration failed when its budget approval closes (ApprovalClosed), the
-  parity report and the migration's end when its evaluation ends (EvaluationFinished);
+  succeeds (JobEnded), a held migration failed when its budget approval closes unapproved or its
+  approved start fails (ApprovalClosed), the parity report and the migration's end when its
+  evaluation ends (EvaluationFinished);
 - after the commit: what may ask a provider or fail alone — the retirement warnings of a model that
   just appeared (ModelAppeared; the hourly check covers a failure).
 """
@@ -42,7 +43,8 @@ def wire() -> None:
     subscribe(JobChanged, progress.on_job_changed, phase=IN_TRANSACTION)
     subscribe(JobEnded, on_completion.on_job_ended, phase=IN_TRANSACTION)
     subscribe(ModelAppeared, alert_note.cover_new_models, phase=AFTER_COMMIT)
-    # Announced by bot/approvals (votes.py, expiry.py) in the transaction that closes the request.
+    # Announced by bot/approvals (votes.py, expiry.py: rejected, expired; execution.py: failed once
+    # approved) in the transaction that closes the request.
     subscribe(ApprovalClosed, approval_closed.on_closed, phase=IN_TRANSACTION)
     # Announced by bot/evals/publish.py in the transaction that ends the run; the parity report is
     # the migration's to write, so evaluations say nothing more of those runs.

@@ -77,6 +77,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with that id is running (an owner id's pid read back)."""
+    return _alive(pid)
+
+
 def release_dead_local_claims(db: Database) -> int:
     """Free the jobs and messages claimed by processes of this host that are gone (a crash, a kill).
 

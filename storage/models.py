@@ -411,6 +411,10 @@ class KeptAnswer(Base):
     source_file: Mapped[str | None] = mapped_column(String(128))
     line: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set while a keep asks the prompt (the row is its claim), cleared when the answer is stored:
+    # who asks it (host:pid:…) and until when the claim holds.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()
 
 
 class EvalRun(Base):
@@ -488,7 +492,7 @@ class EvalAnswer(Base):
     example_id: Mapped[int] = mapped_column(ForeignKey("eval_examples.id", ondelete="CASCADE"))
     # model | baseline | judge
     slot: Mapped[str] = mapped_column(String(16))
-    # pending | claimed | done | failed
+    # pending | claimed | done | failed | refused (the provider refused this example: a content filter, …)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     content: Mapped[str | None] = mapped_column(Text)
     tool_calls: Mapped[list[Any] | None] = mapped_column(JSON)
@@ -500,3 +504,51 @@ class EvalAnswer(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
+
+
+class PendingStart(Base):
+    """A job creation whose answer was lost (a timeout, a dropped connection) and whose job the
+    provider did not list yet. The worker looks its key up until the job shows (then it is stored,
+    watched and its card posted, as if the start had answered) or a while has passed (then the
+    starter is told nothing was made). The unique key is what keeps it recorded once."""
+
+    __tablename__ = "pending_starts"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_pending_starts_key"),
+        Index("ix_pending_starts_open", "resolved_at", "next_check_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    started_by: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    # dataclasses.asdict(JobSpec): what was asked for, shown when nothing was made.
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    # found | not_made
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    provider_job_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class BlockFallback(Base):
+    """Slack refused a message's newer block (`table`, `alert`, …) in this workspace: until `until`,
+    messages with that block go straight to their classic rendering. In the database because
+    several senders (processes) share what they learned."""
+
+    __tablename__ = "block_fallbacks"
+    __table_args__ = (UniqueConstraint("team_id", "block_type", name="uq_block_fallbacks_team_type"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    block_type: Mapped[str] = mapped_column(String(32))
+    # Slack's words when it refused (its `error` and the first of `errors`).
+    error: Mapped[str | None] = mapped_column(Text)
+    until: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from bot.approvals import audit
 from bot.approvals.actions import EXECUTORS, ActionFailed, OutcomeUnknown, Pending
 from bot.approvals.messages import deliver, plan_edit
+from bot.events import ApprovalClosed, announce
 from bot.services import Services
 from storage.models import ApprovalRequest, ApprovalVote
 from storage.types import utcnow
@@ -84,6 +85,10 @@ def finish(services: Services, pending: Pending, status: str, *, error: str | No
         plan_edit(s, req)
         if status == "done":
             EXECUTORS[pending.kind].after_done(s, pending, result or {})
+        elif status == "failed":
+            # Approved but its action failed (a start the provider refused): whoever waits on it
+            # (a migration held for this start) hears it in this transaction, with the reason in req.error.
+            announce(s, ApprovalClosed(req.id, req.kind, status), services=services)
         channel = req.channel_id
     deliver(services, channel)
     return status

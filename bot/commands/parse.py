@@ -33,7 +33,7 @@ USAGE: dict[str, str] = {
     "delete-model": "/ft delete-model MODEL [REASON]",
     "try": "/ft try MODEL [endpoint=NAME] PROMPT",
     "audit": "/ft audit [N]",
-    "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N] [data=DATASET]",
+    "migrate": "/ft migrate MODEL [to=PROVIDER] [base=MODEL] [keep=N] [data=DATASET] · /ft migrate cancel MODEL",
     "migrations": "/ft migrations",
     "keep": "/ft keep MODEL [data=DATASET] [n=N]",
     "eval": "/ft eval MODEL [vs=MODEL] [data=FILE] [n=N] [score=exact,similarity,json,tools,judge] [judge=MODEL]",

@@ -89,6 +89,13 @@ def answer_tokens(model: str, reference: Mapping[str, Any]) -> int:
     return _approx(reference.get("content") or "") + (_approx(json.dumps(calls)) if calls else 0) + 1
 
 
+PER_MINUTE = (
+    "asked through a dedicated endpoint, which Together AI bills by the minute while it runs, not per token: "
+    "what this evaluation costs depends on how long the endpoint runs, so it is unknown here"
+)
+SAVED = "saved answers, not asked again: nothing to pay"
+
+
 @dataclass(frozen=True)
 class Asked:
     """One model asked every example: who, at which prices."""
@@ -97,6 +104,8 @@ class Asked:
     provider: str
     model: str
     base: str | None = None
+    # per_token: the price table; per_minute: a dedicated endpoint (unknown); saved: not asked (free)
+    billing: str = "per_token"
 
 
 def estimate(asked: Iterable[Asked], prompt_tokens_total: int, answer_tokens_total: int, examples: int) -> dict[str, Any]:
@@ -109,13 +118,29 @@ def estimate(asked: Iterable[Asked], prompt_tokens_total: int, answer_tokens_tot
         if a.role == "judge":
             # The judge reads the prompt, the reference and both answers, and answers one word.
             tin, tout = prompt_tokens_total + 3 * answer_tokens_total + 120 * examples, 2 * examples
-        price = chat_price(a.provider, a.model, a.base)
-        usd = None if price is None else (tin * price[0] + tout * price[1]) / 1e6
-        parts.append({"role": a.role, "model": a.model, "provider": a.provider, "input_tokens": tin, "output_tokens": tout, "usd": usd})
+        part: dict[str, Any] = {"role": a.role, "model": a.model, "provider": a.provider, "input_tokens": tin, "output_tokens": tout, "billing": a.billing}
+        if a.billing == "saved":
+            usd: float | None = 0.0
+            part["note"] = SAVED
+        elif a.billing == "per_minute":
+            usd = None
+            part["note"] = PER_MINUTE
+        else:
+            price = chat_price(a.provider, a.model, a.base)
+            usd = None if price is None else (tin * price[0] + tout * price[1]) / 1e6
+            part["note"] = "the shipped price table" if price is not None else f"{a.model} has no price in the shipped table"
+        part["usd"] = usd
+        parts.append(part)
         total = None if usd is None or total is None else total + usd
-    return {"usd": total, "parts": parts, "examples": examples, "source": price_source()}
+    notes = [p["note"] for p in parts if p["usd"] is None]
+    return {"usd": total, "parts": parts, "examples": examples, "source": price_source(), "note": "; ".join(dict.fromkeys(notes)) or None}
 
 
-def spent(provider: str, model: str, base: str | None, input_tokens: int, output_tokens: int) -> float | None:
+def spent(provider: str, model: str, base: str | None, input_tokens: int, output_tokens: int, billing: str = "per_token") -> float | None:
+    """What the tokens cost at the table's prices; None when unknown (no price, or billed by the minute)."""
+    if billing == "saved":
+        return 0.0
+    if billing == "per_minute":
+        return None
     price = chat_price(provider, model, base)
     return None if price is None else (input_tokens * price[0] + output_tokens * price[1]) / 1e6

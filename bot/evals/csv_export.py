@@ -35,9 +35,17 @@ def run_csv(db: Database, run_id: int) -> bytes:
         w.writerow(
             [r.position, r.line, json.dumps(r.prompt["messages"], ensure_ascii=False), _ref(r.reference), store.answer_text(m) if m and m.status == "done" else "", store.answer_text(b) if b and b.status == "done" else ""]
             + ["" if sc[slot].get(n) is None else f"{sc[slot][n]:.4f}" for n in names for slot in ("model", "baseline")]
-            + [m.latency_ms if m else "", b.latency_ms if b else "", (m.error or "") if m and m.status == "failed" else "", (b.error or "") if b and b.status == "failed" else "", (j.content or "") if j else ""]
+            + [m.latency_ms if m else "", b.latency_ms if b else "", _error(m), _error(b), (j.content or "") if j else ""]
         )
     return buf.getvalue().encode()
+
+
+def _error(a: object) -> str:
+    """Why an example has no answer from this model: the provider's words, refused or failed."""
+    status = getattr(a, "status", None)
+    if status not in ("failed", "refused"):
+        return ""
+    return f"{status}: {getattr(a, 'error', None) or 'no reason given'}"
 
 
 def _ref(ref: dict) -> str:

@@ -25,12 +25,28 @@ def hold(services: Services, run: EvalRun, *, user: str, channel: str, request_k
     detail = {
         "run_id": run.id,
         "estimate_usd": est.get("usd"),
-        "estimate_note": None if est.get("usd") is not None else "a model has no price in the shipped table",
+        "estimate_note": None if est.get("usd") is not None else (est.get("note") or "a model has no price in the shipped table"),
         "budget_usd": services.settings.job_budget_usd,
         "spec": {"baseline": run.baseline, "examples": run.examples},
         "channel": channel,
     }
     return open_request(services, kind="eval_budget", team_id=run.team_id or "", target=run.model, requested_by=user, channel=channel, detail=detail, request_key=request_key, provider=run.provider)
+
+
+def gate_prefilled(services: Services, run_id: int, owner: str) -> None:
+    """A run whose examples were written when it was made (a migration's parity report, created in
+    the poll that saw the new job succeed) waits only for the budget gate: preparing -> pending, or
+    held with an approval request, by the worker holding its lease."""
+    run = store.get_run(services.db, run_id)
+    if run is None:
+        return
+    held = needs_approval(services, (run.estimate or {}).get("usd"))
+    if not store.set_status(services.db, run_id, "held" if held else "pending", frm=["preparing"], owner=owner):
+        return
+    if held:
+        run = store.get_run(services.db, run_id)
+        assert run is not None
+        hold(services, run, user=run.requested_by or "", channel=run.channel_id or "", request_key=run.request_key)
 
 
 def release_held(services: Services, run_id: int) -> dict[str, Any]:

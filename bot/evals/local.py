@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.errors import UserError
 from bot.evals import costs, sampling, store
-from bot.evals.examples import parse_bytes
+from bot.evals.examples import malformed_note, parse_bytes
 from bot.evals.prepare import base_of, owner_of
 from bot.evals.runner import EvalRunner
 from bot.evals.scorers import DEFAULT_SCORES, LABELS
@@ -28,7 +28,8 @@ def evaluate_file(services: Services, model: str, path: Path, *, vs: str | None,
     parsed = parse_bytes(content)
     if not parsed.examples:
         why = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(parsed.left_out.items())) or "the file is empty"
-        raise UserError(f"{path} has no example to score: each needs an assistant answer to compare with ({why}).")
+        bad = f" {malformed_note(parsed.malformed)}." if parsed.malformed else ""
+        raise UserError(f"{path} has no example to score: each needs an assistant answer to compare with ({why}).{bad}")
     key = "cli:" + hashlib.sha256("|".join((model, baseline, hashlib.sha256(content).hexdigest(), str(n))).encode()).hexdigest()[:32]
     base = base_of(model, None)
     got = sampling.sample(parsed.examples, n, seed=sampling.seed_of(key), models=[(model, base), (baseline, base_of(baseline, None))], left_out=parsed.left_out)
@@ -36,12 +37,27 @@ def evaluate_file(services: Services, model: str, path: Path, *, vs: str | None,
     est = costs.estimate(asked, sum(got.prompt_tokens), got.answer_tokens, len(got.examples))
     for part, a in zip(est["parts"], asked, strict=True):
         part["base"] = a.base
-    spec = store.RunSpec(request_key=key, model=model, provider=provider, baseline=baseline, baseline_provider=baseline_provider, scores=DEFAULT_SCORES, source_file=None, source_note=f"the local file {path.name}")
+    note = f"the local file {path.name}" + (f"; {malformed_note(parsed.malformed)}" if parsed.malformed else "")
+    # The newest run of this request: a failed one (the provider was down, the model not deployed
+    # yet) is run again under a new key, never handed back; a done one is answered from the store.
+    latest = store.find_latest_run(services.db, key)
+    rerun_of = None
+    if latest is not None and latest.status in {"failed", "cancelled"}:
+        rerun_of = {"run": latest.id, "status": latest.status, "error": (latest.summary or {}).get("error") or latest.error}
+        key = f"{key}:again:{latest.id}"
+    elif latest is not None:
+        key = latest.request_key  # running, or done: that run answers
+    spec = store.RunSpec(request_key=key, model=model, provider=provider, baseline=baseline, baseline_provider=baseline_provider, scores=DEFAULT_SCORES, source_file=None, source_note=note)
     run, _ = store.create_run(services.db, spec, got.examples, got.prompt_tokens, skipped=got.skipped, estimate=est)
     if run.status not in store.FINAL:
         EvalRunner(services.db, services.providers, worker_id(), concurrency=concurrency).drive(run.id)
     run = store.get_run(services.db, run.id)
-    return {"run": run.id, "status": run.status, "model": model, "baseline": baseline, "estimate_usd": est["usd"], **(run.summary or {})}
+    out = {"run": run.id, "status": run.status, "model": model, "baseline": baseline, "estimate_usd": est["usd"], "price_source": est["source"], **(run.summary or {})}
+    if parsed.malformed:
+        out["malformed"] = [{"line": n, "why": why} for n, why in parsed.malformed]
+    if rerun_of is not None:
+        out["rerun_of"] = rerun_of
+    return out
 
 
 def first_score_lost(result: dict[str, Any]) -> bool:
@@ -55,6 +71,9 @@ def first_score_lost(result: dict[str, Any]) -> bool:
 
 def render(result: dict[str, Any]) -> str:
     lines = [f"Evaluation of {result['model']} against {result['baseline']}: {result.get('scored', 0)} of {result.get('examples', 0)} examples scored ({result['status']})"]
+    if result.get("rerun_of"):
+        r = result["rerun_of"]
+        lines.append(f"Ran again: the earlier run #{r['run']} of this request {r['status']}" + (f" ({r['error']})" if r.get("error") else ""))
     if result.get("error"):
         lines.append(f"Stopped: {result['error']}")
     for name, c in (result.get("comparisons") or {}).items():
@@ -69,6 +88,11 @@ def render(result: dict[str, Any]) -> str:
         p50 = v.get("latency_p50_ms")
         usd = v.get("usd")
         lines.append(f"  {slot}: {v['model']}: answered {v['answered']}, failed {v['failed']}, p50 {p50:.0f} ms, tokens {v['prompt_tokens']}+{v['completion_tokens']}, cost {f'${usd:.4f}' if usd is not None else 'unknown'}" if p50 is not None else f"  {slot}: {v['model']}: no answer")
+    for slot, v in (result.get("slots") or {}).items():
+        if v.get("refused") or v.get("failed"):
+            lines.append(f"  {slot}: {v.get('refused', 0)} refused, {v.get('failed', 0)} failed: " + "; ".join(v.get("errors") or []))
     if result.get("skipped"):
         lines.append("  left out: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(result["skipped"].items())))
+    for m in result.get("malformed") or []:
+        lines.append(f"  line {m['line']}: {m['why']}")
     return "\n".join(lines)

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from bot.datasets.resolve import resolve_file
 from bot.errors import UserError
 from bot.evals import costs, sampling
-from bot.evals.examples import parse_lines
+from bot.evals.examples import malformed_note, parse_lines
 from bot.evals.scorers import DEFAULT_SCORES, SCORES
 from bot.jobs.model_owner import find_model, one_owner
-from bot.mrkdwn import code
+from bot.mrkdwn import code, escape
 from bot.provider.base import ProviderError, provider_label
 from bot.provider.together_models import serverless
 from bot.services import Services
@@ -187,8 +187,10 @@ def load_sample(services: Services, provider: str, file_id: str, n: int, *, seed
             parsed = parse_lines(f)
     if not parsed.examples:
         why = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(parsed.left_out.items())) or "the file is empty"
-        raise UserError(f"{code(file_id)} has no example to score: each needs an assistant answer to compare with ({why}).", USAGE)
+        bad = f" {escape(malformed_note(parsed.malformed))}." if parsed.malformed else ""
+        raise UserError(f"{code(file_id)} has no example to score: each needs an assistant answer to compare with ({why}).{bad}", USAGE)
     got = sampling.sample(parsed.examples, n, seed=seed, models=models, left_out=parsed.left_out)
+    got.malformed = list(parsed.malformed)
     if not got.examples:
         raise UserError(f"Every sampled example of {code(file_id)} is longer than the model's context ({got.skipped.get('too_long', 0)} skipped).", USAGE)
     return got
@@ -213,7 +215,13 @@ def prepare(services: Services, team_id: str | None, req: EvalRequest, *, defaul
     n = req.n or default_n
     models = [(req.model, base), (baseline, base_of(baseline, vs_job))]
     got = load_sample(services, provider, file_id, n, seed=sampling.seed_of(file_id, n, seed_key), models=models)
-    asked = [costs.Asked("model", provider, req.model, base), costs.Asked("baseline", baseline_provider, baseline, base_of(baseline, vs_job))]
+    if got.malformed:
+        note += f"; {escape(malformed_note(got.malformed))}"
+    # A dedicated endpoint bills by the minute, not per token: its cost is unknown, and the budget gate asks.
+    asked = [
+        costs.Asked("model", provider, req.model, base, billing="per_minute" if req.endpoint else "per_token"),
+        costs.Asked("baseline", baseline_provider, baseline, base_of(baseline, vs_job)),
+    ]
     if req.judge:
         asked.append(costs.Asked("judge", judge_provider or provider, req.judge, None))
     est = costs.estimate(asked, sum(got.prompt_tokens), got.answer_tokens, len(got.examples))

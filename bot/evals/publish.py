@@ -11,6 +11,7 @@ from bot.events import EvaluationFinished, announce
 from bot.jobs.view import view_of
 from bot.messages.eval_report import headline_line, progress_message, report_message, with_headline
 from bot.messages.job_card import final_alert
+from bot.outbox import digest
 from bot.outbox.queue import enqueue
 from storage.models import EvalRun, Job, OutboxMessage, Subscription
 
@@ -93,7 +94,8 @@ def _add_headline(session: Session, run: EvalRun, sub: Subscription, summary: di
     line = headline_line(summary.get("headline"), int(summary.get("scored", 0)), int(summary.get("examples", 0)))
     # The alert as it was posted (with its "stops serving" note, if any), not rebuilt without it.
     alert = posted.payload if (posted.payload or {}).get("blocks") else final_alert(view_of(job))
-    enqueue(session, f"{alert_key}:eval", kind="edit", channel=sub.channel_id, sub=sub, payload={"edit_of": alert_key, **with_headline(alert, line)})
+    if enqueue(session, f"{alert_key}:eval", kind="edit", channel=sub.channel_id, sub=sub, payload={"edit_of": alert_key, **with_headline(alert, line), digest.HEADLINE: line}):
+        digest.add_headline(session, posted.id)  # an alert folded into a digest: the digest's line too
 
 
 def queue_report_again(session: Session, run: EvalRun, channel: str, key: str) -> None:

@@ -19,6 +19,7 @@ from bot.evals import scorers, store
 from bot.evals.judging import judge_order
 from bot.provider.base import (
     ChatReply,
+    ModelNotServed,
     Provider,
     ProviderAuthError,
     ProviderError,
@@ -108,6 +109,9 @@ class EvalRunner:
                         return done
         except CannotAsk as exc:
             return self._end(run_id, "failed", str(exc))
+        unanswered = nothing_answered(self.db, run)
+        if unanswered:
+            return self._end(run_id, "failed", unanswered)
         return self._end(run_id, "done", None)
 
     def _phase(self, pool: ThreadPoolExecutor, run: EvalRun, slots: list[str], batch: int) -> Outcome | None:
@@ -208,16 +212,15 @@ class EvalRunner:
                 error = exc.reason
                 self.sleep(min(MAX_WAIT, exc.retry_after if exc.retry_after is not None else 2.0 ** attempt))
                 continue
-            except (ProviderNotFound, ProviderAuthError, ProviderPermissionError) as exc:
+            except (ProviderNotFound, ProviderAuthError, ProviderPermissionError, ModelNotServed) as exc:
                 store.record_failure(self.db, c, self.owner, exc.reason, final=False)
                 return CannotAsk(f"{model} cannot be asked: {exc.reason}")
             except ProviderInvalidRequest as exc:
-                if not self._ok.get(c.slot):
-                    # Nothing of this model has been answered: it is the model, not the example.
-                    store.record_failure(self.db, c, self.owner, exc.reason, final=False)
-                    return CannotAsk(f"{model} cannot be asked: {exc.reason}")
-                error = exc.reason
-                break
+                # This example refused (a content filter, a prompt over the context): counted with the
+                # provider's reason, and the others asked. Only a run where nothing could be answered fails.
+                reason = exc.reason if not exc.code or exc.code in exc.reason else f"{exc.code}: {exc.reason}"
+                store.record_failure(self.db, c, self.owner, reason, final=True, refused=True)
+                return None
             except ProviderError as exc:
                 error = exc.reason
                 self.sleep(min(MAX_WAIT, 0.25 * 2 ** attempt))
@@ -229,4 +232,21 @@ class EvalRunner:
             return None
         store.record_failure(self.db, c, self.owner, error, final=True)
         return None
+
+
+def nothing_answered(db: Database, run: EvalRun) -> str | None:
+    """Why the run has no figure at all, naming the model(s) that answered no example; None when
+    some example has both answers. A run that scored something is done, whatever it could not ask."""
+    if not run.examples:
+        return None
+    c = store.counts(db, run.id)
+    if store.examples_scored(db, run.id):
+        return None
+    silent = []
+    for slot, model in (("model", run.model), ("baseline", run.baseline)):
+        got = c.get(slot, {})
+        if not got.get("done"):
+            why = store.first_error(db, run.id, slot)
+            silent.append(f"{model} answered none of the {run.examples} examples" + (f" ({why})" if why else ""))
+    return "; ".join(silent) or "no example was answered by both models"
 

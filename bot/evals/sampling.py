@@ -22,6 +22,7 @@ class Sample:
     answer_tokens: int  # the references' tokens: what the answers are expected to cost
     available: int  # usable examples in the file
     skipped: dict[str, int] = field(default_factory=dict)
+    malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, why) of examples left out as malformed
 
 
 def seed_of(*parts: object) -> int:

@@ -115,15 +115,21 @@ def create_run(
         return found, False
 
 
-def set_status(db: Database, run_id: int, status: str, *, frm: Sequence[str], error: str | None = None) -> bool:
-    """Move the run from one of `frm` to `status`; False when another process moved it first."""
+def set_status(db: Database, run_id: int, status: str, *, frm: Sequence[str], error: str | None = None, owner: str | None = None) -> bool:
+    """Move the run from one of `frm` to `status`; False when another process moved it first.
+    `owner`: only the holder of the run's lease may (and it lets the lease go)."""
     values: dict[str, Any] = {"status": status}
+    if status in FINAL or owner is not None:
+        values.update(lease_owner=None, lease_until=None)
     if status in FINAL:
-        values.update(finished_at=utcnow(), lease_owner=None, lease_until=None)
+        values["finished_at"] = utcnow()
     if error is not None:
         values["error"] = error[:2000]
+    cond = [EvalRun.id == run_id, EvalRun.status.in_(list(frm))]
+    if owner is not None:
+        cond.append(EvalRun.lease_owner == owner)
     with db.session() as s:
-        return bool(s.execute(update(EvalRun).where(EvalRun.id == run_id, EvalRun.status.in_(list(frm))).values(**values)).rowcount)
+        return bool(s.execute(update(EvalRun).where(*cond).values(**values)).rowcount)
 
 
 def request_cancel(db: Database, run_id: int, user: str) -> bool:
@@ -249,13 +255,14 @@ def record_answer(db: Database, c: Claimed, owner: str, *, content: str | None, 
         )
 
 
-def record_failure(db: Database, c: Claimed, owner: str, error: str, *, final: bool) -> None:
-    """A failed request: back to pending to be tried again later, or failed for good (counted)."""
+def record_failure(db: Database, c: Claimed, owner: str, error: str, *, final: bool, refused: bool = False) -> None:
+    """A failed request: back to pending to be tried again later, or failed for good (counted);
+    `refused`: the provider refused this example (a content filter, a prompt over the context), counted apart."""
     with db.session() as s:
         s.execute(
             update(EvalAnswer)
             .where(EvalAnswer.id == c.answer_id, EvalAnswer.status == "claimed", EvalAnswer.claimed_by == owner)
-            .values(status="failed" if final else "pending", error=error[:500], claimed_by=None, claimed_until=None)
+            .values(status=("refused" if refused else "failed") if final else "pending", error=error[:500], claimed_by=None, claimed_until=None)
         )
 
 
@@ -275,6 +282,21 @@ def examples_settled(db: Database, run_id: int, slots: Sequence[str]) -> int:
     with db.session() as s:
         open_examples = select(EvalAnswer.example_id).where(EvalAnswer.run_id == run_id, EvalAnswer.slot.in_(list(slots)), EvalAnswer.status.in_(["pending", "claimed"]))
         return int(s.scalar(select(func.count()).select_from(EvalExample).where(EvalExample.run_id == run_id, EvalExample.id.not_in(open_examples))) or 0)
+
+
+def examples_scored(db: Database, run_id: int) -> int:
+    """Examples whose model and baseline answers are both done."""
+    with db.session() as s:
+        done = select(EvalAnswer.example_id).where(EvalAnswer.run_id == run_id, EvalAnswer.slot.in_(list(SLOTS)), EvalAnswer.status == "done")
+        return int(s.scalar(select(func.count()).select_from(done.group_by(EvalAnswer.example_id).having(func.count() == len(SLOTS)).subquery())) or 0)
+
+
+def first_error(db: Database, run_id: int, slot: str) -> str | None:
+    """The provider's reason for the first example of `slot` refused or failed."""
+    with db.session() as s:
+        return s.scalar(
+            select(EvalAnswer.error).where(EvalAnswer.run_id == run_id, EvalAnswer.slot == slot, EvalAnswer.status.in_(["refused", "failed"])).order_by(EvalAnswer.example_id).limit(1)
+        )
 
 
 def set_progress_shown(db: Database, run_id: int, k: int) -> bool:

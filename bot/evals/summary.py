@@ -75,13 +75,15 @@ def summarise(run: EvalRun, rows: list[Row]) -> dict[str, Any]:
         done = [a for a in answers if a.status == "done"]
         tin = sum(a.prompt_tokens or 0 for a in done)
         tout = sum(a.completion_tokens or 0 for a in done)
-        usd = costs.spent(provider or "", model, (parts.get(slot) or {}).get("base"), tin, tout)
+        part = parts.get(slot) or {}
+        usd = costs.spent(provider or "", model, part.get("base"), tin, tout, part.get("billing", "per_token"))
         total_cost = None if usd is None or total_cost is None else total_cost + usd
         slots[slot] = {
             "model": model, "provider": provider, "answered": len(done), "failed": sum(1 for a in answers if a.status == "failed"),
+            "refused": sum(1 for a in answers if a.status == "refused"),
             "latency_p50_ms": stats.median([a.latency_ms for a in done if a.latency_ms is not None]),
             "prompt_tokens": tin, "completion_tokens": tout, "usd": usd,
-            "errors": sorted({a.error for a in answers if a.status == "failed" and a.error})[:3],
+            "errors": sorted({a.error for a in answers if a.status in ("failed", "refused") and a.error})[:3],
         }
     both = sum(1 for r in rows if all(r.answers.get(s) is not None and r.answers[s].status == "done" for s in ("model", "baseline")))
     judge_unparsed = 0
@@ -113,6 +115,9 @@ def summarise(run: EvalRun, rows: list[Row]) -> dict[str, Any]:
         "comparisons": comparisons,
         "slots": slots,
         "usd": total_cost,
+        # Where the prices come from (the shipped table, dated), and why a cost is unknown.
+        "price_source": (run.estimate or {}).get("source") or costs.price_source(),
+        "cost_note": (run.estimate or {}).get("note"),
         "judge_unparsed": judge_unparsed,
         "most_different": different,
         "headline": headline(run.scores, comparisons),

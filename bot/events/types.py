@@ -38,12 +38,14 @@ class ModelAppeared:
 
 @dataclass(frozen=True)
 class ApprovalClosed:
-    """An approval request closed without running (`rejected`, `expired`). Announced by
-    bot/approvals (votes.py, expiry.py) in the transaction that closes it."""
+    """An approval request closed without its action done: `rejected` or `expired` (announced by
+    bot/approvals/votes.py, expiry.py), or `failed` once approved because its action failed — a start
+    the provider refused, the provider's words in the request's `error` (announced by
+    bot/approvals/execution.py). In the transaction that closes it."""
 
     request_id: int
     kind: str  # delete_model | job_budget | eval_budget
-    outcome: str  # rejected | expired
+    outcome: str  # rejected | expired | failed
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,19 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.errors import UserError
 from bot.jobs.notify import plan_card_update, subscribe
+from bot.jobs.pending_starts import pending_note, record_pending, still_pending
 from bot.jobs.store import apply_fresh_status, new_job_row, resolve_job
 from bot.jobs.view import JobView, view_of
-from bot.provider.base import JobSpec, JobStatus, is_final, is_paused, steer_refusal
+from bot.provider.base import Job as ProviderJob
+from bot.provider.base import (
+    JobSpec,
+    JobStatus,
+    StartUnconfirmed,
+    is_final,
+    is_paused,
+    provider_label,
+    steer_refusal,
+)
 from bot.services import Services
 from storage.errors import is_race_on
 from storage.leases import hold_lease, release_lease
@@ -67,38 +77,55 @@ def start_job(services: Services, spec: JobSpec, *, team_id: str, user: str, cha
             return Started(view_of(found), False, ())
         # A crash after the provider made the job but before we stored it leaves the job at the
         # provider, tagged with our key: find it rather than make a second one.
-        pj = at.find_job_by_key(idempotency_key) or at.create_job(spec, idempotency_key=idempotency_key)
-        now = utcnow()
-        channels = [channel] + [c for c in (services.settings.notify_channel,) if c and c != channel]
         try:
-            with services.db.session() as s:
-                row = new_job_row(pj, team_id=team_id, started_by=user, channel=channel, idempotency_key=idempotency_key, provider=provider)
-                if spec.suffix:
-                    row.suffix = spec.suffix
-                s.add(row)
-                s.flush()
-                subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
-                s.add(AuditLog(team_id=team_id, actor=user, action="job.start", target=pj.id, detail={"provider": provider, "model": spec.model, "training_file": spec.training_file, "method": spec.method, "hyperparameters": spec.hyperparameters}))
-                s.flush()
-                return Started(view_of(row), True, tuple(sub.id for sub in subs))
-        except IntegrityError as exc:
-            # The poller discovered the job first (FTBOT_NOTIFY_CHANNEL), or a duplicate of this
-            # request stored it: adopt its row. Any other constraint is a failure, not this race.
-            if not is_race_on(exc, START_RACE):
-                raise
-            with services.db.session() as s:
-                row = s.scalar(select(Job).where(Job.provider == provider, Job.provider_job_id == pj.id))
-                if row is None:
-                    raise
-                if row.idempotency_key == idempotency_key:
-                    return Started(view_of(row), False, ())  # stored by a duplicate of this request
-                row.team_id, row.started_by, row.idempotency_key = team_id, user, idempotency_key
-                row.origin_channel = row.origin_channel or channel
-                subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
-                s.flush()
-                return Started(view_of(row), True, tuple(sub.id for sub in subs))
+            pj = at.find_job_by_key(idempotency_key)
+            if pj is None:
+                if still_pending(services, idempotency_key):
+                    # This key's earlier create lost its answer: a second create could race it.
+                    raise StartUnconfirmed(f"{provider_label(provider)} has not confirmed the job from the earlier try yet")
+                pj = at.create_job(spec, idempotency_key=idempotency_key)
+        except StartUnconfirmed as exc:
+            # The answer was lost and the job is not listed (yet): never create it again from here.
+            # The worker looks for it and posts its card where it was asked, or says nothing was made.
+            record_pending(services, key=idempotency_key, team_id=team_id, provider=provider, user=user, channel=channel, spec=spec, reason=exc.reason)
+            raise StartUnconfirmed(f"{exc.reason}. {pending_note(provider)}", status=exc.status) from exc
+        return store_started(services, pj, spec, team_id=team_id, user=user, channel=channel, idempotency_key=idempotency_key, provider=provider)
     finally:
         release_lease(services.db, lease, owner)
+
+
+def store_started(services: Services, pj: ProviderJob, spec: JobSpec, *, team_id: str | None, user: str | None, channel: str, idempotency_key: str, provider: str) -> Started:
+    """The provider made `pj` for this key: store it, subscribe the channels (the card follows) and
+    audit it, once. Also how a start whose answer was lost is taken up when its job shows later."""
+    now = utcnow()
+    channels = [channel] + [c for c in (services.settings.notify_channel,) if c and c != channel]
+    try:
+        with services.db.session() as s:
+            row = new_job_row(pj, team_id=team_id, started_by=user, channel=channel, idempotency_key=idempotency_key, provider=provider)
+            if spec.suffix:
+                row.suffix = spec.suffix
+            s.add(row)
+            s.flush()
+            subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
+            s.add(AuditLog(team_id=team_id, actor=user, action="job.start", target=pj.id, detail={"provider": provider, "model": spec.model, "training_file": spec.training_file, "method": spec.method, "hyperparameters": spec.hyperparameters}))
+            s.flush()
+            return Started(view_of(row), True, tuple(sub.id for sub in subs))
+    except IntegrityError as exc:
+        # The poller discovered the job first (FTBOT_NOTIFY_CHANNEL), or a duplicate of this
+        # request stored it: adopt its row. Any other constraint is a failure, not this race.
+        if not is_race_on(exc, START_RACE):
+            raise
+        with services.db.session() as s:
+            row = s.scalar(select(Job).where(Job.provider == provider, Job.provider_job_id == pj.id))
+            if row is None:
+                raise
+            if row.idempotency_key == idempotency_key:
+                return Started(view_of(row), False, ())  # stored by a duplicate of this request
+            row.team_id, row.started_by, row.idempotency_key = team_id, user, idempotency_key
+            row.origin_channel = row.origin_channel or channel
+            subs = [subscribe(s, row, ch, user=user, now=now)[0] for ch in channels]
+            s.flush()
+            return Started(view_of(row), True, tuple(sub.id for sub in subs))
 
 
 def steer_job(services: Services, *, team_id: str, user: str, ref: str, action: str) -> JobView:

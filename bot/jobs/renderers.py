@@ -11,8 +11,7 @@ from bot.charts.loss_chart import Point, chart_title, loss_chart_png
 from bot.jobs.view import view_of
 from bot.messages.digest import endings_digest
 from bot.messages.job_card import job_card
-from bot.outbox import renderers
-from bot.outbox.digest import DIGEST_RENDERER
+from bot.outbox import digest, renderers
 from bot.outbox.renderers import File, NotReady, Row
 from storage.models import Checkpoint, Job, MetricPoint
 from storage.types import utcnow
@@ -52,14 +51,18 @@ def render_chart(row: Row) -> File:
 
 
 def render_digest(row: Row) -> dict[str, Any]:
-    """The digest bot/outbox/digest.py gathered: a line per job, in the order of their alerts."""
+    """The digest bot/outbox/digest.py gathered (the post, or an edit of it): a line per job, in the
+    order of their alerts, each with the evaluation headline queued for the job's alert by now."""
+    ids = [int(i) for i in row.payload.get(digest.JOBS) or []]
     with row.db.session() as s:
-        jobs = [s.get(Job, int(i)) for i in row.payload.get("jobs") or []]
-        return endings_digest([view_of(j) for j in jobs if j is not None])
+        heads = digest.headlines(s, str(row.payload.get("edit_of") or row.key), ids)
+        jobs = [j for j in (s.get(Job, i) for i in ids) if j is not None]
+        views = [view_of(j) for j in jobs]
+        return endings_digest(views, {v.id: heads[j.id] for v, j in zip(views, jobs, strict=True) if j.id in heads})
 
 
 def register() -> None:
     renderers.register("card", render_card)
     renderers.register("card_update", render_card)
     renderers.register("chart", render_chart, file_name=chart_name)
-    renderers.register(DIGEST_RENDERER, render_digest)
+    renderers.register(digest.DIGEST_RENDERER, render_digest)

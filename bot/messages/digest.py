@@ -4,7 +4,7 @@ thread instead), so a burst of endings reaches the channel in one post rather th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.messages.job_card import STATUS_EMOJI
@@ -18,7 +18,13 @@ MAX_LINE = 400
 MAX_MENTIONS = 40
 
 
-def _line(job: JobView) -> str:
+def _line(job: JobView, headline: str | None = None) -> str:
+    """`headline`: the job's evaluation headline, mrkdwn already escaped, on a line of its own."""
+    line = _status_line(job)
+    return f"{line}\n{truncate(headline, MAX_LINE)}" if headline else line
+
+
+def _status_line(job: JobView) -> str:
     emoji = STATUS_EMOJI.get(job.status, ":grey_question:")
     tag = f" ({provider_label(job.provider)})" if job.provider else ""
     if job.status == "succeeded":
@@ -39,9 +45,10 @@ def _counts(jobs: Sequence[JobView]) -> str:
     return ", ".join(f"{n} {clip(status.replace('_', ' '), 40)}" for status, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def endings_digest(jobs: Sequence[JobView]) -> dict[str, Any]:
+def endings_digest(jobs: Sequence[JobView], headlines: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The channel's one message for `jobs` (ended together): a count per outcome, a line per job,
-    who started them. Within Slack's limits however many jobs: lines that do not fit are counted."""
+    who started them. Within Slack's limits however many jobs: lines that do not fit are counted.
+    `headlines`: by job id, the evaluation headline (mrkdwn, escaped) shown under the job's line."""
     head = f":checkered_flag: *{len(jobs)} fine-tuning jobs ended* ({_counts(jobs)}). Each job's details and loss chart are in its card's thread."
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(head, MAX_SECTION)}}]
     chunk: list[str] = []
@@ -54,7 +61,7 @@ def endings_digest(jobs: Sequence[JobView]) -> dict[str, Any]:
             chunk.clear()
 
     for job in jobs:
-        line = _line(job)
+        line = _line(job, (headlines or {}).get(job.id))
         if sum(len(x) + 1 for x in chunk) + len(line) > MAX_SECTION:
             if len(blocks) - 1 >= room:
                 break

@@ -81,9 +81,14 @@ def report_message(
             head += f"\n*{escape(summary['headline'])}*"
     counts = f"{summary.get('scored', 0)} of {summary.get('examples', 0)} examples scored"
     failed = {s: v.get("failed", 0) for s, v in slots.items() if v.get("failed")}
+    refused = {s: v.get("refused", 0) for s, v in slots.items() if v.get("refused")}
+    if refused:
+        counts += ", refused by the provider: " + ", ".join(f"{k} {v}" for k, v in refused.items())
     if failed:
-        reasons = "; ".join(clip(e, 160) for v in slots.values() for e in v.get("errors", []))
-        counts += ", failed: " + ", ".join(f"{k} {v}" for k, v in failed.items()) + (f" ({reasons})" if reasons else "")
+        counts += ", failed: " + ", ".join(f"{k} {v}" for k, v in failed.items())
+    if failed or refused:
+        reasons = "; ".join(clip(e, 200) for e in dict.fromkeys(e for v in slots.values() for e in v.get("errors", [])))
+        counts += f" ({reasons})" if reasons else ""
     skipped = summary.get("skipped") or {}
     if skipped:
         counts += ". Left out of the sample: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(skipped.items()))

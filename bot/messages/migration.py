@@ -118,4 +118,13 @@ def kept_answer(k: Any) -> str:
     head += f": {k.total} kept for comparing its replacement."
     if k.failed:
         head += f"\n:warning: {k.failed} prompt{'s' if k.failed != 1 else ''} got no answer ({clip(k.first_error or 'no reason given', 300)}); run it again to ask them."
+    if k.held:
+        head += (
+            f"\n:hourglass: {k.held} prompt{'s are' if k.held != 1 else ' is'} being asked by another `/ft keep` right now (not counted here); "
+            "run it again once that one has answered to see them saved."
+        )
+    if k.malformed:
+        shown = ", ".join(f"line {n} ({clip(why, 120)})" for n, why in k.malformed[:5])
+        more = f" and {len(k.malformed) - 5} more" if len(k.malformed) > 5 else ""
+        head += f"\n:warning: {len(k.malformed)} malformed example{'s' if len(k.malformed) != 1 else ''} left out, never asked: {shown}{more}."
     return head

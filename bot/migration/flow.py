@@ -22,10 +22,21 @@ from bot.jobs.lifecycle import Started, start_job
 from bot.migration.copying import Downloaded, download, place, temp_dir
 from bot.migration.progress import plan_links
 from bot.migration.recipes import TOKEN_LIMITS, Recipe, translate
-from bot.migration.states import ACTIVE, CANCELLED, CHECKING, COPYING, FAILED, READY, STARTING, TRAINING
+from bot.migration.states import (
+    ACTIVE,
+    CANCELLED,
+    CHECKING,
+    COPYING,
+    EVALUATING,
+    FAILED,
+    FINAL,
+    READY,
+    STARTING,
+    TRAINING,
+)
 from bot.mrkdwn import code
 from bot.outbox.deliver import deliver_now
-from bot.provider.base import JobSpec, ProviderError, provider_label
+from bot.provider.base import JobSpec, ProviderError, StartUnconfirmed, provider_label
 from bot.retirements.table import base_model_of
 from bot.services import Services
 from storage.models import Dataset, Job, Migration
@@ -139,9 +150,10 @@ def source_from_data(services: Services, team_id: str, model: str, target: str, 
     raise UserError(f"I found no dataset or file {code(data[:60])} outside {provider_label(target)}: `/ft files` lists yours.")
 
 
-def _set(services: Services, mid: int, **values: Any) -> None:
+def _set(services: Services, mid: int, **values: Any) -> bool:
+    """Move a migration that is not final yet (one cancelled meanwhile stays cancelled)."""
     with services.db.session() as s:
-        s.execute(update(Migration).where(Migration.id == mid).values(updated_at=utcnow(), **values))
+        return bool(s.execute(update(Migration).where(Migration.id == mid, Migration.state.not_in(FINAL)).values(updated_at=utcnow(), **values)).rowcount)
 
 
 def _fail(services: Services, mid: int, why: str) -> None:
@@ -306,6 +318,11 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
     except UserError as exc:
         _fail(services, migration_id, exc.message)
         raise
+    except StartUnconfirmed:
+        # The target may have made the job (its answer was lost): the migration stays starting
+        # under its key; the job is taken up when it shows (progress.on_job_polled), or the
+        # migration fails via start_never_made once the worker gives up looking.
+        raise
     except ProviderError as exc:
         _fail(services, migration_id, f"{provider_label(mig.target_provider)} did not start the job: {exc.reason}")
         raise
@@ -319,6 +336,15 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
     return Confirmed(_reload(services, migration_id), started)
 
 
+def start_never_made(services: Services, key: str, why: str) -> None:
+    """The worker gave up on a lost start: a migration waiting on that key fails, freeing the model."""
+    with services.db.session() as s:
+        s.execute(
+            update(Migration).where(Migration.job_key == key, Migration.state == STARTING, Migration.target_job_id.is_(None))
+            .values(state=FAILED, active_key=None, error=f"the target never made the job (its answer was lost: {why})"[:2000], updated_at=utcnow())
+        )
+
+
 def cancel(services: Services, *, team_id: str, migration_id: int, user: str) -> MigrationView:
     """Drop a migration still waiting for Confirm (the copied files stay, reusable)."""
     with services.db.session() as s:
@@ -327,6 +353,109 @@ def cancel(services: Services, *, team_id: str, migration_id: int, user: str) ->
             .values(state=CANCELLED, active_key=None, error=f"cancelled by <@{user}>"[:200], updated_at=utcnow())
         )
     return _reload(services, migration_id)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    migration: MigrationView | None
+    text: str
+
+
+def cancel_model(services: Services, *, team_id: str, model: str, user: str) -> CancelOutcome:
+    """`/ft migrate cancel MODEL`: the model's migration stops in whatever state it is, and what it
+    started stops with it: the budget request (closed, so no approval starts a job), the target job
+    (cancelled at the provider), the parity report (stopped). The copied files stay, reusable."""
+    running = running_migration(services, team_id, model)
+    if running is None:
+        return CancelOutcome(None, f"No migration of {code(model)} is under way: nothing to cancel. `/ft migrations` lists them.")
+    mid, state = running.id, running.state
+    why = f"cancelled by <@{user}>"
+    if state in (COPYING, CHECKING, READY):
+        _cancel_row(services, mid, (COPYING, CHECKING, READY), why)
+        return _cancelled(services, mid, "nothing was started; the files copied so far stay at the target, reused by the next `/ft migrate`.")
+    if state == STARTING:
+        with services.db.session() as s:
+            key = s.scalar(select(Migration.job_key).where(Migration.id == mid)) or ""
+        if not key.startswith("approval-") or not _close_request(services, int(key.split("-", 1)[1]), team_id, user, mid, why):
+            # Its job is being created this moment (a Confirm, or an approval being carried out).
+            return CancelOutcome(running, f"Migration #{mid} is starting its job this very moment: ask again in a few seconds to cancel it (its job is cancelled with it).")
+        return _cancelled(services, mid, "its budget request is closed, so no approval starts a job.")
+    if state == TRAINING:
+        from bot.jobs.lifecycle import steer_job
+
+        job_id = running.target_job_id or ""
+        try:
+            steer_job(services, team_id=team_id, user=user, ref=job_id, action="cancel")
+        except ProviderError as exc:
+            raise UserError(f"{provider_label(running.target_provider)} did not cancel {code(job_id)}: {exc.reason}. Migration #{mid} goes on; try again.") from None
+        _cancel_row(services, mid, (TRAINING,), why)
+        return _cancelled(services, mid, f"its job {code(job_id)} at {provider_label(running.target_provider)} is cancelled.")
+    if state == EVALUATING:
+        _stop_parity(services, mid, team_id, user)
+        _cancel_row(services, mid, (EVALUATING,), f"{why} while its parity report ran; the new model {code(running.target_model or '?', 200)} exists")
+        return _cancelled(services, mid, f"its parity report is stopped (nothing more is asked); the new model {code(running.target_model or '?', 200)} exists.")
+    return CancelOutcome(running, f"Migration #{mid} is {state}: nothing to cancel.")
+
+
+def _cancel_row(services: Services, mid: int, states: tuple[str, ...], why: str) -> bool:
+    with services.db.session() as s:
+        return bool(
+            s.execute(
+                update(Migration).where(Migration.id == mid, Migration.state.in_(states)).values(state=CANCELLED, active_key=None, error=why[:2000], updated_at=utcnow())
+            ).rowcount
+        )
+
+
+def _cancelled(services: Services, mid: int, what: str) -> CancelOutcome:
+    mig = _reload(services, mid)
+    if mig.state != CANCELLED:
+        return CancelOutcome(mig, f"Migration #{mid} moved on to *{mig.state}* meanwhile and was not cancelled: ask again to cancel it there.")
+    return CancelOutcome(mig, f":no_entry_sign: Migration #{mid} is cancelled: {what}")
+
+
+def _close_request(services: Services, request_id: int, team_id: str, user: str, mid: int, why: str) -> bool:
+    """Under the request's row lock: a pending budget request is closed (rejected, by the person
+    cancelling) and the migration cancelled in the same transaction. False when the request is not
+    pending any more (approved and being carried out)."""
+    from bot.approvals import audit
+    from bot.approvals.messages import deliver, plan_edit
+    from storage.models import ApprovalRequest
+
+    with services.db.session() as s:
+        req = s.get(ApprovalRequest, request_id, with_for_update=True, populate_existing=True)
+        if req is None or req.team_id != team_id or req.status != "pending":
+            return False
+        moved = s.execute(
+            update(Migration).where(Migration.id == mid, Migration.state == STARTING).values(state=CANCELLED, active_key=None, error=why[:2000], updated_at=utcnow())
+        ).rowcount
+        if not moved:
+            return False
+        req.status, req.decided_at, req.decided_by = "rejected", utcnow(), user
+        audit.record(s, req, "reject", user, why=f"migration #{mid} cancelled")
+        plan_edit(s, req)
+        channel = req.channel_id
+    deliver(services, channel)
+    return True
+
+
+def _stop_parity(services: Services, mid: int, team_id: str, user: str) -> None:
+    from bot.evals import store
+    from bot.migration.parity import request_key
+    from storage.models import ApprovalRequest
+
+    run = store.find_run(services.db, request_key(mid))
+    if run is None:
+        return
+    if run.status == "held":
+        store.set_status(services.db, run.id, "cancelled", frm=["held"], error=f"cancelled by {user}")
+        with services.db.session() as s:
+            req_id = s.scalar(select(ApprovalRequest.id).where(ApprovalRequest.request_key == run.request_key, ApprovalRequest.status == "pending"))
+        if req_id is not None:
+            from bot.approvals.votes import cast_vote
+
+            cast_vote(services, request_id=req_id, team_id=team_id, user=user, decision="reject")
+        return
+    store.request_cancel(services.db, run.id, user)
 
 
 def _reload(services: Services, migration_id: int) -> MigrationView:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.evals import scorers
+from bot.evals import costs, scorers
 from bot.evals.examples import _reference
 from bot.evals.publish import FILE_KIND
 from bot.evals.store import answer_text
@@ -67,17 +67,35 @@ def start(session: Session, mig: Migration) -> None:
             .order_by(KeptAnswer.line, KeptAnswer.id)
         )
     )
-    usable = [k for k in kept if _reference(k.reference or {}) is not None or k.answer is not None or k.tool_calls]
+    # Only prompts with a saved answer: a row still claimed (a keep asking it, or one that died
+    # before its answer came) has nothing of the old model to compare with.
+    saved = [k for k in kept if k.claimed_until is None]
+    usable = [k for k in saved if _reference(k.reference or {}) is not None or k.answer is not None or k.tool_calls]
+    unanswered = len(kept) - len(saved)
     wanted = max(mig.keep_n or 0, 0)
     # mrkdwn, as every run's source note (the model name is escaped by code()).
     note = f"the {len(usable)} prompts whose answers {code(mig.source_model, 200)} gave while it served (saved by `/ft keep`)"
     if wanted and len(usable) < wanted:
         note += f"; {wanted} were asked for, {len(usable)} could be saved (the held-out prompts ran out or the old model did not answer)"
+    if unanswered:
+        note += f"; {unanswered} prompt{'s' if unanswered != 1 else ''} a `/ft keep` started but never saved an answer for {'are' if unanswered != 1 else 'is'} left out"
+    # Through the same budget gate as every evaluation (bot/evals/gate.py, when the worker takes
+    # the `preparing` run): the new model is asked every prompt at the target's prices; the old
+    # model's answers are saved, not paid for again.
+    prompts = [costs.prompt_tokens(mig.target_model or "", (k.prompt or {}).get("messages") or [], (k.prompt or {}).get("tools")) for k in usable]
+    expected = sum(costs.answer_tokens(mig.target_model or "", _reference(k.reference or {}) or {"content": k.answer or ""}) for k in usable)
+    asked = [
+        costs.Asked("model", mig.target_provider, mig.target_model or "", mig.target_base_model),
+        costs.Asked("baseline", mig.source_provider, mig.source_model, mig.source_base_model, billing="saved"),
+    ]
+    estimate = costs.estimate(asked, sum(prompts), expected, len(usable))
+    for part, a in zip(estimate["parts"], asked, strict=True):
+        part["base"] = a.base
     run = EvalRun(
         request_key=key, team_id=mig.team_id, channel_id=mig.channel_id, requested_by=mig.requested_by, job_id=job.id if job else None,
         subscription_id=sub.id if sub else None, model=mig.target_model or "", provider=mig.target_provider, baseline=mig.source_model,
-        baseline_provider=mig.source_provider, scores=list(SCORES), source_note=note, status="pending", examples=len(usable), skipped={},
-        estimate={}, progress_shown=0,
+        baseline_provider=mig.source_provider, scores=list(SCORES), source_note=note, status="preparing" if usable else "pending", examples=len(usable), skipped={},
+        estimate=estimate, progress_shown=0,
     )
     session.add(run)
     session.flush()
@@ -88,7 +106,7 @@ def start(session: Session, mig: Migration) -> None:
         _end_migration(mig, DONE)
         return
     for pos, k in enumerate(usable):
-        row = EvalExample(run_id=run.id, position=pos, line=k.line or pos + 1, prompt=dict(k.prompt or {}), reference=_reference(k.reference or {}) or {"content": None, "tool_calls": []}, prompt_tokens=0)
+        row = EvalExample(run_id=run.id, position=pos, line=k.line or pos + 1, prompt=dict(k.prompt or {}), reference=_reference(k.reference or {}) or {"content": None, "tool_calls": []}, prompt_tokens=prompts[pos])
         session.add(row)
         session.flush()
         session.add(EvalAnswer(run_id=run.id, example_id=row.id, slot="model"))
@@ -152,7 +170,7 @@ def queue_end(session: Session, run: EvalRun, status: str) -> None:
     if status == "done":
         line = headline(run.provider, agree, summary)
     elif status == "cancelled":
-        line = "the parity report was cancelled"
+        line = "the parity report was cancelled" + (f" ({run.error})" if run.error else "")
     else:
         line = f"the parity report stopped: {summary.get('error') or run.error or 'failed'}"
     summary["parity"] = {**agree, "headline": line}

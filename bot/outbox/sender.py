@@ -40,6 +40,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.messages.delivery import channel_ended_notice
+from bot.outbox.block_fallback import FallbackClient, Memory
 from bot.outbox.claims import ClaimKeeper, held
 from bot.outbox.digest import gather_endings
 from bot.outbox.pacing import POST, Pacer
@@ -147,7 +148,8 @@ class Sender:
         self.claim = timedelta(seconds=claim_seconds)
         # No retries inside the client at all: a 429 is rescheduled (Retry-After) instead of slept on
         # while holding a thread and a claim, and an unsure failure is read back before a new post.
-        self.client = client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False)
+        # Posts and edits whose newer blocks Slack refuses go again with classic ones (block_fallback).
+        self.client = FallbackClient(client or make_web_client(services.settings.slack_bot_token, services.settings.slack_api_url, retry_unsure=False, retry_rate_limited=False), Memory(services.db))
         self.keeper = ClaimKeeper(services.db, worker_id, self.claim)
         self.pacer = Pacer(enabled=services.settings.slack_pacing)
         self.threads = threads
@@ -462,8 +464,10 @@ class Sender:
             self.client.chat_update(channel=c.channel, ts=c.card_ts, text=msg["text"], blocks=msg["blocks"])
             return c.card_ts or ""
         if c.kind == "edit":
-            # An edit of a message this outbox posted (payload["edit_of"] is its key): drawn when queued.
-            self.client.chat_update(channel=c.channel, ts=c.card_ts, text=c.payload.get("text", ""), blocks=c.payload.get("blocks"))
+            # An edit of a message this outbox posted (payload["edit_of"] is its key): drawn when
+            # queued, or now by the renderer it names (a digest showing the headlines queued by now).
+            msg = self._drawn(c) or c.payload
+            self.client.chat_update(channel=c.channel, ts=c.card_ts, text=msg.get("text", ""), blocks=msg.get("blocks"))
             return c.card_ts or ""
         if self._is_file(c):
             f = self._drawn(c, required=True)

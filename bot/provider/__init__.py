@@ -18,8 +18,10 @@ from bot.provider.base import (
     ProviderNotFound,
     ProviderPermissionError,
     ProviderRateLimited,
+    ProviderTimedOut,
     ProviderUnavailable,
     ProviderUnsupported,
+    StartUnconfirmed,
     is_final,
 )
 
@@ -41,7 +43,9 @@ __all__ = [
     "ProviderNotFound",
     "ProviderPermissionError",
     "ProviderRateLimited",
+    "ProviderTimedOut",
     "ProviderUnavailable",
     "ProviderUnsupported",
+    "StartUnconfirmed",
     "is_final",
 ]

@@ -276,6 +276,12 @@ class ProviderInvalidRequest(ProviderError):
     kind = "invalid_request"
 
 
+class ModelNotServed(ProviderInvalidRequest):
+    """The model exists but answers no request here (a fine-tune with no endpoint running): unlike
+    a request refused for what it asks (a content filter, a prompt over the context), no other
+    prompt would fare better."""
+
+
 class DailyJobLimit(ProviderError):
     """The organisation may start no more jobs for this model today. Retrying will not help."""
 
@@ -302,6 +308,18 @@ class ProviderUnavailable(ProviderError):
 
     kind = "unavailable"
     retryable = True
+
+
+class ProviderTimedOut(ProviderUnavailable):
+    """No answer in time: unlike a refused connection or a 5xx, the request may still be carried
+    out after we gave up on it."""
+
+
+class StartUnconfirmed(ProviderUnavailable):
+    """A job creation whose outcome is unknown (its answer was lost and the job is not listed yet):
+    it must not be created again; whoever holds the key looks for it later."""
+
+    kind = "unconfirmed"
 
 
 # ---- the interface --------------------------------------------------------------------------

@@ -33,12 +33,14 @@ from bot.provider.base import (
     ProviderNotFound,
     ProviderPermissionError,
     ProviderRateLimited,
+    ProviderTimedOut,
     ProviderUnavailable,
     WebhookEvent,
     WebhookRejected,
     day_of,
 )
 from bot.provider.chat_reply import chat_reply, request_options
+from bot.provider.create_once import create_once
 from bot.provider.streaming import stream_to_file
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ def translate_errors(what: str, vendor: str = "OpenAI", key_setting: str = "OPEN
     try:
         yield
     except openai.APITimeoutError as exc:
-        raise ProviderUnavailable(f"{vendor} did not answer in time ({what})") from exc
+        raise ProviderTimedOut(f"{vendor} did not answer in time ({what})") from exc
     except openai.APIConnectionError as exc:
         raise ProviderUnavailable(f"{vendor} is unreachable, try again in a minute") from exc
     except openai.AuthenticationError as exc:
@@ -313,22 +315,16 @@ class OpenAIProvider:
             kwargs["seed"] = spec.seed
         if metadata:
             kwargs["metadata"] = metadata
-        # Creating a job is not idempotent at OpenAI, so the client must not blindly retry it: a
-        # timeout may hide a job that was made. Retry ourselves, looking the key up first.
+        # Creating a job is not idempotent at OpenAI and the client retries POSTs by itself: its
+        # retries are off here and create_once retries, looking the key up before each new attempt.
         client = self.client.with_options(max_retries=0)
-        attempts = 3
-        for attempt in range(attempts):
-            try:
-                with self._errors("job"):
-                    return _job(client.fine_tuning.jobs.create(**kwargs))
-            except (ProviderUnavailable, ProviderRateLimited):
-                if attempt == attempts - 1:
-                    raise
-                if idempotency_key:
-                    existing = self.find_job_by_key(idempotency_key)
-                    if existing is not None:
-                        return existing
-        raise AssertionError("unreachable")
+
+        def create() -> Job:
+            with self._errors("job"):
+                return _job(client.fine_tuning.jobs.create(**kwargs))
+
+        find = (lambda: self.find_job_by_key(idempotency_key)) if idempotency_key else None
+        return create_once(create, find, vendor=self.vendor)
 
     def find_job_by_key(self, idempotency_key: str) -> Job | None:
         with self._errors("job"):

@@ -60,8 +60,10 @@ from bot.provider.base import (
     ProviderFile,
     ProviderInvalidRequest,
     ProviderNotFound,
+    ProviderTimedOut,
     ProviderUnavailable,
     ProviderUnsupported,
+    StartUnconfirmed,
     WebhookEvent,
     WebhookRejected,
 )
@@ -140,7 +142,7 @@ def translate_errors(what: str, address: str) -> Iterator[None]:
     except (requests.exceptions.ConnectionError, ConnectionError) as exc:
         raise ProviderUnavailable(f"the Ray cluster at {address} does not answer, try again in a minute") from exc
     except requests.exceptions.Timeout as exc:
-        raise ProviderUnavailable(f"the Ray cluster at {address} did not answer in time ({what})") from exc
+        raise ProviderTimedOut(f"the Ray cluster at {address} did not answer in time ({what})") from exc
     except RuntimeError as exc:
         text = str(exc)
         if "status code 404" in text:
@@ -388,13 +390,17 @@ class RayProvider:
                     # The same start delivered again (or a retry after a lost answer): that job.
                     return self.get_job(job_id)
                 raise
-            except ProviderUnavailable:
+            except ProviderUnavailable as exc:
+                # The submission may have reached the cluster before the answer was lost. Submitting
+                # again is safe (Ray refuses a second job with this submission id), looking is cheaper.
+                with contextlib.suppress(ProviderUnavailable):
+                    existing = self.find_job_by_key(job_id)
+                    if existing is not None:
+                        return existing
                 if attempt == attempts - 1:
+                    if idempotency_key:
+                        raise StartUnconfirmed(f"{NAME} did not confirm the job ({exc.reason}); it may have been made", status=exc.status) from exc
                     raise
-                # The submission may have reached the cluster before the answer was lost.
-                existing = self.find_job_by_key(job_id)
-                if existing is not None:
-                    return existing
                 time.sleep(min(2.0, 0.5 * (attempt + 1)))
         raise AssertionError("unreachable")
 

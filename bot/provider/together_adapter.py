@@ -44,6 +44,7 @@ from bot.provider.base import (
     JobPage,
     JobSpec,
     Model,
+    ModelNotServed,
     ProviderAuthError,
     ProviderError,
     ProviderFile,
@@ -51,10 +52,12 @@ from bot.provider.base import (
     ProviderNotFound,
     ProviderPermissionError,
     ProviderRateLimited,
+    ProviderTimedOut,
     ProviderUnavailable,
     ProviderUnsupported,
 )
 from bot.provider.chat_reply import chat_reply, request_options
+from bot.provider.create_once import create_once
 from bot.provider.streaming import stream_to_file
 
 log = logging.getLogger(__name__)
@@ -128,7 +131,7 @@ def translate_errors(what: str) -> Iterator[None]:
     try:
         yield
     except together.APITimeoutError as exc:
-        raise ProviderUnavailable(f"{NAME} did not answer in time ({what})") from exc
+        raise ProviderTimedOut(f"{NAME} did not answer in time ({what})") from exc
     except together.APIConnectionError as exc:
         raise ProviderUnavailable(f"{NAME} is unreachable, try again in a minute") from exc
     except together.AuthenticationError as exc:
@@ -394,23 +397,17 @@ class TogetherProvider:
 
     def create_job(self, spec: JobSpec, *, idempotency_key: str | None = None) -> Job:
         kwargs = self._create_kwargs(spec, idempotency_key)
-        # Creating a job is not idempotent, so the client must not blindly retry it: a timeout may
-        # hide a job that was made. Retry ourselves, looking the key up first.
+        # Creating a job is not idempotent and the client retries POSTs by itself: its retries are
+        # off here and create_once retries, looking the key (the seed) up before each new attempt.
         client = self.client.with_options(max_retries=0)
-        attempts = 3
-        for attempt in range(attempts):
-            try:
-                with translate_errors("job"):
-                    made = client.fine_tuning.create(**kwargs)
-                return self.get_job(made.id)
-            except (ProviderUnavailable, ProviderRateLimited):
-                if attempt == attempts - 1:
-                    raise
-                if idempotency_key and spec.seed is None:
-                    existing = self.find_job_by_key(idempotency_key)
-                    if existing is not None:
-                        return existing
-        raise AssertionError("unreachable")
+
+        def create() -> Job:
+            with translate_errors("job"):
+                made = client.fine_tuning.create(**kwargs)
+            return self.get_job(made.id)
+
+        find = (lambda: self.find_job_by_key(idempotency_key)) if idempotency_key and spec.seed is None else None
+        return create_once(create, find, vendor=NAME)
 
     def estimate_price(self, spec: JobSpec) -> float | None:
         """Together's own estimate in USD for this job (its rates depend on model size, LoRA or full,
@@ -664,7 +661,7 @@ class TogetherProvider:
                 )
         except (ProviderInvalidRequest, ProviderNotFound) as exc:
             if "non-serverless" in str(exc) or "dedicated endpoint" in str(exc) or "not deployed" in str(exc):
-                raise ProviderInvalidRequest(NOT_DEPLOYED.format(name=NAME, model=model), status=exc.status) from exc
+                raise ModelNotServed(NOT_DEPLOYED.format(name=NAME, model=model), status=exc.status) from exc
             raise
         return chat_reply(resp)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import time
 from dataclasses import asdict, fields
 from typing import Any
@@ -54,11 +56,23 @@ ROUTES = Map(
         Rule("/_sandbox/jobs/<jid>/status", methods=["POST", "DELETE"], endpoint="ctl_status"),
         Rule("/_sandbox/webhooks", methods=["GET", "POST", "DELETE"], endpoint="ctl_webhooks"),
         Rule("/_sandbox/webhooks/<wid>/replay", methods=["POST"], endpoint="ctl_webhook_replay"),
+        Rule("/_sandbox/refusals", methods=["GET", "POST", "DELETE"], endpoint="ctl_refusals"),
     ]
 )
 
 
 _SERVER_ERROR = {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": None, "code": None}}
+
+
+def drop_connection(request: Request, response: Response) -> Response:
+    """The work is done, then the connection closes before a byte of the answer: the client sees a
+    dropped connection (a proxy restarting, a network cut), not an HTTP error."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    # Written to a closed socket: werkzeug takes it as the client having gone away.
+    return response
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -126,6 +140,8 @@ class SandboxApp:
         if fault == "lost":
             # The work was done but the answer never arrives: what a timeout after a POST looks like.
             return _json(_SERVER_ERROR, 500)
+        if fault == "drop":
+            return drop_connection(request, response)
         return response
 
     def _authorised(self, request: Request) -> bool:
@@ -139,6 +155,8 @@ class SandboxApp:
         if f.latency:
             time.sleep(f.latency)
         if f.rate <= 0 or (f.path_contains and f.path_contains not in request.path):
+            return None
+        if f.path_exact and request.path.rstrip("/") != f.path_exact.rstrip("/"):
             return None
         if f.method and f.method.upper() != request.method:
             return None
@@ -157,8 +175,8 @@ class SandboxApp:
             while self.state.faults is f and (left := deadline - time.monotonic()) > 0:
                 time.sleep(min(0.05, left))
             return None
-        if kind == "lost":
-            return "lost"
+        if kind in ("lost", "drop"):
+            return kind
         if kind == "429":
             return _json(
                 {"error": {"message": "Rate limit reached for requests", "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
@@ -228,7 +246,9 @@ class SandboxApp:
     # ---- jobs -------------------------------------------------------------------------------
 
     def create_job(self, request: Request) -> Response:
-        return _json(self.state.create_job(_body(request)))
+        body = _body(request)
+        self.state.refusals.check_create()
+        return _json(self.state.create_job(body))
 
     def list_jobs(self, request: Request) -> Response:
         metadata = {
@@ -266,7 +286,10 @@ class SandboxApp:
         return _json(self.state.delete_model(mid))
 
     def chat(self, request: Request) -> Response:
-        return _json(self.state.chat_completion(_body(request)))
+        body = _body(request)
+        self.state.get_model(body.get("model") or "")
+        self.state.refusals.check_chat(body)
+        return _json(self.state.chat_completion(body))
 
     # ---- control ----------------------------------------------------------------------------
 
@@ -366,6 +389,16 @@ class SandboxApp:
         self.state.forget_job(jid)
         return _json({"ok": True, "id": jid})
 
+
+    def ctl_refusals(self, request: Request) -> Response:
+        """POST {"chat": {"contains", "kind", "model"?}} / {"create_job": {"status", "message", …}}:
+        refuse those requests as the real service does (bot.sandbox.refusals); DELETE: stop; GET: what is set."""
+        if request.method == "DELETE":
+            self.state.refusals.clear()
+            return _json(self.state.refusals.describe())
+        if request.method == "GET":
+            return _json(self.state.refusals.describe())
+        return _json(self.state.refusals.configure(_body(request)))
 
     def ctl_webhooks(self, request: Request) -> Response:
         """POST {"url": ..., "secret": "whsec_…", "retry_delays": [...]?}: sign and send a webhook

@@ -69,7 +69,8 @@ class Faults:
 
     rate: float = 0.0
     # "500"/"503"/...: that status; "429": rate limited with Retry-After; "slow": answer after
-    # slow_seconds; "lost": do the work, then answer 500 (the answer to a POST lost on the way)
+    # slow_seconds; "lost": do the work, then answer 500 (the answer to a POST lost on the way);
+    # "drop": do the work, then close the connection without answering
     kinds: tuple[str, ...] = ("500",)
     path_contains: str | None = None
     retry_after: float = 1.0
@@ -77,6 +78,7 @@ class Faults:
     remaining: int | None = None  # stop after this many injected faults
     latency: float = 0.0  # added to every request (benchmarks)
     method: str | None = None  # only requests with this HTTP method (e.g. DELETE of a model, not its GET)
+    path_exact: str | None = None  # only this path (a create, not the routes under it), with any /openai prefix removed
 
 
 def _id(prefix: str) -> str:
@@ -130,6 +132,9 @@ class SandboxState:
         from bot.sandbox.learned import Memory
 
         self.memory = Memory()  # what fine-tuned models learned (bot.sandbox.learned)
+        from bot.sandbox.refusals import Refusals
+
+        self.refusals = Refusals()  # test controls: prompts and job creations refused (bot.sandbox.refusals)
         self.reset()
 
     def reset(self) -> None:
@@ -151,6 +156,7 @@ class SandboxState:
             self.chat_reply: str | None = None
             self.memory.reset()
             self.webhooks.reset()
+            self.refusals.clear()
 
     # ---- files ------------------------------------------------------------------------------
 

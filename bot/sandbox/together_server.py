@@ -15,7 +15,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
-from bot.sandbox.server import SandboxApp
+from bot.sandbox.server import SandboxApp, drop_connection
 from bot.sandbox.state import ApiError, SandboxState, Timing
 from bot.sandbox.together_state import TogetherWorld
 
@@ -51,9 +51,10 @@ ROUTES = Map(
         Rule("/_sandbox/fine-tunes/<jid>/status", methods=["POST", "DELETE"], endpoint="ctl_status"),
         Rule("/_sandbox/fine-tunes/<jid>/events", methods=["POST"], endpoint="ctl_events"),
         Rule("/_sandbox/deployments", methods=["POST", "DELETE"], endpoint="ctl_deploy"),
+        Rule("/_sandbox/refusals", methods=["GET", "POST", "DELETE"], endpoint="ctl_refusals"),
     ]
 )
-_DELEGATED = {"ctl_faults", "ctl_timing", "ctl_stats", "ctl_chat"}
+_DELEGATED = {"ctl_faults", "ctl_timing", "ctl_stats", "ctl_chat", "ctl_refusals"}
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -120,6 +121,8 @@ class TogetherSandboxApp:
             response = _json(exc.body, exc.status, exc.headers)
         if fault == "lost":
             return _error(500, "Internal server error")
+        if fault == "drop":
+            return drop_connection(request, response)
         return response
 
     # ---- files ------------------------------------------------------------------------------
@@ -158,7 +161,9 @@ class TogetherSandboxApp:
         return _json(self.world.estimate_price(_body(request)))
 
     def create_job(self, request: Request) -> Response:
-        return _json(self.world.create_job(_body(request)))
+        body = _body(request)
+        self.state.refusals.check_create()
+        return _json(self.world.create_job(body))
 
     def list_jobs(self, request: Request) -> Response:
         return _json(self.world.list_jobs())
@@ -190,7 +195,9 @@ class TogetherSandboxApp:
         return _json(self.world.delete_model(project_id, mid))
 
     def chat(self, request: Request) -> Response:
-        return _json(self.world.chat(_body(request)))
+        body = _body(request)
+        self.state.refusals.check_chat(body)
+        return _json(self.world.chat(body))
 
     # ---- control ----------------------------------------------------------------------------
 

@@ -91,6 +91,8 @@ class StandInState:
     channels: dict[str, Channel] = field(default_factory=dict)
     channel_members: dict[str, list[str]] = field(default_factory=dict)  # people in a channel (the bot is added when it is a member)
     revoked: str | None = None  # the error every call answers while the token is refused
+    # Block types this workspace's Slack refuses (a surface or plan without `table`, `alert`, …).
+    refused_blocks: set[str] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -121,6 +123,7 @@ class SlackStandIn(BackgroundServer):
             self.state.download_trickle = None
             self.state.downloads_withheld = False
             self.state.revoked = None
+            self.state.refused_blocks.clear()
             self._holds.clear()
             self.limiter = None
 
@@ -169,6 +172,18 @@ class SlackStandIn(BackgroundServer):
         ...) until called again with None."""
         with self.state.lock:
             self.state.revoked = error
+
+    def refuse_blocks(self, *types: str) -> None:
+        """This workspace refuses messages with these block types from now on, as Slack refuses a
+        block it does not take there (`invalid_blocks`, the type named by its json-pointer); none:
+        accept every type again."""
+        with self.state.lock:
+            self.state.refused_blocks = set(types)
+
+    def _refused_block(self, args: dict[str, Any]) -> tuple[str, str] | None:
+        with self.state.lock:
+            refused = set(self.state.refused_blocks)
+        return refused_block_problem(args.get("blocks"), refused) if refused else None
 
     def post_as_user(self, channel: str, text: str, *, user: str = "U0HUMAN", thread_ts: str | None = None) -> str:
         """A message someone else wrote (fills a busy channel). Its ts."""
@@ -363,7 +378,7 @@ class SlackStandIn(BackgroundServer):
         channel = args.get("channel")
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             return _ok_false("no_text")
-        refused = self._refuse_post(channel) or _message_problem(args)
+        refused = self._refuse_post(channel) or self._refused_block(args) or _message_problem(args)
         if refused:
             return _refusal(refused)
         ts = self._next_ts()
@@ -382,7 +397,7 @@ class SlackStandIn(BackgroundServer):
 
     def _m_chat_update(self, args: dict[str, Any]) -> Response:
         channel, ts = args.get("channel"), args.get("ts")
-        refused = self._refuse_post(channel) or _message_problem(args)
+        refused = self._refuse_post(channel) or self._refused_block(args) or _message_problem(args)
         if refused:
             return _refusal(refused)
         with self.state.lock:
@@ -396,7 +411,7 @@ class SlackStandIn(BackgroundServer):
         return _ok_false("message_not_found")
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> Response:
-        refused = self._refuse_post(args.get("channel")) or _message_problem(args)
+        refused = self._refuse_post(args.get("channel")) or self._refused_block(args) or _message_problem(args)
         if refused:
             return _refusal(refused)
         return _ok(message_ts=self._next_ts())
@@ -566,7 +581,7 @@ class SlackStandIn(BackgroundServer):
             body = json.loads(request.get_data() or b"{}")
         except json.JSONDecodeError:
             return Response("invalid_payload", status=400)
-        refused = _message_problem(body)
+        refused = self._refused_block(body) or _message_problem(body)
         if refused:
             with self.state.lock:
                 self.state.calls.append(Call("response_url", body, time.time(), 400))
@@ -656,6 +671,18 @@ def _blocks_problem(blocks: Any, max_blocks: int) -> tuple[str, str] | None:
             if isinstance(e, dict) and e.get("type") == "button" and len(_text_of(e.get("text"))) > MAX_BUTTON_TEXT:
                 return ("invalid_blocks", f"must be less than {MAX_BUTTON_TEXT + 1} characters {where}/elements/text/text")
     return newer_blocks_problem(blocks)
+
+
+def refused_block_problem(blocks: Any, refused: set[str]) -> tuple[str, str] | None:
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return None
+    for i, b in enumerate(blocks if isinstance(blocks, list) else []):
+        if isinstance(b, dict) and b.get("type") in refused:
+            return ("invalid_blocks", f"must be a valid enum value [json-pointer:/blocks/{i}/type]")
+    return None
 
 
 def _message_problem(args: dict[str, Any]) -> str | tuple[str, str] | None:

@@ -14,6 +14,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.approvals.expiry import sweep as approvals_sweep
 from bot.evals.drive import EvalDriver
 from bot.jobs import webhooks
+from bot.jobs.lost_starts import check_lost_starts
+from bot.migration.flow import start_never_made
 from bot.outbox.sender import Sender
 from bot.provider.base import ProviderError
 from bot.retirements.live import retirements_for
@@ -82,6 +84,16 @@ class Worker:
             log.exception("poll cycle failed")
         approvals_sweep(self.services)  # expire approval requests, resolve ones a dead process left
         self.send()
+
+    def check_lost_starts(self) -> None:
+        """Starts whose answer was lost: their job stored and watched once it shows, or the starter
+        told nothing was made (and a migration waiting on it failed, so it can be started again)."""
+        try:
+            for r in check_lost_starts(self.services):
+                if r.outcome == "not_made":
+                    start_never_made(self.services, r.key, r.reason)
+        except Exception:  # noqa: BLE001 - tried again at the next interval
+            log.exception("checking lost starts failed")
 
     def warn_retirements(self) -> None:
         try:
@@ -172,6 +184,7 @@ class Worker:
         now = datetime.now().astimezone()
         for name in self.services.providers:
             self.scheduler.add_job(self.poll, "interval", args=(name,), seconds=self.services.settings.poll_interval, id=f"poll:{name}", max_instances=1, coalesce=True, next_run_time=now)
+        self.scheduler.add_job(self.check_lost_starts, "interval", seconds=self.services.settings.poll_interval, id="lost_starts", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.warn_retirements, "interval", seconds=self.retirement_interval, id="retirements", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.send, "interval", seconds=self.send_interval, id="send", max_instances=1, coalesce=True, next_run_time=now)
         self.scheduler.add_job(self.evaluate, "interval", seconds=self.eval_interval, id="evals", max_instances=1, coalesce=True, next_run_time=now)

@@ -16,6 +16,8 @@ from tests.evals.crafted import dataset, jsonl
 
 def _run(sandbox, tmp_path, *args: str) -> subprocess.CompletedProcess:  # noqa: ANN001
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": sandbox.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]  # the code under test, not another installed copy
     return subprocess.run([sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "eval", *args], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 
@@ -51,3 +53,26 @@ def test_bad_input_exits_2(sandbox, tmp_path) -> None:  # noqa: ANN001
     assert out.returncode == 2 and "--vs" in out.stderr
     out = _run(sandbox, tmp_path, "ft:gpt-4o-mini-2024-07-18:x::nope", "--data", str(empty))
     assert out.returncode == 2 and "Unknown model" in out.stderr
+
+
+def test_a_run_that_failed_while_the_provider_was_down_is_run_again(sandbox, tmp_path) -> None:  # noqa: ANN001
+    from bot.sandbox.state import Faults
+
+    rows = dataset()
+    _, model, _ = train(sandbox, rows)
+    data = tmp_path / "examples.jsonl"
+    data.write_bytes(jsonl(rows))
+    # The provider answering no chat request (its deployment not there yet): the run fails (exit 2).
+    sandbox.state.faults = Faults(rate=1.0, kinds=("404",), path_contains="/chat/completions")
+    down = _run(sandbox, tmp_path, model, "--data", str(data), "--n", "2")
+    assert down.returncode == 2, down.stdout + down.stderr[-2000:]
+    assert "(failed)" in down.stdout and "cannot be asked" in down.stdout, down.stdout
+    # Back up: the same command runs the request again (and says so), instead of the old failure.
+    sandbox.state.faults = Faults()
+    again = _run(sandbox, tmp_path, model, "--data", str(data), "--n", "2", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr[-2000:]
+    result = json.loads(again.stdout)
+    assert result["status"] == "done" and result["scored"] == 2 and result["rerun_of"]["status"] == "failed"
+    assert "cannot be asked" in result["rerun_of"]["error"]
+    text = _run(sandbox, tmp_path, model, "--data", str(data), "--n", "2")
+    assert text.returncode == 0 and f"Ran again: the earlier run #{result['rerun_of']['run']}" not in text.stdout and "2 of 2 examples scored (done)" in text.stdout

@@ -41,3 +41,19 @@ def test_within_slack_s_limits_however_many_jobs(slack) -> None:  # noqa: ANN001
     # The stand-in refuses what Slack refuses: it takes this one.
     WebClient(token=BOT_TOKEN, base_url=slack.api_url).chat_postMessage(channel="C0DIGEST", text=msg["text"], blocks=msg["blocks"])
     assert slack.channel_messages("C0DIGEST")[0]["blocks"] == msg["blocks"]
+
+
+def test_evaluation_headlines_under_their_jobs_lines_escaped_and_within_limits(slack) -> None:  # noqa: ANN001
+    from bot.messages.eval_report import headline_line
+
+    jobs = [_job(i, "failed", error_message="x" * 5000, started_by=f"U{i:05d}") for i in range(40)]
+    heads = {j.id: headline_line("<!channel> & " + "y" * 5000, 12, 12) for j in jobs}
+    msg = endings_digest(jobs, heads)
+    assert len(msg["blocks"]) <= 50 and all(len(b["text"]["text"]) <= 3000 for b in msg["blocks"] if b["type"] == "section")
+    lines = "\n".join(b["text"]["text"] for b in msg["blocks"] if b["type"] == "section").split("\n")
+    first = next(i for i, line in enumerate(lines) if "ftjob-0000" in line)
+    assert lines[first + 1].startswith(":bar_chart: Evaluation vs base: *&lt;!channel&gt; &amp; yyy") and "<!channel>" not in json.dumps(msg)
+    two = endings_digest(jobs[:2], {jobs[1].id: "h"})["blocks"][1]["text"]["text"].split("\n")
+    assert len(two) == 3 and "ftjob-0000" in two[0] and "ftjob-0001" in two[1] and two[2] == "h"  # only where one was given
+    WebClient(token=BOT_TOKEN, base_url=slack.api_url).chat_postMessage(channel="C0DIGEST", text=msg["text"], blocks=msg["blocks"])
+    assert slack.channel_messages("C0DIGEST")[0]["blocks"] == msg["blocks"]

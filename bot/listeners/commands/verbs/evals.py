@@ -13,7 +13,7 @@ from bot.commands.parse import Command
 from bot.evals import gate, publish, sampling, store
 from bot.evals.prepare import parse_request, prepare
 from bot.listeners.commands.registry import handles
-from bot.mrkdwn import code
+from bot.mrkdwn import clip, code
 from bot.outbox.deliver import deliver_now
 from bot.services import Services
 
@@ -68,7 +68,7 @@ def evaluate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: 
     if run.status == "held":
         opened = gate.hold(services, run, user=user, channel=channel, request_key=run.request_key)
         usd = got.estimate.get("usd")
-        cost = f"${usd:,.2f}" if usd is not None else "unknown (a model has no price)"
+        cost = f"${usd:,.2f}" if usd is not None else f"unknown ({clip(got.estimate.get('note') or 'a model has no price', 400)})"
         respond(
             response_type="ephemeral",
             text=f"Evaluating {len(got.sample.examples)} examples{note} of {code(req.model)} is estimated at {cost}, over the budget of ${services.settings.job_budget_usd:,.2f}: "

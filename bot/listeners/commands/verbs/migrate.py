@@ -11,7 +11,7 @@ from bot.errors import UserError
 from bot.jobs.launch import idempotency_key
 from bot.listeners.commands.registry import handles
 from bot.messages.migration import kept_answer, migration_line, migration_preview, migrations_answer
-from bot.migration.flow import list_migrations, prepare
+from bot.migration.flow import cancel_model, list_migrations, prepare
 from bot.migration.keep import keep_answers
 from bot.mrkdwn import code, truncate
 from bot.provider.base import ProviderError
@@ -20,6 +20,12 @@ from bot.services import Services
 
 @handles("migrate")
 def migrate(cmd: Command, *, respond: Respond, body: dict[str, Any], services: Services, **_: Any) -> None:
+    if cmd.args and cmd.args[0].lower() == "cancel":
+        if len(cmd.args) != 2 or "=" in cmd.args[1]:
+            raise UserError("`migrate cancel` needs the model whose migration to stop.", USAGE["migrate"])
+        done = cancel_model(services, team_id=body["team_id"], model=cmd.args[1], user=body["user_id"])
+        respond(response_type="ephemeral", text=done.text)
+        return
     req = parse_migrate(cmd.args)
     team, user, channel = body["team_id"], body["user_id"], body["channel_id"]
     respond(response_type="ephemeral", text=f":truck: Looking for the job that made {code(req.model)}, then copying and checking its data. The preview follows.")
