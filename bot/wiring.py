@@ -8,8 +8,8 @@ Per subscriber, when it runs (bot/events/bus.py):
 - in the announcer's transaction: what must happen once, together with the change — a migration
   moving on with its target job (JobChanged), the job's automatic evaluation created when it
   succeeds (JobEnded), a held migration failed when its budget approval closes unapproved or its
-  approved start fails (ApprovalClosed), the parity report and the migration's end when its
-  evaluation ends (EvaluationFinished);
+  approved start fails (ApprovalClosed), or when its lost start was never made (StartNotMade), the
+  parity report and the migration's end when its evaluation ends (EvaluationFinished);
 - after the commit: what may ask a provider or fail alone — the retirement warnings of a model that
   just appeared (ModelAppeared; the hourly check covers a failure).
 """
@@ -27,11 +27,12 @@ from bot.events import (
     JobChanged,
     JobEnded,
     ModelAppeared,
+    StartNotMade,
     subscribe,
 )
 from bot.jobs import alert_notes
 from bot.jobs import renderers as job_renderers
-from bot.migration import approval_closed, parity, progress
+from bot.migration import approval_closed, flow, parity, progress
 from bot.retirements import alert_note
 
 
@@ -46,6 +47,8 @@ def wire() -> None:
     # Announced by bot/approvals (votes.py, expiry.py: rejected, expired; execution.py: failed once
     # approved) in the transaction that closes the request.
     subscribe(ApprovalClosed, approval_closed.on_closed, phase=IN_TRANSACTION)
+    # Announced by bot/jobs/lost_starts.py in the transaction that closes a lost start never made.
+    subscribe(StartNotMade, flow.on_start_not_made, phase=IN_TRANSACTION)
     # Announced by bot/evals/publish.py in the transaction that ends the run; the parity report is
     # the migration's to write, so evaluations say nothing more of those runs.
     subscribe(EvaluationFinished, parity.on_evaluation_finished, phase=IN_TRANSACTION)

@@ -14,7 +14,14 @@ from bot.events.bus import (
     subscribers,
     unsubscribe,
 )
-from bot.events.types import ApprovalClosed, EvaluationFinished, JobChanged, JobEnded, ModelAppeared
+from bot.events.types import (
+    ApprovalClosed,
+    EvaluationFinished,
+    JobChanged,
+    JobEnded,
+    ModelAppeared,
+    StartNotMade,
+)
 
 __all__ = [
     "AFTER_COMMIT",
@@ -25,6 +32,7 @@ __all__ = [
     "JobChanged",
     "JobEnded",
     "ModelAppeared",
+    "StartNotMade",
     "announce",
     "subscribe",
     "subscribers",

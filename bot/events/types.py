@@ -49,6 +49,17 @@ class ApprovalClosed:
 
 
 @dataclass(frozen=True)
+class StartNotMade:
+    """A start whose answer was lost (bot/jobs/pending_starts.py) turned out never made: no job under
+    its key showed at the provider in time, and the starter is told so. Announced by
+    bot/jobs/lost_starts.py in the transaction that closes the lost start."""
+
+    idempotency_key: str
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class EvaluationFinished:
     """An evaluation run ended (`done`, `failed`, `cancelled`). Announced by bot/evals/publish.py in
     the transaction that ends the run."""

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from bot.events import StartNotMade, announce
 from bot.jobs.lifecycle import store_started
 from bot.jobs.pending_starts import LOOK_FOR
 from bot.mrkdwn import clip, escape
@@ -89,6 +90,9 @@ def _check_one(services: Services, row_id: int, p: dict, now: datetime) -> Resol
     channel = p["channel_id"] or p["started_by"]
     with services.db.session() as s:
         closed = _close_in(s, row_id, "not_made", None, now)
+        if closed:
+            # With the close: whoever waited on this start (a migration) moves on once, with it.
+            announce(s, StartNotMade(key, provider, p["reason"] or ""), services=services)
         if closed and channel:
             enqueue(s, f"lost-start:{key}"[:128], kind="post", channel=channel, team_id=p["team_id"], payload=not_made_message(p, provider))
     if closed and channel:

@@ -18,6 +18,7 @@ from bot.datasets.estimate import estimate_job_cost
 from bot.datasets.register import remember
 from bot.datasets.validate import Report, validate_file
 from bot.errors import UserError
+from bot.events import Context, StartNotMade
 from bot.jobs.lifecycle import Started, start_job
 from bot.migration.copying import Downloaded, download, place, temp_dir
 from bot.migration.progress import plan_links
@@ -321,7 +322,7 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
     except StartUnconfirmed:
         # The target may have made the job (its answer was lost): the migration stays starting
         # under its key; the job is taken up when it shows (progress.on_job_polled), or the
-        # migration fails via start_never_made once the worker gives up looking.
+        # migration fails on StartNotMade once the worker gives up looking.
         raise
     except ProviderError as exc:
         _fail(services, migration_id, f"{provider_label(mig.target_provider)} did not start the job: {exc.reason}")
@@ -336,13 +337,14 @@ def confirm(services: Services, *, team_id: str, migration_id: int, user: str) -
     return Confirmed(_reload(services, migration_id), started)
 
 
-def start_never_made(services: Services, key: str, why: str) -> None:
-    """The worker gave up on a lost start: a migration waiting on that key fails, freeing the model."""
-    with services.db.session() as s:
-        s.execute(
-            update(Migration).where(Migration.job_key == key, Migration.state == STARTING, Migration.target_job_id.is_(None))
-            .values(state=FAILED, active_key=None, error=f"the target never made the job (its answer was lost: {why})"[:2000], updated_at=utcnow())
-        )
+def on_start_not_made(ctx: Context, event: StartNotMade) -> None:
+    """The worker gave up on a lost start: a migration waiting on that key fails, freeing the model.
+    A subscriber of StartNotMade (bot/wiring.py), in the transaction that closes the lost start."""
+    ctx.session.execute(
+        update(Migration).where(Migration.job_key == event.idempotency_key, Migration.state == STARTING, Migration.target_job_id.is_(None))
+        .values(state=FAILED, active_key=None, error=f"the target never made the job (its answer was lost: {event.reason})"[:2000], updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def cancel(services: Services, *, team_id: str, migration_id: int, user: str) -> MigrationView:

@@ -15,7 +15,6 @@ from bot.approvals.expiry import sweep as approvals_sweep
 from bot.evals.drive import EvalDriver
 from bot.jobs import webhooks
 from bot.jobs.lost_starts import check_lost_starts
-from bot.migration.flow import start_never_made
 from bot.outbox.sender import Sender
 from bot.provider.base import ProviderError
 from bot.retirements.live import retirements_for
@@ -87,11 +86,9 @@ class Worker:
 
     def check_lost_starts(self) -> None:
         """Starts whose answer was lost: their job stored and watched once it shows, or the starter
-        told nothing was made (and a migration waiting on it failed, so it can be started again)."""
+        told nothing was made (StartNotMade: a migration waiting on it fails, so it can be started again)."""
         try:
-            for r in check_lost_starts(self.services):
-                if r.outcome == "not_made":
-                    start_never_made(self.services, r.key, r.reason)
+            check_lost_starts(self.services)
         except Exception:  # noqa: BLE001 - tried again at the next interval
             log.exception("checking lost starts failed")
 
