@@ -1,6 +1,8 @@
 """A subscriber that raises never loses the change it reacts to (SQLite and PostgreSQL), one test per
 event, each through the path that really announces it: a job's poll (JobChanged, JobEnded,
-ModelAppeared), a rejecting vote (ApprovalClosed), an evaluation's end (EvaluationFinished).
+ModelAppeared), a rejecting vote (ApprovalClosed), an approved start the provider refuses
+(ApprovalClosed, failed), a lost start never made (StartNotMade), an evaluation's end
+(EvaluationFinished).
 
 The failing subscriber writes a row, then raises. Its row is undone; the change it reacts to is
 stored, and so is everything else the announcer and the other subscribers wrote; an in-transaction
@@ -9,6 +11,7 @@ subscriber is called once more after the commit, in a transaction of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,14 +28,18 @@ from bot.events import (
     JobChanged,
     JobEnded,
     ModelAppeared,
+    StartNotMade,
     subscribe,
     unsubscribe,
 )
 from bot.jobs.lifecycle import start_job
+from bot.jobs.lost_starts import check_lost_starts
+from bot.jobs.pending_starts import LOOK_FOR
 from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
-from storage.models import ApprovalRequest, EvalRun, Job, OutboxMessage, Subscription
+from storage.models import ApprovalRequest, EvalRun, Job, Migration, OutboxMessage, PendingStart, Subscription
+from storage.types import utcnow
 from tests.conftest import wait_for
 from tests.helpers import chat_jsonl
 
@@ -150,3 +157,62 @@ def test_a_failing_subscriber_of_a_finished_evaluation_loses_nothing_of_its_end(
     assert _boom_rows(svc) == 0
     _assert_retried_once_after_commit(f)
     assert f.calls[0][1] == EvaluationFinished(run_id, "subs-eval", "cancelled")
+
+
+def _waiting_migration(svc, job_key: str) -> int:  # noqa: ANN001
+    """A migration starting its target job under `job_key` (a held budget approval, a lost start)."""
+    with svc.db.session() as s:
+        m = Migration(
+            team_id="T0001", state="starting", source_provider="openai", source_model="ft:gpt-4o-mini:acme:x:1", target_provider="openai",
+            requested_by="U0001", channel_id=CH, job_key=job_key, active_key=f"active:{job_key}",
+        )
+        s.add(m)
+        s.flush()
+        return m.id
+
+
+def test_a_failing_subscriber_of_a_failed_approved_start_loses_nothing_of_the_failure(db_url, make_services, slack, failing) -> None:  # noqa: ANN001
+    # Approved, the start is refused by the provider (a training file it does not have): the request
+    # fails with the provider's words, announced as ApprovalClosed(failed); the held migration is
+    # still freed by its subscriber however another subscriber fails.
+    svc = make_services(db_url, job_budget_usd=0.000001, approvals_required=1)
+    f = failing(ApprovalClosed, IN_TRANSACTION)
+    spec = {"model": MODEL, "training_file": "file-nowhere", "hyperparameters": {"n_epochs": 1}, "suffix": "t"}
+    opened = open_request(svc, kind="job_budget", team_id="T0001", target=MODEL, requested_by="U0001", channel=CH, detail={"spec": spec, "channel": CH}, request_key="subs-start")
+    mid = _waiting_migration(svc, f"approval-{opened.view.id}")
+    result = cast_vote(svc, request_id=opened.view.id, team_id="T0001", user="U0002", decision="approve")
+    assert result.accepted and result.status == "failed", result
+    with svc.db.session() as s:
+        req = s.get(ApprovalRequest, opened.view.id)
+        assert req.status == "failed" and "file-nowhere" in (req.error or ""), req.error
+        mig = s.get(Migration, mid)
+        assert mig.state == "failed" and mig.active_key is None and f"request #{req.id}" in (mig.error or "") and "file-nowhere" in mig.error, mig.error
+        assert s.scalar(select(func.count()).select_from(Job)) == 0
+    assert _boom_rows(svc) == 0
+    _assert_retried_once_after_commit(f)
+    assert f.calls[0][1] == ApprovalClosed(opened.view.id, "job_budget", "failed")
+
+
+def test_a_failing_subscriber_of_a_start_never_made_loses_nothing_of_the_close(db_url, make_services, slack, failing) -> None:  # noqa: ANN001
+    # A start whose answer was lost, no job under its key at the provider after LOOK_FOR: the lost
+    # start is closed and the starter told (StartNotMade); the migration waiting on it still fails.
+    svc = make_services(db_url)
+    f = failing(StartNotMade, IN_TRANSACTION)
+    now = utcnow()
+    with svc.db.session() as s:
+        s.add(PendingStart(
+            idempotency_key="subs-lost", team_id="T0001", provider="openai", started_by="U0001", channel_id=CH,
+            spec={"model": MODEL, "training_file": "file-abc"}, reason="timed out", next_check_at=now - timedelta(seconds=1), created_at=now - LOOK_FOR - timedelta(minutes=1),
+        ))
+    mid = _waiting_migration(svc, "subs-lost")
+    resolved = check_lost_starts(svc, now=now)
+    assert [(r.key, r.outcome) for r in resolved] == [("subs-lost", "not_made")]
+    with svc.db.session() as s:
+        assert s.scalar(select(PendingStart.outcome).where(PendingStart.idempotency_key == "subs-lost")) == "not_made"
+        assert s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.idempotency_key == "lost-start:subs-lost")) == 1
+        mig = s.get(Migration, mid)
+        assert mig.state == "failed" and mig.active_key is None and "never made the job" in (mig.error or "") and "timed out" in mig.error, mig.error
+    assert _boom_rows(svc) == 0
+    _assert_retried_once_after_commit(f)
+    assert f.calls[0][1] == StartNotMade("subs-lost", "openai", "timed out")
+    wait_for(lambda: any("never made the job" in (m.get("text") or "") for m in slack.channel_messages(CH)), timeout=20)
