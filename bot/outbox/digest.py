@@ -47,9 +47,11 @@ class _TooFew(Exception):
     pass
 
 
-def gather_endings(db: Any, channels: list[str] | None = None) -> int:
-    """Queue a digest for each channel with several waiting end-of-job alerts. The number of alerts gathered."""
-    now = utcnow()
+def gather_endings(db: Any, channels: list[str] | None = None, *, now: datetime | None = None) -> int:
+    """Queue a digest for each channel with several waiting end-of-job alerts. The number of alerts
+    gathered. `now`: the sender's clock for this pass, the one it then picks due messages by, so an
+    alert held here until a moment that passes before the pick is not sent alone."""
+    now = now or utcnow()
     o = OutboxMessage
     free = [o.delivered_at.is_(None), o.gave_up_at.is_(None), o.attempts == 0, o.kind == "alert", or_(o.claimed_until.is_(None), o.claimed_until < now)]
     # Alerts not due yet are read too: those held for the quiet window, or waiting out a 429's

@@ -160,7 +160,7 @@ class Sender:
 
     # ---- selection --------------------------------------------------------------------------
 
-    def pending_groups(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None) -> list[list[int]]:
+    def pending_groups(self, limit: int = 1000, subscription_ids: list[int] | None = None, channels: list[str] | None = None, *, now: datetime | None = None) -> list[list[int]]:
         """Due message ids grouped by thread (subscription, or channel for messages without one),
         oldest first. Only threads whose oldest undelivered message is due are read, so any number of
         messages waiting out a backoff never hides a due one. Three plain queries rather than one
@@ -168,7 +168,7 @@ class Sender:
 
         `subscription_ids` / `channels` narrow it to some job threads / to the messages outside any
         job thread in some channels (approval requests and their edits)."""
-        now = utcnow()
+        now = now or utcnow()
         o = OutboxMessage
         pending = [o.delivered_at.is_(None), o.gave_up_at.is_(None)]
         due = [*pending, o.next_attempt_at <= now, or_(o.claimed_until.is_(None), o.claimed_until < now)]
@@ -211,12 +211,15 @@ class Sender:
             stats.paused = True
             return stats
         self._halt.clear()
+        # One clock for gathering and picking: alerts the digest holds until a moment between the
+        # two would otherwise be picked as due and posted alone.
+        now = utcnow()
         if subscription_ids is None:
             try:
-                gather_endings(self.s.db, channels)  # many endings in a channel: one digest post
+                gather_endings(self.s.db, channels, now=now)  # many endings in a channel: one digest post
             except Exception:  # noqa: BLE001 - the alerts then go one by one
                 log.exception("gathering job endings into a digest failed")
-        groups = self.pending_groups(limit, subscription_ids, channels)
+        groups = self.pending_groups(limit, subscription_ids, channels, now=now)
         if defer_kinds and groups:
             groups = self._cut_at(groups, defer_kinds)
         if not groups:

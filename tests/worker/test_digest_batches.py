@@ -98,3 +98,26 @@ def test_an_ending_waiting_out_a_429_joins_the_next_ending(three_jobs, slack, mo
     endings = _endings(slack)
     assert len(endings) == 1, [m["text"] for m in endings]
     assert "3 fine-tuning jobs ended (3 cancelled)" in endings[0]["text"] and all(j in endings[0]["text"] for j in jobs)
+
+
+def test_endings_held_until_a_moment_between_gathering_and_picking_still_make_one_digest(three_jobs, slack, monkeypatch) -> None:  # noqa: ANN001
+    # A sender's pass gathers, then picks what is due. On a loaded machine the hold can end in
+    # between: gathering (reading its clock first) holds them once more, and picking must not then
+    # find them due and post each alone. Here gathering's own clock reads just before the hold ends.
+    svc, jobs, poller, sender = three_jobs
+    monkeypatch.setattr(digest, "QUIET", timedelta(seconds=1))
+    monkeypatch.setattr(digest, "MAX_WAIT", timedelta(seconds=60))
+    _end(svc, poller, jobs[:2])
+    sender.send_pending()  # held for the quiet window
+    due = max(m.next_attempt_at for m in _finals(svc))
+    assert due > utcnow() and all(m.kind == "alert" and m.delivered_at is None for m in _finals(svc))
+    wait_for(lambda: utcnow() > due + timedelta(milliseconds=50), timeout=10, interval=0.05)
+    monkeypatch.setattr(digest, "utcnow", lambda: due - timedelta(milliseconds=10))
+    sender.send_pending()
+    assert not _endings(slack) or len(_endings(slack)) == 1 and "2 fine-tuning jobs ended" in _endings(slack)[0]["text"], [m["text"] for m in _endings(slack)]
+    monkeypatch.undo()
+    _drain(sender, slack, lambda: _endings(slack))
+    sender.send_pending()
+    endings = _endings(slack)
+    assert len(endings) == 1 and "2 fine-tuning jobs ended (2 cancelled)" in endings[0]["text"], [m["text"] for m in endings]
+    assert all(m.kind == "reply" and m.delivered_at is not None for m in _finals(svc))
