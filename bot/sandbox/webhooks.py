@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot import clock
+
 if TYPE_CHECKING:
     from bot.sandbox.state import SandboxState
 
@@ -51,7 +53,7 @@ def new_secret() -> str:
 
 def job_event_body(event_type: str, job_id: str, *, at: int | None = None) -> bytes:
     return json.dumps(
-        {"object": "event", "id": f"evt_{secrets.token_hex(12)}", "type": event_type, "created_at": int(time.time()) if at is None else at, "data": {"id": job_id}}
+        {"object": "event", "id": f"evt_{secrets.token_hex(12)}", "type": event_type, "created_at": int(clock.timestamp()) if at is None else at, "data": {"id": job_id}}
     ).encode()
 
 
@@ -138,7 +140,7 @@ class WebhookSender:
             if not self.enabled:
                 continue
             with self.state.lock:
-                now = time.time()
+                now = clock.timestamp()
                 for job in list(self.state.jobs.values()):
                     if job.phase != "done":
                         self.state._advance(job, now)
