@@ -30,7 +30,7 @@ def refuse_if_sunset(services: Services, provider: str, model: str) -> None:
     if end is None or end.training_ends is None:
         return
     others = [p for p in services.providers if p != provider]
-    elsewhere = f" or start it on {provider_label(others[0])} with `provider={others[0]}`" if others else ""
+    elsewhere = f", or start it on {provider_label(others[0])} with `provider={others[0]}`" if others else ""
     raise UserError(
         f"{provider_label(provider)} takes no new fine-tuning jobs on {code(end.base_model, 120)} since {end.training_ends:%Y-%m-%d} "
         f"({end.training_source}), so nothing was started. Move the work to another provider: "
