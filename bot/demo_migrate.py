@@ -32,7 +32,7 @@ def serving_ended() -> tuple[Any, str] | None:
     from bot.retirements.table import table_for
 
     r = table_for(None).lookup("openai", OPENAI_BASE)
-    if r is None or r.serving_ends is None or r.serving_ends > clock.today():
+    if r is None or r.serving_ends is None or r.serving_ends >= clock.today():  # its last day still answers
         return None
     return r.serving_ends, "ftbot's table"
 

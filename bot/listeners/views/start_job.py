@@ -52,6 +52,8 @@ def _start(body: dict[str, Any], view: dict[str, Any], client: Any, context: Any
         req, note = open_default(services, req)
         result = launch(services, req, team_id=team, user=user, channel=channel, key=idempotency_key(team, user, view["id"]))
     except Exception as exc:  # noqa: BLE001 - no response_url here: answered as an ephemeral message
+        if note is not None and isinstance(exc, UserError):
+            exc = UserError(f"{note}\n{exc.message}", exc.usage)
         answer_error(exc, reply)
         return
     reply(**with_note(launch_answer(result, channel), note))

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from bot.commands.parse import Command, one_arg, optional_count, parse_start
+from bot.errors import UserError
 from bot.jobs.launch import idempotency_key, launch, start_choices
 from bot.jobs.lifecycle import steer_job
 from bot.jobs.listing import PAGE, list_page
@@ -36,7 +37,12 @@ def start(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], 
         return
     req, note = open_default(services, parse_start(cmd.args))
     key = idempotency_key(team, user, channel, body.get("trigger_id", ""), cmd.rest)
-    result = launch(services, req, team_id=team, user=user, channel=channel, key=key)
+    try:
+        result = launch(services, req, team_id=team, user=user, channel=channel, key=key)
+    except UserError as exc:
+        if note is None:
+            raise
+        raise UserError(f"{note}\n{exc.message}", exc.usage) from None
     respond(response_type="ephemeral", **with_note(launch_answer(result, channel), note))
 
 
