@@ -297,6 +297,8 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
     say(f"{at(time.monotonic())} @alice types in #ml-runs:  /ft {command}")
     started = time.monotonic()
     answers_before = len(slack.responses())
+    # Everything Slack sees from here on is printed, the answer to this command included.
+    seen_calls = len(slack.calls())
     reply = requester.command(command, user="U0ALICE", channel=CHANNEL)
     say(f"  Slack got HTTP {reply.status} after {reply.elapsed * 1000:.0f} ms (the ack)")
     say()
@@ -308,7 +310,6 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
         say("The start made no job (the answer above says why); nothing to train.")
         return 1
 
-    seen_calls = len(slack.calls())
     seen_hooks = 0
     chart_saved: Path | None = None
     deleted_ok = False
