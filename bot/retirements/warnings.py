@@ -28,11 +28,14 @@ from bot.outbox.queue import enqueue
 from bot.retirements.live import EndOfServing
 from bot.retirements.table import RetirementTable, base_model_of
 from storage.db import Database
+from storage.errors import is_race_on
 from storage.models import Job, KeptAnswer, OutboxMessage, RetirementNotice
 
 log = logging.getLogger(__name__)
 
 THRESHOLDS = (30, 7, 1)
+# Another worker queued the same warning (its outbox key) or recorded the same notice a moment ago.
+WARNING_RACE = frozenset({"outbox_idempotency_key_key", "uq_retirement_notices_date_threshold"})
 
 
 def threshold_for(days_left: int) -> int | None:
@@ -137,7 +140,9 @@ def plan_retirement_warnings(
                 added = enqueue(s, key, kind="post", channel=channel, team_id=team_id, payload=retirement_warning(view, today))
                 if added:
                     s.add(RetirementNotice(team_id=team_id or "", provider=view.provider, model=view.model, serving_ends=view.serving_ends, threshold=threshold))
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not is_race_on(exc, WARNING_RACE):
+                raise
             added = False  # another worker queued the same warning a moment ago
         if added:
             planned.append(Planned(view.model, threshold, channel))
