@@ -7,9 +7,12 @@ clock=…)`), a test or the demo installs another. A `SetClock` starts at a chos
 advances with the monotonic clock, so leases, claims and expiries still move while the date is the
 one a test asked for.
 
-FTBOT_TEST_NOW (an ISO instant, e.g. `2027-01-20T09:00:00Z`) starts the process on a `SetClock`: it
-exists so the processes a test spawns (`ftbot serve`, `ftbot worker`, Ray's jobs) share the test's
-date. It is for tests and the demo only, never a deployment setting.
+FTBOT_TEST_NOW (an ISO date or instant, e.g. `2027-01-20T09:00:00Z`) starts the process on a
+`SetClock`: it exists so the processes a test spawns (`ftbot serve`, `ftbot worker`, the demo, Ray's
+jobs) share the test's date. It is for tests and the demo only, never a deployment setting. The
+suite writes `INSTANT@UNIX_SECONDS` (the wall-clock time at which INSTANT was now), so a process
+started seconds later runs on from the same instant instead of lagging behind the test by its start-up
+time: a claim or a read-back window then means the same moment in both.
 
 Durations and waits stay on `time.monotonic()`; the freshness windows of signed requests (Slack's
 signature, OpenAI's webhook signature) stay on the wall clock, because the libraries that check them
@@ -92,12 +95,21 @@ def parse_instant(text: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def env_value(at: datetime) -> str:
+    """FTBOT_TEST_NOW for processes started from now on: `at` is now (see the module's docstring)."""
+    return f"{at.isoformat()}@{time.time():.6f}"
+
+
 def _from_env() -> Clock:
     raw = os.environ.get(ENV, "").strip()
     if not raw:
         return SystemClock()
     try:
-        return SetClock(raw)
+        instant, _, since = raw.partition("@")
+        start = parse_instant(instant)
+        if since:
+            start += timedelta(seconds=max(0.0, time.time() - float(since)))
+        return SetClock(start)
     except ValueError:
         raise SystemExit(f"ftbot: {ENV} must be an ISO date or instant such as 2027-01-20T09:00:00Z, got {raw[:40]!r}") from None
 

@@ -55,14 +55,25 @@ class SuiteClock(SetClock):
 
     def set(self, at: Any) -> None:
         super().set(at)
-        os.environ[bot_clock.ENV] = self.now().isoformat()
+        os.environ[bot_clock.ENV] = bot_clock.env_value(self.now())
+
+    def advance(self, **delta: float) -> None:
+        super().advance(**delta)
+        os.environ[bot_clock.ENV] = bot_clock.env_value(self.now())
+
+
+def date_env() -> dict[str, str]:
+    """For a process a test starts with an environment of its own: the test's date (FTBOT_TEST_NOW)
+    and, in a date-shifted run, the moved wall clock (tests/timeshift on PYTHONPATH), without which its
+    timestamps and signatures would not match the test's."""
+    return {k: os.environ[k] for k in (bot_clock.ENV, "FTBOT_TEST_WALL_CLOCK", "PYTHONPATH") if k in os.environ}
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[SuiteClock]:
+def app_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[SuiteClock]:
     """Every test runs on DEFAULT_NOW (ticking with the monotonic clock) unless it sets its own:
-    `clock.set("2027-01-20")`."""
-    monkeypatch.setenv(bot_clock.ENV, DEFAULT_NOW)
+    `app_clock.set("2027-01-20")`."""
+    monkeypatch.setenv(bot_clock.ENV, DEFAULT_NOW)  # restored after the test; set() overwrites it
     suite = SuiteClock(DEFAULT_NOW)
     previous = bot_clock.use(suite)
     yield suite

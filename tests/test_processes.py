@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack_standin.requests import SlackRequester
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, wait_for
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, date_env, wait_for
 
 
 def _free_port() -> int:
@@ -29,8 +29,8 @@ def _run_dir(parent, *, besides: Path | None = None) -> Path:  # noqa: ANN001
     return run
 
 
-def test_demo_runs_the_whole_lifecycle(tmp_path, clock) -> None:  # noqa: ANN001
-    clock.set("2026-12-20")  # inside the 30-day window, OpenAI still training (the demo's process reads FTBOT_TEST_NOW)
+def test_demo_runs_the_whole_lifecycle(tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set("2026-12-20")  # inside the 30-day window, OpenAI still training (the demo's process reads FTBOT_TEST_NOW)
     earlier = tmp_path / "demo" / "run-20261130-120000"
     earlier.mkdir(parents=True)
     (earlier / "loss-chart.png").write_bytes(b"an earlier run's chart")
@@ -68,8 +68,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path, clock) -> None:  # noqa: ANN001
 
 # After OpenAI's training end (2027-01-20 is run by .ci/run's date-shifted run, its wall clock moved).
 @pytest.mark.parametrize("day", ["2027-01-10", "2028-06-01"])
-def test_after_openais_training_end_the_demo_shows_the_refusal_and_trains_at_together(day: str, tmp_path, clock) -> None:  # noqa: ANN001
-    clock.set(day)
+def test_after_openais_training_end_the_demo_shows_the_refusal_and_trains_at_together(day: str, tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set(day)
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "demo", "--out", str(tmp_path / "demo"), "--steps", "12"],
         capture_output=True, text=True, timeout=180, cwd=tmp_path,
@@ -94,8 +94,8 @@ def test_after_openais_training_end_the_demo_shows_the_refusal_and_trains_at_tog
     assert (_run_dir(tmp_path / "demo") / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_demo_runs_the_whole_lifecycle_on_together(tmp_path, clock) -> None:  # noqa: ANN001
-    clock.set("2028-06-01")  # a year after OpenAI's dates: Together trains as ever
+def test_demo_runs_the_whole_lifecycle_on_together(tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set("2028-06-01")  # a year after OpenAI's dates: Together trains as ever
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "demo", "--provider", "together", "--out", str(tmp_path / "demo"), "--steps", "12"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
@@ -137,6 +137,7 @@ def test_serve_with_the_builtin_sandbox(tmp_path, slack) -> None:  # noqa: ANN00
         "PORT": str(port),
         "FTBOT_SANDBOX": "1",
         "FTBOT_POLL_INTERVAL": "0.5",
+        **date_env(),
     }
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -182,6 +183,7 @@ def test_web_and_workers_start_together_on_an_empty_postgres(slack, sandbox) -> 
         "DATABASE_URL": url,
         "PORT": str(port),
         "FTBOT_POLL_INTERVAL": "0.5",
+        **date_env(),
         "FTBOT_NOTIFY_CHANNEL": "C0NOTIFY",  # the worker then asks auth.test: a sign it is polling
     }
     procs = [
@@ -209,8 +211,8 @@ def test_web_and_workers_start_together_on_an_empty_postgres(slack, sandbox) -> 
         assert "Traceback" not in out, out[-3000:]
 
 
-def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path, clock) -> None:  # noqa: ANN001
-    clock.set("2027-01-10")  # training closed at OpenAI, its models still answering: the week teams move
+def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set("2027-01-10")  # training closed at OpenAI, its models still answering: the week teams move
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--log-level", "ERROR", "demo", "--migrate", "--out", str(tmp_path / "demo")],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
@@ -228,8 +230,8 @@ def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path, clock) -> 
 
 
 @pytest.mark.parametrize("day", ["2027-01-15", "2028-06-01"])
-def test_demo_migrate_after_the_end_of_serving_says_why_there_is_nothing_to_show(day: str, tmp_path, clock) -> None:  # noqa: ANN001
-    clock.set(day)
+def test_demo_migrate_after_the_end_of_serving_says_why_there_is_nothing_to_show(day: str, tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set(day)
     out = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--migrate", "--out", str(tmp_path / "demo")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert f"today is {day} (this demo's clock), and OpenAI's gpt-4o-mini-2024-07-18 fine-tunes stopped serving on 2027-01-14 (ftbot's table)" in out.stdout

@@ -1,7 +1,7 @@
 """OpenAI's sunset on each date that matters, end to end (signed requests to /slack/events, the real
 clients to the OpenAI and Together AI sandboxes, the real worker): before the 30-day window, inside
 it, between the training end (2027-01-06) and the end of serving (2027-01-14), after it, a year
-later. The app's clock is set to the date (tests/conftest.py's `clock`); nothing reads the machine's.
+later. The app's clock is set to the date (tests/conftest.py's `app_clock`); nothing reads the machine's.
 
 Covered per date: a start on the OpenAI base (taken, or refused with the date and the way out), a
 start without `model=` (OpenAI's default while it trains, else Together AI's, saying so), the start
@@ -47,8 +47,8 @@ def _old_model(team, kits, *, suffix: str = "old") -> str:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("day", KEY_DATES)
-def test_starts_reports_and_countdowns_on_each_date(day: str, clock, sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
-    clock.set(day)
+def test_starts_reports_and_countdowns_on_each_date(day: str, app_clock, sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    app_clock.set(day)
     today = date.fromisoformat(day)
     training_open = today < TRAINING_ENDS
     team = launch(sqlite_url, ["openai", "together"], worker=False)
@@ -111,8 +111,8 @@ def test_starts_reports_and_countdowns_on_each_date(day: str, clock, sqlite_url,
 
 
 @pytest.mark.parametrize("day", KEY_DATES)
-def test_the_warning_due_and_an_approvals_expiry_on_each_date(day: str, clock, sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
-    clock.set(day)
+def test_the_warning_due_and_an_approvals_expiry_on_each_date(day: str, app_clock, sqlite_url, launch, kits, slack) -> None:  # noqa: ANN001
+    app_clock.set(day)
     today = date.fromisoformat(day)
     team = launch(sqlite_url, ["openai", "together"], notify_channel=NOTIFY, approvals_required=1, approval_ttl_hours=1)
     model = _old_model(team, kits)
@@ -133,14 +133,14 @@ def test_the_warning_due_and_an_approvals_expiry_on_each_date(day: str, clock, s
     with team.bot.services.db.session() as s:
         req = s.scalars(select(ApprovalRequest)).one()
     assert req.created_at.date() == today and req.expires_at - req.created_at == timedelta(hours=1)
-    clock.advance(hours=1, seconds=1)
+    app_clock.advance(hours=1, seconds=1)
     wait_for(lambda: team.last_request().status == "expired", timeout=20)
     assert model in kits["openai"].sandbox.state.models
 
 
 @pytest.mark.parametrize("day", ["2026-12-20", "2027-01-10"])
-def test_a_moved_date_is_told_once_with_the_old_one_and_the_countdown_follows(day: str, clock, db_url, launch, kits, slack) -> None:  # noqa: ANN001
-    clock.set(day)
+def test_a_moved_date_is_told_once_with_the_old_one_and_the_countdown_follows(day: str, app_clock, db_url, launch, kits, slack) -> None:  # noqa: ANN001
+    app_clock.set(day)
     today = date.fromisoformat(day)
     sandbox = kits["openai"].sandbox
     team = launch(db_url, ["openai", "together"], notify_channel=NOTIFY)
@@ -204,7 +204,7 @@ def test_an_unreadable_provider_date_is_unknown_logged_once_and_nothing_fails(ra
         _say_shutdown(sandbox, BASE, "2027-01-14")
 
 
-def test_a_failed_live_read_backs_off_instead_of_repeating_on_every_command(sqlite_url, launch, kits, clock) -> None:  # noqa: ANN001
+def test_a_failed_live_read_backs_off_instead_of_repeating_on_every_command(sqlite_url, launch, kits, app_clock) -> None:  # noqa: ANN001
     from bot.retirements import live as live_mod
 
     sandbox = kits["openai"].sandbox
