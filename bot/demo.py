@@ -13,10 +13,11 @@ import re
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import clock
 from bot.settings import Settings
 
 SECRET = "demo-signing-secret"
@@ -130,7 +131,7 @@ def _quiet_logs() -> None:
 
 def run_folder(parent: str | Path, now: datetime | None = None) -> Path:
     """A new folder per run under `parent` (run-YYYYmmdd-HHMMSS, then -2, -3 … if taken): earlier runs are kept."""
-    stamp = f"run-{(now or datetime.now(UTC)):%Y%m%d-%H%M%S}"
+    stamp = f"run-{(now or clock.now()):%Y%m%d-%H%M%S}"
     base = Path(parent).resolve()
     path, n = base / stamp, 1
     while True:
@@ -189,7 +190,12 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
         """When something happened, in seconds since the demo started: events print in that order."""
         return f"[+{max(0.0, t - t0):5.1f}s]"
 
-    wall_to_mono = time.monotonic() - time.time()  # the stand-ins stamp with time.time()
+    # The Slack stand-in records its calls and the sandbox its webhooks by the wall clock.
+    wall_to_mono = time.monotonic() - time.time()
+    # From OpenAI's training end on, the team trains where training is still open: the demo shows
+    # the start at OpenAI refused, then trains at Together AI's sandbox (both enabled).
+    closed = openai_training_closed() if provider == "openai" else None
+    trains_at = "together" if closed else provider
     db_file = out_path / "demo.db"
     db_url = f"sqlite:///{db_file}"
     upgrade(db_url)
@@ -204,7 +210,13 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
             say(f"Could not start a local Ray head: {exc}")
             return 1
     else:
-        sandbox, adapter, conf = _sandboxed_provider(provider, timing)
+        sandbox, adapter, conf = _sandboxed_provider(trains_at, timing)
+    providers = {trains_at: adapter}
+    refusing = None
+    if closed:
+        refusing, openai_adapter, openai_conf = _sandboxed_provider("openai", timing)
+        providers = {"openai": openai_adapter, "together": adapter}
+        conf = {**conf, **openai_conf, "default_provider": "together"}
     slack = SlackStandIn(bot_token=TOKEN).start()
     settings = replace(
         Settings(),
@@ -214,27 +226,34 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
         database_url=db_url,
         poll_interval=1.0,
         # OpenAI's webhooks (Together has none): the sandbox signs and sends them when a job ends.
-        openai_webhook_secret=new_secret() if provider == "openai" else None,
+        openai_webhook_secret=new_secret() if trains_at == "openai" else None,
         # The job's automatic evaluation asks the trained model: the local Ray head serves none.
         eval_on_completion=provider != "ray" or bool(conf.get("ray_inference_url")),
         **conf,
     )
-    services = build_services(settings, provider=adapter)
+    services = build_services(settings, providers=providers)
     app = build_app(services)
     http = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
     worker = Worker(services, send_interval=0.2).start()
     # The sandbox tells ftbot when a job ends, signed, as OpenAI's webhooks do.
-    hooks = sandbox.state.webhooks if provider == "openai" else None
+    hooks = sandbox.state.webhooks if trains_at == "openai" else None
     if hooks is not None:
         hooks.configure(f"{http.url}/webhooks/openai", settings.openai_webhook_secret)
     requester = SlackRequester(f"{http.url}/slack/events", SECRET, response_base=f"{slack.base}/response")
 
     say("ftbot demo: everything runs on this machine, no accounts needed")
-    rows = [(where_it_runs(provider), sandbox.url), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
+    rows = [(where_it_runs(trains_at), sandbox.url), *([(where_it_runs("openai"), refusing.url)] if refusing else []), ("Slack stand-in", slack.api_url), ("ftbot", f"{http.url}/slack/events   (database {db_file})")]
     width = max(len(name) for name, _ in rows) + 3
     for name, where in rows:
         say(f"  {name:<{width}}{where}")
     say()
+    if closed:
+        say(
+            f"Today is {clock.today():%Y-%m-%d} (this demo's clock). OpenAI takes no new fine-tuning jobs since {closed[0]:%Y-%m-%d} ({closed[1]}): "
+            "the team's start there is refused, so this demo trains at Together AI's sandbox instead, where training is open "
+            "(Together AI is the default provider here, OpenAI stays enabled)."
+        )
+        say()
     examples = max(10, steps // 3)
 
     def share(name: str, content: bytes) -> None:
@@ -260,19 +279,37 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
     share("acme-support.jsonl", _training_file(examples))
     v = services.provider.upload_file(_training_file(10), "acme-support-valid.jsonl")
     say(f"A validation set is already at the provider as {v.id}.")
+    if closed:
+        refused = f"start acme-support provider=openai model={OPENAI_BASE} epochs=3 batch=1 suffix=acme-support"
+        say(f"{at(time.monotonic())} @alice types in #ml-runs:  /ft {refused}")
+        answer = _answer(requester, slack, refused)
+        say(f"{at(time.monotonic())} [only @alice sees] {answer or '(no answer within 30 s)'}")
+        say()
+        if _any_job(services):
+            say("OpenAI took a job after its training end; something is wrong.")
+            return 1
     # At Together `lr` is the learning rate itself and LoRA is chosen explicitly (its options).
-    extra = " training=lora lora_r=16 lr=1e-4" if provider == "together" else ""
+    extra = " training=lora lora_r=16 lr=1e-4" if trains_at == "together" else ""
     command = f"start acme-support validation={v.id} epochs=3 batch=1 suffix=acme-support{extra}"
     if provider == "ray":
         # The tiny trainer's steps are mini-batches of characters: bigger batches, a short job.
         command = f"start acme-support validation={v.id} epochs=2 batch=16 lr=0.0002 suffix=acme-support"
     say(f"{at(time.monotonic())} @alice types in #ml-runs:  /ft {command}")
     started = time.monotonic()
+    answers_before = len(slack.responses())
+    # Everything Slack sees from here on is printed, the answer to this command included.
+    seen_calls = len(slack.calls())
     reply = requester.command(command, user="U0ALICE", channel=CHANNEL)
     say(f"  Slack got HTTP {reply.status} after {reply.elapsed * 1000:.0f} ms (the ack)")
     say()
+    # A start that is refused (or fails) makes no job: print its answer and stop, never a silent wait.
+    if not _wait_for(lambda: _any_job(services) or len(slack.responses()) > answers_before, 30) or not _wait_for(lambda: _any_job(services), 2):
+        got = slack.responses()[answers_before:]
+        said = _plain(got[0].get("blocks"), got[0].get("text", "")) if got else "(no answer within 30 s)"
+        say(f"{at(time.monotonic())} [only @alice sees] {said}")
+        say("The start made no job (the answer above says why); nothing to train.")
+        return 1
 
-    seen_calls = len(slack.calls())
     seen_hooks = 0
     chart_saved: Path | None = None
     deleted_ok = False
@@ -353,12 +390,16 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
         services.close()
         slack.stop()
         sandbox.stop()
+        if refusing is not None:
+            refusing.stop()
     took = time.monotonic() - started
     say()
     n_calls = sum(1 for c in slack.calls() if c.method not in {"auth.test", "upload", "response_url"})
     refused = sum(1 for c in slack.calls() if c.status != 200)
     say("Summary")
-    say(f"  provider          {where_it_runs(provider)}")
+    if closed:
+        say(f"  start at OpenAI   refused: no new fine-tuning jobs since {closed[0]:%Y-%m-%d} ({closed[1]})")
+    say(f"  provider          {where_it_runs(trains_at)}")
     say(f"  datasets          {facts['datasets']}")
     say(f"  job               {facts['job']}")
     say(f"  model             {facts['model']}")
@@ -371,6 +412,49 @@ def _demo(out_path: Path, transcript: Any, *, steps: int, out: Any, provider: st
         print(f"The job did not finish within {deadline - started:.0f} s; something is wrong.", file=out)
         return 1
     return 0 if deleted_ok else 1
+
+
+OPENAI_BASE = "gpt-4o-mini-2024-07-18"
+
+
+def openai_training_closed(today: date | None = None) -> tuple[date, str] | None:
+    """(the day, where it comes from) when OpenAI's training on the demo's base has ended, else None.
+    The demo's sandbox lists no training end, so ftbot's table (the date the bot refuses by) decides."""
+    from bot.retirements.table import table_for
+
+    r = table_for(None).lookup("openai", OPENAI_BASE)
+    day = today or clock.today()
+    if r is None or r.training_ends is None or r.training_ends > day:
+        return None
+    return r.training_ends, "ftbot's table"
+
+
+def _wait_for(what: Any, timeout: float) -> bool:  # noqa: ANN401
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if what():
+            return True
+        time.sleep(0.05)
+    return bool(what())
+
+
+def _answer(requester: Any, slack: Any, command: str) -> str | None:  # noqa: ANN401
+    """Send `/ft command` as @alice and return the answer only she sees (waits up to 30 s)."""
+    before = len(slack.responses())
+    requester.command(command, user="U0ALICE", channel=CHANNEL)
+    if not _wait_for(lambda: len(slack.responses()) > before, 30):
+        return None
+    got = slack.responses()[before]
+    return _plain(got.get("blocks"), got.get("text", ""))
+
+
+def _any_job(services: Any) -> bool:  # noqa: ANN401
+    from sqlalchemy import select
+
+    from storage.models import Job
+
+    with services.db.session() as s:
+        return s.scalar(select(Job.id).limit(1)) is not None
 
 
 def _summary_facts(services: Any) -> dict[str, str]:  # noqa: ANN401

@@ -12,16 +12,46 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.demo import SECRET, TOKEN, _indent, _plain, _training_file
+from bot import clock
+from bot.demo import OPENAI_BASE, SECRET, TOKEN, _indent, _plain, _training_file
 from bot.settings import Settings
 
 CHANNEL = "C0DEMO"
 
 
+# The old model was trained this long before today: before OpenAI's training end whatever today is.
+TRAINED_DAYS_AGO = 90
+
+
+def serving_ended() -> tuple[Any, str] | None:
+    """(the day, where it comes from) when the old model's base stopped serving, else None."""
+    from bot.retirements.table import table_for
+
+    r = table_for(None).lookup("openai", OPENAI_BASE)
+    if r is None or r.serving_ends is None or r.serving_ends >= clock.today():  # its last day still answers
+        return None
+    return r.serving_ends, "ftbot's table"
+
+
 def run_migrate_demo(out_dir: str = "ftbot-demo", out: Any = sys.stdout) -> int:  # noqa: ANN401
+    from bot.demo import _quiet_logs
+
+    _quiet_logs()
+    ended = serving_ended()
+    if ended is not None:
+        print(
+            f"ftbot demo --migrate: today is {clock.today():%Y-%m-%d} (this demo's clock), and OpenAI's {OPENAI_BASE} fine-tunes stopped serving on "
+            f"{ended[0]:%Y-%m-%d} ({ended[1]}). A migration keeps the old model's answers to compare its replacement with, and there is no "
+            "old model left to ask, so there is nothing to show. A team that kept answers with `/ft keep` before that day still migrates: "
+            "`/ft migrate` copies the data and recipe, and the parity report uses the saved answers. `ftbot demo` trains a new model at "
+            "Together AI's sandbox.",
+            file=out,
+        )
+        return 0
     from sqlalchemy import select
 
     from bot.app import build_app
@@ -37,7 +67,7 @@ def run_migrate_demo(out_dir: str = "ftbot-demo", out: Any = sys.stdout) -> int:
     from bot.web import HttpServer, WebApp
     from bot.worker.runner import Worker
     from storage.migrate import upgrade
-    from storage.models import Job, Migration
+    from storage.models import Job, Migration, OutboxMessage
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -96,20 +126,36 @@ def run_migrate_demo(out_dir: str = "ftbot-demo", out: Any = sys.stdout) -> int:
         say("ftbot demo --migrate: leaving OpenAI before its models stop, on this machine with no accounts")
         say(f"  OpenAI sandbox       {openai_sb.url}\n  Together AI sandbox  {together_sb.url}\n  ftbot                {http.url}/slack/events")
         say()
-        train = providers["openai"].upload_file(_training_file(24), "acme-support.jsonl")
-        valid = providers["openai"].upload_file(_training_file(10), "acme-support-valid.jsonl")
-        say(f"A model trained at OpenAI months ago (data {train.id}, validation {valid.id}):")
-        ask(f"start {train.id} validation={valid.id} epochs=2 batch=2 lr=2 suffix=acme")
+        # The old model was trained months ago, when OpenAI still took jobs: the demo's clock is set
+        # back while it trains (everything here reads that clock), then returns to today.
+        today = clock.current()
+        back = clock.SetClock(today.now() - timedelta(days=TRAINED_DAYS_AGO))
+        clock.use(back)
+        try:
+            train = providers["openai"].upload_file(_training_file(24), "acme-support.jsonl")
+            valid = providers["openai"].upload_file(_training_file(10), "acme-support-valid.jsonl")
+            say(f"On {back.today():%Y-%m-%d}, {TRAINED_DAYS_AGO} days before today (the demo's clock set back while it trains), a model is trained at OpenAI (data {train.id}, validation {valid.id}):")
+            ask(f"start {train.id} validation={valid.id} epochs=2 batch=2 lr=2 suffix=acme")
 
-        def made() -> str | None:
-            with services.db.session() as s:
-                return s.scalar(select(Job.fine_tuned_model).where(Job.provider == "openai", Job.fine_tuned_model.is_not(None)))
+            def made() -> str | None:
+                with services.db.session() as s:
+                    return s.scalar(select(Job.fine_tuned_model).where(Job.provider == "openai", Job.fine_tuned_model.is_not(None)))
 
-        model = wait(made)
+            model = wait(made)
+
+            def sent() -> bool:
+                with services.db.session() as s:
+                    return s.scalar(select(OutboxMessage.id).where(OutboxMessage.delivered_at.is_(None), OutboxMessage.gave_up_at.is_(None)).limit(1)) is None
+
+            # Its card, alert and chart go out before the clock moves on (a claim taken 90 days ago
+            # would look expired).
+            wait(sent, 30)
+        finally:
+            clock.use(today)
         if not model:
             say("The OpenAI job did not finish; something is wrong.")
             return 1
-        say(f"It made {model}.")
+        say(f"It made {model}. Back to today, {clock.today():%Y-%m-%d}.")
         say()
         say("Where it stands (the date comes from OpenAI's models list, `shutdown_date`):")
         ask("models")

@@ -7,6 +7,8 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot.clock import Clock, current
+from bot.clock import use as use_clock
 from bot.errors import UserError
 from bot.provider.base import Provider
 from bot.settings import Settings
@@ -38,6 +40,11 @@ class Services:
         self.providers[self.default_provider] = value
 
     @property
+    def clock(self) -> Clock:
+        """The one clock every "now" and "today" reads (bot/clock.py)."""
+        return current()
+
+    @property
     def several_providers(self) -> bool:
         """More than one provider enabled: rows, cards and answers then name each one's provider."""
         return len(self.providers) > 1
@@ -67,8 +74,12 @@ def build_services(
     provider: Provider | None = None,
     providers: dict[str, Provider] | None = None,
     slack: WebClient | None = None,
+    clock: Clock | None = None,
 ) -> Services:
-    """`provider` (one) or `providers` (by name) replace the ones the settings would make."""
+    """`provider` (one) or `providers` (by name) replace the ones the settings would make; `clock`
+    becomes the process's clock (tests and the demo set a date; the default is the system's)."""
+    if clock is not None:
+        use_clock(clock)
     from bot.jobs.view import show_providers
     from bot.provider.factory import make_providers
     from bot.slack_client import make_web_client

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -552,3 +552,24 @@ class BlockFallback(Base):
     until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RetirementNotice(Base):
+    """A retirement warning the team was sent, keyed by the date it announced: when a provider moves
+    a model's end of serving, the next check sees the newest notice's date differ and says so once."""
+
+    __tablename__ = "retirement_notices"
+    __table_args__ = (
+        UniqueConstraint("team_id", "provider", "model", "serving_ends", "threshold", name="uq_retirement_notices_date_threshold"),
+        Index("ix_retirement_notices_model", "team_id", "provider", "model"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # "" when the job has no team (started outside Slack before a team was known): NULLs never collide.
+    team_id: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(255))
+    serving_ends: Mapped[date] = mapped_column()
+    # The warning's threshold in days (30, 7, 1); 0 for a date-moved notice when no threshold is due.
+    threshold: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

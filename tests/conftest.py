@@ -16,6 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot import clock as bot_clock
+from bot.clock import SetClock
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.state import Timing
 from bot.settings import Settings
@@ -43,6 +45,48 @@ def pytest_configure(config: pytest.Config) -> None:
     # CI must never quietly skip the PostgreSQL half of the storage and poller tests.
     if os.environ.get("CI") and not os.environ.get(PG_ENV):
         raise pytest.UsageError(f"CI is set but {PG_ENV} is not: the PostgreSQL tests would be skipped")
+
+
+# ---- the date --------------------------------------------------------------------------------
+
+# The suite's date unless a test sets its own: before the 30-day window of OpenAI's 2027-01-14 and
+# before its training end (2027-01-06). Nothing in the suite reads the machine's date.
+DEFAULT_NOW = "2026-12-01T12:00:00Z"
+
+# The dates that matter for OpenAI's sunset: before the 30-day window, inside it, training closed
+# but the models still serving, after the end of serving, a year later.
+KEY_DATES = ("2026-12-01", "2026-12-20", "2027-01-10", "2027-02-01", "2028-06-01")
+
+
+class SuiteClock(SetClock):
+    """The process's clock in tests. Setting it also sets FTBOT_TEST_NOW, so a process the test
+    starts (`ftbot serve`, a worker, the demo) starts on the same date."""
+
+    def set(self, at: Any) -> None:
+        super().set(at)
+        os.environ[bot_clock.ENV] = bot_clock.env_value(self.now())
+
+    def advance(self, **delta: float) -> None:
+        super().advance(**delta)
+        os.environ[bot_clock.ENV] = bot_clock.env_value(self.now())
+
+
+def date_env() -> dict[str, str]:
+    """For a process a test starts with an environment of its own: the test's date (FTBOT_TEST_NOW)
+    and, in a date-shifted run, the moved wall clock (tests/timeshift on PYTHONPATH), without which its
+    timestamps and signatures would not match the test's."""
+    return {k: os.environ[k] for k in (bot_clock.ENV, "FTBOT_TEST_WALL_CLOCK", "PYTHONPATH") if k in os.environ}
+
+
+@pytest.fixture(autouse=True)
+def app_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[SuiteClock]:
+    """Every test runs on DEFAULT_NOW (ticking with the monotonic clock) unless it sets its own:
+    `app_clock.set("2027-01-20")`."""
+    monkeypatch.setenv(bot_clock.ENV, DEFAULT_NOW)  # restored after the test; set() overwrites it
+    suite = SuiteClock(DEFAULT_NOW)
+    previous = bot_clock.use(suite)
+    yield suite
+    bot_clock.use(previous)
 
 
 # ---- databases ------------------------------------------------------------------------------

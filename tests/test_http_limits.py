@@ -21,7 +21,7 @@ import pytest
 
 from bot.sandbox.webhooks import new_secret
 from bot.web import HttpServer, WebApp
-from tests.conftest import wait_for
+from tests.conftest import date_env, wait_for
 
 LIMIT = 1024 * 1024  # the default FTBOT_HTTP_MAX_BODY_BYTES
 
@@ -163,6 +163,7 @@ def test_ftbot_serve_takes_its_limits_from_the_settings(tmp_path, slack) -> None
         "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
         "PORT": str(port),
         "FTBOT_SANDBOX": "1",
+        **date_env(),
         "FTBOT_HTTP_MAX_BODY_BYTES": "4096",
         "FTBOT_HTTP_CONNECTION_LIMIT": "20",
         "FTBOT_HTTP_CHANNEL_TIMEOUT": "5",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.slack_standin.requests import SlackRequester
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, wait_for
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, date_env, wait_for
 
 
 def _free_port() -> int:
@@ -29,7 +29,8 @@ def _run_dir(parent, *, besides: Path | None = None) -> Path:  # noqa: ANN001
     return run
 
 
-def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
+def test_demo_runs_the_whole_lifecycle(tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set("2026-12-20")  # inside the 30-day window, OpenAI still training (the demo's process reads FTBOT_TEST_NOW)
     earlier = tmp_path / "demo" / "run-20261130-120000"
     earlier.mkdir(parents=True)
     (earlier / "loss-chart.png").write_bytes(b"an earlier run's chart")
@@ -49,7 +50,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
     # Each run has its own folder; the earlier one is untouched.
     assert (earlier / "loss-chart.png").read_bytes() == b"an earlier run's chart"
     run = _run_dir(tmp_path / "demo", besides=earlier)
-    assert run.name > earlier.name and (run / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    assert run.name.startswith("run-20261220-") and run.name > earlier.name and (run / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+    assert "refused" not in text.split("\nSummary\n")[0].split("/ft delete-model")[0] and "Together" not in text
     assert (run / "transcript.txt").read_text() in text
     summary = text.split("\nSummary\n")[1]
     for seen in ("datasets          acme-support.jsonl (10 examples, clean)", ": succeeded", "model deleted     yes, after two approvals", "none refused", str(run)):
@@ -64,7 +66,36 @@ def test_demo_runs_the_whole_lifecycle(tmp_path) -> None:  # noqa: ANN001
         assert seen in text, seen
 
 
-def test_demo_runs_the_whole_lifecycle_on_together(tmp_path) -> None:  # noqa: ANN001
+# After OpenAI's training end (2027-01-20 is run by .ci/run's date-shifted run, its wall clock moved).
+@pytest.mark.parametrize("day", ["2027-01-10", "2028-06-01"])
+def test_after_openais_training_end_the_demo_shows_the_refusal_and_trains_at_together(day: str, tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set(day)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--out", str(tmp_path / "demo"), "--steps", "12"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    text = out.stdout
+    for seen in (
+        f"Today is {day} (this demo's clock). OpenAI takes no new fine-tuning jobs since 2027-01-06 (ftbot's table)",
+        "this demo trains at Together AI's sandbox instead",
+        "/ft start acme-support provider=openai model=gpt-4o-mini-2024-07-18",
+        "[only @alice sees] :warning: OpenAI takes no new fine-tuning jobs on `gpt-4o-mini-2024-07-18` since 2027-01-06 (ftbot's table), so nothing was started",
+        "training=lora lora_r=16 lr=1e-4", "Fine tune request created: ft-", "[thread: image]", "[final alert edited]",
+        "Evaluation vs base: *exact match 0 % → ", "*Deleted*",
+    ):
+        assert seen in text, seen
+    # The refusal comes before the start that trains, and no OpenAI job was ever made.
+    assert text.index("so nothing was started") < text.index("Fine tune request created")
+    assert "ftjob-" not in text and "Created fine-tuning job" not in text
+    summary = text.split("\nSummary\n")[1]
+    for seen in ("start at OpenAI   refused: no new fine-tuning jobs since 2027-01-06", "provider          Together AI sandbox", ": succeeded", "model deleted     yes"):
+        assert seen in summary, seen
+    assert (_run_dir(tmp_path / "demo") / "loss-chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_demo_runs_the_whole_lifecycle_on_together(tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set("2028-06-01")  # a year after OpenAI's dates: Together trains as ever
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "demo", "--provider", "together", "--out", str(tmp_path / "demo"), "--steps", "12"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
@@ -106,6 +137,7 @@ def test_serve_with_the_builtin_sandbox(tmp_path, slack) -> None:  # noqa: ANN00
         "PORT": str(port),
         "FTBOT_SANDBOX": "1",
         "FTBOT_POLL_INTERVAL": "0.5",
+        **date_env(),
     }
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -151,6 +183,7 @@ def test_web_and_workers_start_together_on_an_empty_postgres(slack, sandbox) -> 
         "DATABASE_URL": url,
         "PORT": str(port),
         "FTBOT_POLL_INTERVAL": "0.5",
+        **date_env(),
         "FTBOT_NOTIFY_CHANNEL": "C0NOTIFY",  # the worker then asks auth.test: a sign it is polling
     }
     procs = [
@@ -178,7 +211,8 @@ def test_web_and_workers_start_together_on_an_empty_postgres(slack, sandbox) -> 
         assert "Traceback" not in out, out[-3000:]
 
 
-def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path) -> None:  # noqa: ANN001
+def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set("2027-01-10")  # training closed at OpenAI, its models still answering: the week teams move
     out = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--log-level", "ERROR", "demo", "--migrate", "--out", str(tmp_path / "demo")],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
@@ -190,5 +224,16 @@ def test_demo_migrate_moves_a_model_from_openai_to_together(tmp_path) -> None:  
         "/ft migrate ft:gpt-4o-mini-2024-07-18:sandbox:acme:", "Migration #1: ready to start", "Meta-Llama-3.1-8B-Instruct-Reference",
         "lr 2e-05", "[Confirm] [Cancel]", "Saved 10 new answers", "started `ft-", "this job rebuilds", "is being rebuilt on Together AI",
         "*done*", "Done: the model now lives at Together AI.", "the Together AI model agrees with the old one on",
+        "On 2026-10-12, 90 days before today", "Back to today, 2027-01-10.", "2027-01-14 (4 days left, OpenAI API, read 2027-01-10)",
     ):
         assert seen in text, seen
+
+
+@pytest.mark.parametrize("day", ["2027-01-15", "2028-06-01"])
+def test_demo_migrate_after_the_end_of_serving_says_why_there_is_nothing_to_show(day: str, tmp_path, app_clock) -> None:  # noqa: ANN001
+    app_clock.set(day)
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--migrate", "--out", str(tmp_path / "demo")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert f"today is {day} (this demo's clock), and OpenAI's gpt-4o-mini-2024-07-18 fine-tunes stopped serving on 2027-01-14 (ftbot's table)" in out.stdout
+    assert "there is no old model left to ask" in out.stdout and "`/ft keep`" in out.stdout
+    assert not (tmp_path / "demo").exists() or not any((tmp_path / "demo").iterdir())  # nothing started, nothing written

@@ -26,6 +26,7 @@ from bot.messages.dataset_report import ReportContext, dataset_report, intake_pr
 from bot.outbox.deliver import deliver_now
 from bot.outbox.queue import enqueue
 from bot.provider.base import ProviderError
+from bot.retirements.sunset import training_closed, where_to_train
 from bot.retirements.table import table_for
 from bot.services import Services
 from storage.models import DatasetIntake
@@ -180,6 +181,11 @@ def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # no
             provider=provider,
         )
         ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
+        closed = training_closed(services, provider, model)
+        if closed is not None and closed.training_ends is not None:
+            other = where_to_train(services, besides=provider)
+            ctx.training_ended = (closed.training_ends, closed.training_source)
+            ctx.train_instead = (other.provider, other.label, other.model) if other else None
         if not report.ok and not a.force:
             _post(services, a, dataset_report(report, ctx))
             return "rejected"

@@ -20,12 +20,13 @@ import re
 from array import array
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bot import clock
 from bot.datasets.models import CHAT, COMPLETION, PREFERENCE, TOOLS, model_facts
 from bot.datasets.pricing import price_for
 from bot.datasets.tokens import get_encoding
@@ -276,7 +277,7 @@ class Validator:
         self.retirements = retirements
         # Whose retirement dates apply: Azure retires the same base models later than OpenAI.
         self.provider = provider or self.facts.provider
-        self.today = today or datetime.now(UTC).date()
+        self.today = today or clock.today()
         self.model = model
         self.limit = token_limit or self.facts.limit
         self.max_line_bytes = max_line_bytes

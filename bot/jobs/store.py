@@ -19,6 +19,7 @@ from bot.provider.base import Job as ProviderJob
 from bot.provider.base import JobEvent as ProviderEvent
 from bot.provider.base import is_final
 from storage.models import Checkpoint, Job, JobEvent, MetricPoint
+from storage.types import utcnow
 
 # Bind parameters per IN (…) list: PostgreSQL takes at most 65,535 in a statement and SQLite 32,766,
 # while one poll can bring far more events (a long job first seen after downtime).
@@ -64,7 +65,7 @@ def apply_provider_job(row: Job, pj: ProviderJob, now: datetime | None = None) -
     """Copy the provider's view onto our row. True when the status changed."""
     changed = row.status != pj.status
     if changed or row.status_since is None:
-        row.status_since = now or datetime.now(UTC)
+        row.status_since = now or utcnow()
     row.status = pj.status
     row.is_final = is_final(pj.status)
     row.base_model = pj.model

@@ -185,6 +185,14 @@ def held_answer(*, estimate_usd: float | None, note: str, budget_usd: float, app
     return _same(f":moneybag: This job is {cost}. Nothing was started: I asked <#{approval_channel}> for approval (request #{request_id}); it starts once approved, with its card here.")
 
 
+def with_note(answer: dict[str, Any], note: str | None) -> dict[str, Any]:
+    """An answer with a note above it (`note` is mrkdwn ftbot wrote: names already in code spans)."""
+    if not note:
+        return answer
+    blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": clip(f":information_source: {note}", 2900)}]}, *(answer.get("blocks") or [])]
+    return {**answer, "text": clip(f"{note} {answer.get('text', '')}", 3000), "blocks": blocks}
+
+
 def launch_answer(result: Any, channel: str) -> dict[str, Any]:
     """The answer to a start: bot.jobs.launch's Started (a job, maybe a duplicate) or Held (approvals asked)."""
     if hasattr(result, "request"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot.messages.table import code_cell, emoji_cell, table_blocks, user_cell
@@ -31,6 +31,10 @@ class ReportContext:
     provider_file_id: str | None = None
     provider: str | None = None  # the provider asked for (None: the default)
     reused: bool = False
+    # Training on `model` has ended at this provider: (when, where the date comes from) and where it
+    # still trains ((provider, label, base) of another enabled provider, or None).
+    training_ended: tuple[date, str] | None = None
+    train_instead: tuple[str, str, str] | None = None
 
 
 def _clip(text: str, n: int) -> str:
@@ -72,6 +76,23 @@ def _relabel(issue: Any) -> Any:
     from dataclasses import replace
 
     return replace(issue, message=f"validation file: {issue.message}")
+
+
+def _train_instead(ctx: ReportContext, start: str) -> str:
+    """Training on the checked base has ended: where the team can train instead, not a start that
+    would be refused."""
+    assert ctx.training_ended is not None
+    when, source = ctx.training_ended
+    name = escape(start.split(" provider=")[0]).replace("`", "")
+    here = f"No new jobs train on {code(_clip(ctx.model, 80))} here since {when:%Y-%m-%d} ({escape(source)}), so a start on it would be refused."
+    if ctx.train_instead is None:
+        return f"{here} Enable a provider where training is open (Together AI, a Ray cluster) to train on this data; `/ft migrate` moves a trained model's data and recipe."
+    provider, label, base = ctx.train_instead
+    return (
+        f"{here} Train at {escape(label)} instead: `/ft upload provider={provider}` with this file, then "
+        f"`/ft start {name} provider={provider}` (base {code(_clip(base, 80))}); "
+        f"a model trained here moves with `/ft migrate MODEL to={provider}`."
+    )
 
 
 def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
@@ -118,10 +139,13 @@ def dataset_report(report: Any, ctx: ReportContext) -> dict[str, Any]:
         start = _clip(ctx.name[:-6] if ctx.name.lower().endswith(".jsonl") else ctx.name, 100)
         if ctx.provider:
             start += f" provider={ctx.provider}"
+        nxt = f"Start a job on it: `/ft start {escape(start).replace('`', '')}`"
+        if ctx.training_ended is not None:
+            nxt = _train_instead(ctx, start)
         blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"{again.capitalize()}{code(ctx.provider_file_id)}. Start a job on it: `/ft start {escape(start).replace('`', '')}`"},
+                "text": {"type": "mrkdwn", "text": _clip(f"{again.capitalize()}{code(ctx.provider_file_id)}. {nxt}", 2990)},
             }
         )
     elif verdict == "errors":

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 from bot.commands.parse import DEFAULT_MODEL
+from bot.mrkdwn import clip
 from bot.provider.ray_defaults import BASE_MODELS as RAY_BASE_MODELS  # offered when a Ray cluster is enabled
 
 BASE_MODELS = (
@@ -48,10 +49,12 @@ def start_modal(
     providers: list[tuple[str, str]] | None = None,
     default_provider: str | None = None,
     closed: Collection[str] = (),
+    empty_means: str | None = None,
 ) -> dict[str, Any]:
     """files: (file id, label); models: base and fine-tuned model names to start from; providers:
     (name, label) to choose from, shown when there are several; closed: models no longer trained
-    anywhere enabled (sunset), left out."""
+    anywhere enabled (sunset), left out; empty_means: what an empty model choice trains, when not
+    the default provider's default (its training has ended)."""
     blocks: list[dict[str, Any]] = []
     if providers and len(providers) > 1:
         opts = [_opt(label, name) for name, label in providers]
@@ -75,7 +78,8 @@ def start_modal(
     if len(names) > 1:
         # Each provider trains its own models: left empty, the chosen provider's default is used.
         model_block["optional"] = True
-        model_el["placeholder"] = {"type": "plain_text", "text": "the provider's default"}
+        # When the default provider's default base no longer trains, an empty choice trains elsewhere: say where.
+        model_el["placeholder"] = {"type": "plain_text", "text": clip(f"empty: {empty_means}", 150) if empty_means else "the provider's default"}
     else:
         default = TOGETHER_BASE_MODELS[0] if names == ["together"] else RAY_BASE_MODELS[0] if names == ["ray"] else DEFAULT_MODEL
         if default in offered:

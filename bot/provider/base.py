@@ -6,11 +6,14 @@ this; the rest of ftbot only sees these types.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class JobStatus:
@@ -141,10 +144,30 @@ class Model:
 
 def day_of(value: object) -> date | None:
     """A provider's date in any of the shapes it comes in: "YYYY-MM-DD", an ISO timestamp, unix
-    seconds (as a number or digits), or nothing. Unreadable text is None (the table then decides),
-    never a crash: a date field is advice, not something to fail a listing over."""
+    seconds or milliseconds (as a number or digits), or nothing. Unreadable (garbage, NaN, out of the
+    calendar, `0001-01-01T00:00:00+01:00`) is None, "unknown", with the reason logged once per
+    value, never a crash: a date field is advice, not something to fail a listing over."""
     if value is None or value == "" or isinstance(value, bool):
         return None
+    try:
+        return _day_of(value)
+    except (ValueError, OverflowError, OSError, TypeError) as exc:
+        _unreadable(value, str(exc) or type(exc).__name__)
+        return None
+
+
+_logged_unreadable: set[str] = set()
+
+
+def _unreadable(value: object, reason: str) -> None:
+    shown = repr(value)[:80]
+    if shown in _logged_unreadable or len(_logged_unreadable) > 1000:
+        return
+    _logged_unreadable.add(shown)
+    log.warning("a provider's date %s cannot be read (%s); treated as unknown", shown, reason)
+
+
+def _day_of(value: object) -> date | None:
     if isinstance(value, int | float):
         return _epoch_day(float(value))
     if isinstance(value, datetime):
@@ -154,29 +177,24 @@ def day_of(value: object) -> date | None:
     text = str(value).strip()
     if text.isdigit():
         return _epoch_day(float(text))
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # An offset at the calendar's edge (0001-01-01T00:00:00+01:00) overflows here: the caller's except.
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
 MS_EPOCH_FROM = 1e11  # seconds this large are past the year 5000: the number is milliseconds
 
 
-def _epoch_day(seconds: float) -> date | None:
+def _epoch_day(seconds: float) -> date:
     """Unix seconds (or milliseconds, told apart by size) as a day; NaN, infinity or a number out
-    of range is None, not a crash."""
+    of range raises ValueError/OverflowError for `day_of` to report."""
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return None
+        raise ValueError("not a number")
     if abs(seconds) >= MS_EPOCH_FROM:
         seconds /= 1000.0
-    try:
-        return datetime.fromtimestamp(seconds, UTC).date()
-    except (ValueError, OverflowError, OSError):
-        return None
+    return datetime.fromtimestamp(seconds, UTC).date()
 
 
 @dataclass(frozen=True, slots=True)

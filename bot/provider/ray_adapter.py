@@ -45,6 +45,7 @@ import requests
 from ray.job_submission import JobStatus as RayStatus
 from ray.job_submission import JobSubmissionClient
 
+from bot import clock
 from bot.provider import ray_logs
 from bot.provider.base import (
     ChatReply,
@@ -268,7 +269,7 @@ class RayProvider:
                     return self.get_file(file_id)  # the same bytes are there already
                 self.fs.makedirs(f"{self.root}/datasets", exist_ok=True)
                 self.fs.put_file(tmp.name, self._dataset_path(file_id))
-                note = {"id": file_id, "filename": Path(filename).name, "bytes": size, "purpose": purpose, "created_at": int(time.time()), "sha256": digest.hexdigest()}
+                note = {"id": file_id, "filename": Path(filename).name, "bytes": size, "purpose": purpose, "created_at": int(clock.timestamp()), "sha256": digest.hexdigest()}
                 self.fs.pipe_file(self._note_path(file_id), json.dumps(note).encode())
         return self._file(note)
 
@@ -504,13 +505,13 @@ class RayProvider:
 
     def new_events(self, job_id: str, known_id: str | None, *, page_size: int = 100) -> list[JobEvent]:
         # Ray's job log has no time per line: a line is dated when ftbot first reads it.
-        now = int(time.time())
+        now = int(clock.timestamp())
         return [self._event(e, now) for e in self._read(job_id, known_id)]
 
     def list_events(self, job_id: str, *, limit: int = 20) -> list[JobEvent]:
         lines = self._log_lines(job_id)
         events = ray_logs.parse(lines, 0, ray_logs.LogState()).events
-        now = int(time.time())
+        now = int(clock.timestamp())
         return [self._event(e, now) for e in reversed(events)][:limit]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:

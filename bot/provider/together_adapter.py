@@ -25,7 +25,6 @@ import hashlib
 import logging
 import re
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -35,6 +34,7 @@ from typing import Any, BinaryIO
 import together
 from together.lib import FileTypeError
 
+from bot import clock
 from bot.provider.base import (
     ChatReply,
     Checkpoint,
@@ -576,7 +576,7 @@ class TogetherProvider:
         if self.settle_seconds <= 0 or not merged or any(e.type in FINAL_EVENTS for e in merged):
             return merged
         newest = max(e.created_at for e in merged)
-        if newest <= time.time() - self.settle_seconds:
+        if newest <= clock.timestamp() - self.settle_seconds:
             return merged
         return [e for e in merged if e.created_at < newest]
 

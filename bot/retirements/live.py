@@ -3,8 +3,9 @@
 OpenAI's models list carries `shutdown_date` per model (Azure's says `deprecation`); a fine-tune
 stops with its base model, so a model the list does not date is looked up by its base. The list is
 read at most once per LIVE_TTL per provider and process (dates move by announcement, not by the
-minute); a failed read leaves the last good one, or the table, in charge and is tried again after
-RETRY_AFTER.
+minute); a failed read (whatever failed: the provider, or an answer ftbot could not take) leaves the
+last good one, or the table, in charge and is tried again after RETRY_AFTER, doubling with each
+failure in a row up to MAX_RETRY_AFTER, as a failed poll backs off: never on every command.
 
 Which date wins, per field: the operator's FTBOT_RETIREMENTS file (a team's deliberate record), then
 the provider's list, then ftbot's shipped table. Every answer says where its date came from.
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 LIVE_TTL = 6 * 3600.0
 RETRY_AFTER = 300.0
+MAX_RETRY_AFTER = 3600.0
 TABLE_SOURCE = "ftbot's table"
 OPERATOR_SOURCE = "FTBOT_RETIREMENTS"
 
@@ -65,6 +67,7 @@ class LiveDates:
         self.clock = clock
         self._reads: dict[str, _Read] = {}
         self._failed_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def remember(self, provider: str, models: Iterable[Model]) -> None:
@@ -72,11 +75,17 @@ class LiveDates:
         with self._lock:
             self._reads[provider] = _Read(self.clock(), utcnow().date(), {m.id: m for m in models})
             self._failed_at.pop(provider, None)
+            self._failures.pop(provider, None)
 
     def forget(self) -> None:
         with self._lock:
             self._reads.clear()
             self._failed_at.clear()
+            self._failures.clear()
+
+    def retry_after(self, name: str) -> float:
+        """Seconds before a failed read of `name` is tried again."""
+        return min(MAX_RETRY_AFTER, RETRY_AFTER * 2 ** max(0, self._failures.get(name, 1) - 1))
 
     def read(self, name: str, provider: Provider) -> _Read | None:
         now = self.clock()
@@ -84,14 +93,17 @@ class LiveDates:
             got = self._reads.get(name)
             fresh = got is not None and now - got.at < self.ttl
             failed = self._failed_at.get(name)
-            if fresh or (failed is not None and now - failed < RETRY_AFTER):
+            if fresh or (failed is not None and now - failed < self.retry_after(name)):
                 return got
         try:
             models = provider.list_models()
-        except ProviderError as exc:
-            log.warning("reading %s's model dates failed (%s); using %s", name, exc.reason, "the last read" if got else "the table")
+        except Exception as exc:  # noqa: BLE001 - the dates are advice: the last read or the table decides meanwhile
+            reason = exc.reason if isinstance(exc, ProviderError) else f"{type(exc).__name__}: {exc}"[:200]
             with self._lock:
                 self._failed_at[name] = now
+                self._failures[name] = self._failures.get(name, 0) + 1
+                wait = self.retry_after(name)
+            log.warning("reading %s's model dates failed (%s); using %s, next try in %.0f s", name, reason, "the last read" if got else "the table", wait)
             return got
         self.remember(name, models)
         with self._lock:

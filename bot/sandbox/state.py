@@ -1,6 +1,6 @@
 """The sandbox's world: files, uploads, jobs moving through their lifecycle, models.
 
-Jobs advance lazily from the wall clock each time they are looked at, so the sandbox needs no
+Jobs advance lazily from the clock (bot/clock.py) each time they are looked at, so the sandbox needs no
 background thread and a paused job simply stops accumulating time. All objects are plain dicts in
 the exact shape of OpenAI's API, so serving them is `json.dumps`.
 """
@@ -14,11 +14,11 @@ import math
 import random
 import secrets
 import threading
-import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot import clock
 from bot.sandbox import checks
 from bot.sandbox.billing import billed_tokens_per_epoch
 from bot.sandbox.errors import ApiError
@@ -86,7 +86,8 @@ def _id(prefix: str) -> str:
 
 
 def _now() -> float:
-    return time.time()
+    # The sandbox dates its answers as OpenAI does, by the clock the app reads (bot/clock.py).
+    return clock.timestamp()
 
 
 @dataclass

@@ -21,12 +21,12 @@ import hashlib
 import json
 import math
 import secrets
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import clock
 from bot.provider.together_models import serverless
 from bot.sandbox.state import ApiError, SandboxState
 
@@ -116,7 +116,7 @@ class TogetherWorld:
         token = secrets.token_urlsafe(16)
         with self.state.lock:
             self.pending[token] = PendingUpload(
-                fid, form["file_name"], form["purpose"], form["file_type"], form.get("checksum", ""), time.time()
+                fid, form["file_name"], form["purpose"], form["file_type"], form.get("checksum", ""), clock.timestamp()
             )
         return fid, token
 
@@ -134,7 +134,7 @@ class TogetherWorld:
                 "id": up.fid,
                 "object": "file",
                 "bytes": len(content),
-                "created_at": int(time.time()),
+                "created_at": int(clock.timestamp()),
                 "filename": up.filename,
                 "FileType": up.file_type,
                 "purpose": up.purpose,
@@ -263,7 +263,7 @@ class TogetherWorld:
         if mname == "sft":
             resolved_method.setdefault("train_on_inputs", "auto")
         job = TogetherJob(
-            id=jid, sim_id=sim["id"], created=time.time(), model=model,
+            id=jid, sim_id=sim["id"], created=clock.timestamp(), model=model,
             lora=None if ttype.get("type") == "Full" else dict(ttype), method=resolved_method,
             n_epochs=int(n_epochs), batch_size=sim["method"][sim["method"]["type"]]["hyperparameters"]["batch_size"],
             learning_rate=float(lr), suffix=suffix, seed=sim["seed"], output_name=name,
@@ -325,7 +325,7 @@ class TogetherWorld:
         }
 
     def _view(self, job: TogetherJob, *, truncated: bool = False) -> dict[str, Any]:
-        now = time.time()
+        now = clock.timestamp()
         sim = self.state.get_job(job.sim_id)
         status = self._status(job, sim, now)
         sj = self.state.jobs[job.sim_id]
@@ -371,7 +371,7 @@ class TogetherWorld:
             if view["status"] in {"completed", "cancelled", "error", "user_error", "compressing", "uploading"}:
                 raise ApiError(400, f"Fine-tune job {jid} is {view['status']} and cannot be cancelled")
             if job.cancel_requested_at is None:
-                job.cancel_requested_at = time.time()
+                job.cancel_requested_at = clock.timestamp()
                 # In the simulation's own log, so it sorts before the job_stopped that follows.
                 self.state._event(self.state.jobs[job.sim_id], job.cancel_requested_at, "Cancel requested by user")
             return self._view(job, truncated=True)
@@ -391,7 +391,7 @@ class TogetherWorld:
             sj = self.state.jobs[job.sim_id]
             out = _translate(sj.events, sj, job)
             if view["status"] in {"compressing", "uploading", "completed"}:
-                done = job.trained_at or time.time()
+                done = job.trained_at or clock.timestamp()
                 phase = self.timing.queued_seconds
                 out.append(_ev(done, "model_compressing", "Compressing output model"))
                 if view["status"] != "compressing":
@@ -408,7 +408,7 @@ class TogetherWorld:
         """Test hook: identical events in the same second, which only their position tells apart."""
         with self.state.lock:
             job = self._job(jid)
-            at = float(int(time.time()))
+            at = float(int(clock.timestamp()))
             for _ in range(count):
                 job.extra_events.append(_ev(at, type, message, level="warning" if type == "warning" else "info"))
 
@@ -456,7 +456,7 @@ class TogetherWorld:
                     "object_name": f"{job.output_name}-step-{c['step_number']}",
                 })
             if view["status"] == "completed":
-                at = iso((job.trained_at or time.time()) + 2 * self.timing.queued_seconds)
+                at = iso((job.trained_at or clock.timestamp()) + 2 * self.timing.queued_seconds)
                 finals = [("Final Merged", "model", job.output_name), ("Final Adapter", "adapter", f"{job.output_name}-adapter")] if job.lora else [("Final", "model", job.output_name)]
                 for label, kind, name in finals:
                     data.append({
@@ -539,7 +539,7 @@ class TogetherWorld:
         else:
             choice = learned.reply(model, messages, self._lessons(model) if custom else None, self.state.memory.noise)
         return {
-            "id": f"chat-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "id": f"chat-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(clock.timestamp()), "model": model,
             "choices": [{"index": 0, "message": choice["message"], "finish_reason": choice["finish_reason"]}],
             "usage": learned.usage(messages, choice["message"]),
         }

@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot import clock
+
 
 class SandboxState(Protocol):
     """What the sender needs of the simulation (bot/sandbox/state.py's SandboxState, which owns the
@@ -58,7 +60,7 @@ def new_secret() -> str:
 
 def job_event_body(event_type: str, job_id: str, *, at: int | None = None) -> bytes:
     return json.dumps(
-        {"object": "event", "id": f"evt_{secrets.token_hex(12)}", "type": event_type, "created_at": int(time.time()) if at is None else at, "data": {"id": job_id}}
+        {"object": "event", "id": f"evt_{secrets.token_hex(12)}", "type": event_type, "created_at": int(clock.timestamp()) if at is None else at, "data": {"id": job_id}}
     ).encode()
 
 
@@ -145,7 +147,7 @@ class WebhookSender:
             if not self.enabled:
                 continue
             with self.state.lock:
-                now = time.time()
+                now = clock.timestamp()
                 for job in list(self.state.jobs.values()):
                     if job.phase != "done":
                         self.state._advance(job, now)

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 from werkzeug.wrappers import Request, Response
 
+from bot import clock
 from bot.background_server import BackgroundServer
 from bot.slack_standin.limits import READS, Limiter, RateLimits
 from bot.slack_standin.newer_blocks import newer_blocks_problem
@@ -290,7 +291,8 @@ class SlackStandIn(BackgroundServer):
         return args
 
     def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        # Slack dates messages by its own clock; the stand-in by the one the app reads (bot/clock.py).
+        return f"{int(clock.timestamp())}.{next(self._ts):06d}"
 
     def _api(self, request: Request, method: str) -> Response:
         args = self._args(request)

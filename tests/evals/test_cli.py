@@ -10,14 +10,13 @@ import sys
 
 import pytest
 
+from tests.conftest import date_env
 from tests.evals.conftest import BASE, expected, train
 from tests.evals.crafted import dataset, jsonl
 
 
 def _run(sandbox, tmp_path, *args: str) -> subprocess.CompletedProcess:  # noqa: ANN001
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": sandbox.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]  # the code under test, not another installed copy
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": sandbox.url, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", **date_env()}
     return subprocess.run([sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "eval", *args], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 

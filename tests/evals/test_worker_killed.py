@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.sandbox.learned import prompt_key
 from bot.sandbox.state import Faults
 from storage.models import EvalAnswer, EvalExample, EvalRun
-from tests.conftest import BOT_TOKEN, wait_for
+from tests.conftest import BOT_TOKEN, date_env, wait_for
 from tests.evals.conftest import train
 from tests.evals.crafted import dataset
 
@@ -26,7 +26,7 @@ def _spawn(db_url: str, sandbox, slack) -> subprocess.Popen:  # noqa: ANN001
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url,
         "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": sandbox.url, "DATABASE_URL": db_url, "FTBOT_POLL_INTERVAL": "0.2",
-        "FTBOT_EVAL_CONCURRENCY": str(CONCURRENCY),
+        "FTBOT_EVAL_CONCURRENCY": str(CONCURRENCY), **date_env(),
     }
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -110,3 +110,34 @@ def test_the_races_a_start_a_webhook_and_an_approval_expect_are_what_the_databas
             assert is_race_on(caught.value, expected), violated_constraint(caught.value)
     finally:
         engine.dispose()
+
+
+def test_the_retirement_warnings_race_is_what_the_database_reports(db_url: str) -> None:
+    from datetime import date
+
+    from sqlalchemy.orm import Session
+
+    from bot.retirements.warnings import WARNING_RACE
+    from storage.models import RetirementNotice
+
+    engine = make_engine(db_url)
+    try:
+        if engine.dialect.name == "postgresql":
+            assert WARNING_RACE <= _unique_names(engine)
+
+        def notice() -> RetirementNotice:
+            return RetirementNotice(team_id="T1", provider="openai", model="ft:m", serving_ends=date(2027, 1, 14), threshold=7)
+
+        with Session(engine) as s:
+            s.add(notice())
+            s.commit()
+        with Session(engine) as s, pytest.raises(IntegrityError) as caught:
+            s.add(notice())
+            s.flush()
+        assert violated_constraint(caught.value) == "uq_retirement_notices_date_threshold" and is_race_on(caught.value, WARNING_RACE)
+        # The same model warned for another date is another notice.
+        with Session(engine) as s:
+            s.add(RetirementNotice(team_id="T1", provider="openai", model="ft:m", serving_ends=date(2027, 1, 2), threshold=7))
+            s.commit()
+    finally:
+        engine.dispose()

@@ -136,7 +136,7 @@ def _heal(svc) -> None:  # noqa: ANN001
         c.execute(text("DROP TRIGGER refuse_events" + (" ON job_events" if svc.db.dialect == "postgresql" else "")))
 
 
-def test_a_job_whose_write_keeps_failing_backs_off_alone_and_shows_in_healthz(db_url, start_bot, slack, sandbox, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+def test_a_job_whose_write_keeps_failing_backs_off_alone_and_shows_in_healthz(db_url, start_bot, slack, sandbox, app_clock, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
     bot = start_bot(db_url)
     svc = bot.services
     stuck, *others = [_start(svc, f"k{i}") for i in range(4)]
@@ -158,7 +158,9 @@ def test_a_job_whose_write_keeps_failing_backs_off_alone_and_shows_in_healthz(db
     delays = [float(re.search(r"next try in ([\d.]+) s", r.getMessage()).group(1)) for r in failed]
     assert delays == pytest.approx([svc.settings.poll_interval * 2 ** n for n in range(1, len(delays) + 1)])
     # Its next poll is its last failure plus the back-off: not claimed again meanwhile.
-    assert abs(row.next_poll_at.timestamp() - (failed[-1].created + delays[-1])) < 0.5
+    # (a log record is stamped by the wall clock, the row by the app's: the test sets the latter's date)
+    wall_to_app = app_clock.now().timestamp() - time.time()
+    assert abs(row.next_poll_at.timestamp() - (failed[-1].created + wall_to_app + delays[-1])) < 0.5
 
     with urllib.request.urlopen(f"{bot.url}/healthz") as r:
         health = json.loads(r.read())

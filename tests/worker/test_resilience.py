@@ -16,7 +16,7 @@ from bot.jobs.lifecycle import start_job
 from bot.outbox.sender import Sender
 from bot.provider import JobSpec
 from bot.worker.poller import Poller
-from tests.conftest import BOT_TOKEN, wait_for
+from tests.conftest import BOT_TOKEN, date_env, wait_for
 from tests.helpers import chat_jsonl, thread_lines
 from tests.worker.test_job_notifications import CH, MODEL, _drive, _finished
 
@@ -106,6 +106,7 @@ def _worker_env(db_url: str, sandbox, slack) -> dict[str, str]:  # noqa: ANN001
         "FTBOT_POLL_INTERVAL": "0.2",
         "FTBOT_LOG_LEVEL": "WARNING",
         "FTBOT_EVAL_ON_COMPLETION": "0",  # these count the thread's messages exactly
+        **date_env(),
     }
 
 

@@ -10,9 +10,10 @@ from slack_bolt import Ack, App
 from bot.commands.parse import StartRequest, parse_start
 from bot.errors import UserError, answer_error
 from bot.jobs.launch import idempotency_key, launch
-from bot.messages.answers import launch_answer
+from bot.messages.answers import launch_answer, with_note
 from bot.messages.start_modal import field_for_error, form_to_args, form_values
 from bot.mrkdwn import unescape
+from bot.retirements.sunset import open_default
 from bot.services import Services
 
 
@@ -48,11 +49,14 @@ def _start(body: dict[str, Any], view: dict[str, Any], client: Any, context: Any
 
     # A form submitted twice carries the same view id: one job.
     try:
+        req, note = open_default(services, req)
         result = launch(services, req, team_id=team, user=user, channel=channel, key=idempotency_key(team, user, view["id"]))
     except Exception as exc:  # noqa: BLE001 - no response_url here: answered as an ephemeral message
+        if note is not None and isinstance(exc, UserError):
+            exc = UserError(f"{note}\n{exc.message}", exc.usage)
         answer_error(exc, reply)
         return
-    reply(**launch_answer(result, channel))
+    reply(**with_note(launch_answer(result, channel), note))
 
 
 def register(app: App) -> None:

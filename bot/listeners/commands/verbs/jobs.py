@@ -7,16 +7,17 @@ from typing import Any
 from slack_bolt import Respond
 
 from bot.commands.parse import Command, one_arg, optional_count, parse_start
+from bot.errors import UserError
 from bot.jobs.launch import idempotency_key, launch, start_choices
 from bot.jobs.lifecycle import steer_job
 from bot.jobs.listing import PAGE, list_page
 from bot.jobs.store import apply_fresh_status, resolve_job
 from bot.jobs.view import view_of
 from bot.listeners.commands.registry import handles
-from bot.messages.answers import job_list, job_status, launch_answer, steered_answer
+from bot.messages.answers import job_list, job_status, launch_answer, steered_answer, with_note
 from bot.messages.start_modal import BASE_MODELS, TOGETHER_BASE_MODELS, start_modal
 from bot.provider.base import provider_label
-from bot.retirements.sunset import closed_models
+from bot.retirements.sunset import closed_models, form_default, open_default
 from bot.services import Services
 from storage.models import Job
 from storage.types import utcnow
@@ -29,13 +30,20 @@ def start(cmd: Command, *, respond: Respond, client: Any, body: dict[str, Any], 
         files, models = start_choices(services, team)
         choices = [(name, provider_label(name)) for name in services.providers]
         closed = closed_models(services, [*BASE_MODELS, *TOGETHER_BASE_MODELS, *models])
-        view = start_modal(files, models, channel=channel, providers=choices, default_provider=services.default_provider, closed=closed)
+        # The form starts on a provider whose default base still trains, and says so.
+        provider, empty_means = form_default(services)
+        view = start_modal(files, models, channel=channel, providers=choices, default_provider=provider, closed=closed, empty_means=empty_means)
         client.views_open(trigger_id=body["trigger_id"], view=view)
         return
-    req = parse_start(cmd.args)
+    req, note = open_default(services, parse_start(cmd.args))
     key = idempotency_key(team, user, channel, body.get("trigger_id", ""), cmd.rest)
-    result = launch(services, req, team_id=team, user=user, channel=channel, key=key)
-    respond(response_type="ephemeral", **launch_answer(result, channel))
+    try:
+        result = launch(services, req, team_id=team, user=user, channel=channel, key=key)
+    except UserError as exc:
+        if note is None:
+            raise
+        raise UserError(f"{note}\n{exc.message}", exc.usage) from None
+    respond(response_type="ephemeral", **with_note(launch_answer(result, channel), note))
 
 
 @handles("list")
