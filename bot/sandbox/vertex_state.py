@@ -316,9 +316,9 @@ class VertexWorld:
         if job.processed and not job.invalid_reason and (detail not in {None, "TUNING_JOB_STATE_PROCESSING_DATASET"} or job.ended):
             out["tuningDataStats"] = {"supervisedTuningDataStats": {
                 "tuningDatasetExampleCount": str(job.examples),
-                "totalBillableTokenCount": str(job.billable_tokens * job.epochs),
+                "totalBillableTokenCount": str(job.billable_tokens),
                 "totalTuningCharacterCount": str(job.characters),
-                "totalBillableCharacterCount": str(job.characters * job.epochs),
+                "totalBillableCharacterCount": str(job.characters),
                 "tuningStepCount": str(job.total_steps),
                 "totalTruncatedExampleCount": "0",
             }}
