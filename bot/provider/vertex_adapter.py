@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
+import httpx2
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 from google.cloud import storage
@@ -142,9 +143,9 @@ def translate_errors(what: str) -> Iterator[None]:
         if code in {400, 409, 412}:
             raise ProviderInvalidRequest(f"{NAME} refused: {message}", code=_status_of(exc) or None, status=code) from exc
         raise ProviderError(f"{NAME} answered {code}: {message}", status=code) from exc
-    except httpx.TimeoutException as exc:
+    except (httpx.TimeoutException, httpx2.TimeoutException) as exc:
         raise ProviderUnavailable(f"{NAME} did not answer in time ({what})") from exc
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, httpx2.TransportError) as exc:
         raise ProviderUnavailable(f"{NAME} is unreachable, try again in a minute") from exc
     except (auth_exc.DefaultCredentialsError, auth_exc.RefreshError) as exc:
         raise ProviderAuthError(f"{NAME}: no usable Google credentials ({str(exc)[:200]})") from exc
