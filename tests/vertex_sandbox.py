@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -31,6 +32,7 @@ def vertex_sandbox(_vertex_server: VertexSandboxServer) -> VertexSandboxServer:
     _vertex_server.world.reset()
     _vertex_server.app.faults.clear()
     _vertex_server.world.timing = replace(FAST)
+    _vertex_server.world.clock = time.time
     return _vertex_server
 
 

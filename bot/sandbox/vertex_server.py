@@ -18,6 +18,8 @@ Controls (JSON bodies):
 - POST /_sandbox/timing {"queued_seconds": …, "validating_seconds": …, "step_seconds": …}
 - POST /_sandbox/tuningJobs/<id>/fail {"message": …, "code": 13}: the job fails when next looked at.
 - POST /_sandbox/chat {"reply": "…{prompt}…"} or {"noise": 0.2}; DELETE: usual answers.
+- POST /_sandbox/clock {"advance": seconds}: the sandbox's clock stops and moves only when told;
+  DELETE /_sandbox/clock: the wall clock again.
 - GET /_sandbox/stats: requests per route; POST /_sandbox/reset.
 """
 
@@ -27,6 +29,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +38,7 @@ from werkzeug.wrappers import Request, Response
 
 from bot.background_server import BackgroundServer
 from bot.sandbox.state import Timing
-from bot.sandbox.vertex_state import PROJECT, GoogleError, VertexWorld
+from bot.sandbox.vertex_state import PROJECT, GoogleError, ManualClock, VertexWorld
 
 _P = r"/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -56,6 +59,8 @@ CONTROLS: list[tuple[str, re.Pattern[str], str]] = [
     ("DELETE", re.compile(r"/_sandbox/chat$"), "ctl_chat_off"),
     ("GET", re.compile(r"/_sandbox/stats$"), "ctl_stats"),
     ("POST", re.compile(r"/_sandbox/reset$"), "ctl_reset"),
+    ("POST", re.compile(r"/_sandbox/clock$"), "ctl_clock"),
+    ("DELETE", re.compile(r"/_sandbox/clock$"), "ctl_clock_off"),
 ]
 FAULT_KINDS = {"500": 13, "503": 14, "429": 8}
 
@@ -227,6 +232,20 @@ class VertexSandboxApp:
     def ctl_stats(self, request: Request) -> Response:
         with self.world.lock:
             return _json(dict(self.world.requests))
+
+    def ctl_clock(self, request: Request) -> Response:
+        """{"advance": seconds}: the sandbox's clock stops (at the wall clock's time, the first time)
+        and moves only by what is asked; DELETE: back to the wall clock."""
+        with self.world.lock:
+            if not isinstance(self.world.clock, ManualClock):
+                self.world.clock = ManualClock()
+            self.world.clock.advance(float(_body(request).get("advance", 0)))
+            return _json({"now": self.world.clock()})
+
+    def ctl_clock_off(self, request: Request) -> Response:
+        with self.world.lock:
+            self.world.clock = time.time
+        return _json({"ok": True})
 
     def ctl_reset(self, request: Request) -> Response:
         self.world.reset()

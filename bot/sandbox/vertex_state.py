@@ -112,8 +112,22 @@ class VertexJob:
         return self.epochs * self.steps_per_epoch
 
 
+class ManualClock:
+    """A clock that moves only when told (tests observe each state without racing the wall clock)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class VertexWorld:
-    """`read_object(bucket, name)` returns an object's bytes from the bucket, None when absent."""
+    """`read_object(bucket, name)` returns an object's bytes from the bucket, None when absent.
+    `clock` is the wall clock unless a test sets a ManualClock."""
 
     def __init__(self, read_object: Callable[[str, str], bytes | None], *, timing: Timing | None = None, project: str = PROJECT) -> None:
         self.lock = threading.RLock()
@@ -124,6 +138,7 @@ class VertexWorld:
 
     def reset(self) -> None:
         with self.lock:
+            self.clock: Callable[[], float] = time.time
             self.jobs: dict[str, VertexJob] = {}
             self.deleted_models: set[str] = set()
             self.memory = learned.Memory()
@@ -190,7 +205,7 @@ class VertexWorld:
         display = body.get("tunedModelDisplayName") or f"{short}-tuned-{secrets.token_hex(3)}"
         if len(display) > 128:
             raise GoogleError(3, "tunedModelDisplayName must be at most 128 characters.")
-        now = time.time()
+        now = self.clock()
         jid = str(random.randint(10**18, 9 * 10**18))
         job = VertexJob(
             id=jid, location=location, base_model=short, training_uri=train, validation_uri=val, epochs=epochs,
@@ -286,7 +301,7 @@ class VertexWorld:
         job.ended = (state, at, error)
 
     def view(self, job: VertexJob, now: float | None = None) -> dict[str, Any]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         state, detail, steps = self._phase(job, now)
         spec: dict[str, Any] = {
             "trainingDatasetUri": job.training_uri,
@@ -395,7 +410,7 @@ class VertexWorld:
             if state in {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"}:
                 raise GoogleError(9, f"Cannot cancel tuning job {self.job_name(job)} in state {state}.")
             if job.cancel_at is None:
-                job.cancel_at = time.time()
+                job.cancel_at = self.clock()
         return {}
 
     # ---- test controls ----------------------------------------------------------------------
@@ -486,7 +501,7 @@ class VertexWorld:
                 "totalTokenCount": usage["total_tokens"],
             },
             "modelVersion": name,
-            "createTime": rfc3339(time.time()),
+            "createTime": rfc3339(self.clock()),
             "responseId": secrets.token_urlsafe(12),
         }
 

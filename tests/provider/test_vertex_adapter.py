@@ -17,6 +17,7 @@ from bot.provider.base import (
 from bot.provider.vertex_adapter import KEY_LABEL, PAUSE_REASON, VertexProvider, key_label
 from bot.sandbox import learned
 from bot.sandbox.vertex_server import Fault
+from bot.sandbox.vertex_state import ManualClock
 from tests.conftest import wait_for
 from tests.vertex_sandbox import (  # noqa: F401
     FLASH,
@@ -86,23 +87,22 @@ def test_an_unconvertible_file_is_refused_by_line_before_anything_is_uploaded(pr
 
 def test_a_job_goes_through_vertex_states_to_a_tuned_model_that_learned_its_data(provider, vertex_sandbox) -> None:  # noqa: ANN001, F811
     t = vertex_sandbox.world.timing
-    t.step_seconds, t.queued_seconds, t.validating_seconds = 0.03, 0.4, 0.3
+    t.step_seconds, t.queued_seconds, t.validating_seconds = 1, 10, 10
+    clock = vertex_sandbox.world.clock = ManualClock()
     job_id = _start(provider, suffix="support", key="T1:start-1")
     seen: list[tuple[str, str | None]] = []
     events: list = []
     known = None
-
-    def done():  # noqa: ANN202
-        nonlocal known
+    while True:  # a poller's view, one poll per second of Vertex's time
         j = provider.get_job(job_id)
         seen.append((j.status, j.metadata.get("vertex_tuning_job_state")))
         new = provider.new_events(job_id, known)
         events.extend(e for e in new if e.id not in {x.id for x in events})
         if new:
             known = max(e.id for e in new)
-        return j.is_final and j
-
-    j = wait_for(done, interval=0.005)
+        if j.is_final:
+            break
+        clock.advance(1)
     assert j.status == "succeeded" and j.suffix == "support"
     assert ("queued", "TUNING_JOB_STATE_WAITING_FOR_QUOTA") in seen and ("running", "TUNING_JOB_STATE_TUNING") in seen
     assert ("running", "TUNING_JOB_STATE_PROCESSING_DATASET") in seen and ("running", "TUNING_JOB_STATE_POST_PROCESSING") in seen
@@ -145,11 +145,13 @@ def test_a_tuned_model_is_found_by_a_fresh_adapter(provider, vertex_sandbox) -> 
 
 
 def test_cancel_goes_through_cancelling(provider, vertex_sandbox) -> None:  # noqa: ANN001, F811
-    vertex_sandbox.world.timing.queued_seconds = 0.3
+    vertex_sandbox.world.timing.queued_seconds = 10
+    clock = vertex_sandbox.world.clock = ManualClock()
     job_id = _start(provider)
     j = provider.cancel_job(job_id)
     assert j.status == "cancelling" and j.metadata["vertex_state"] == "JOB_STATE_CANCELLING"
-    j = _finish(provider, job_id)
+    clock.advance(10)
+    j = provider.get_job(job_id)
     assert j.status == "cancelled" and j.error is None and j.fine_tuned_model is None
     assert provider.new_events(job_id, None)[-1].id == "vx30000000-cancelled"
     with pytest.raises(ProviderInvalidRequest, match="Cannot cancel"):

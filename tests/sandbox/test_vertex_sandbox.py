@@ -44,8 +44,9 @@ def _google_error(r: httpx.Response, http: int, status: str) -> str:
 
 def test_a_job_in_googles_json_conventions_through_its_states(vertex_sandbox) -> None:  # noqa: ANN001, F811
     t = vertex_sandbox.world.timing
-    t.queued_seconds, t.validating_seconds, t.step_seconds = 0.3, 0.3, 0.15
+    t.queued_seconds, t.validating_seconds, t.step_seconds = 10, 20, 5
     uri = _put(vertex_sandbox, "raw/train.jsonl", gemini_chat(16))
+    httpx.post(f"{vertex_sandbox.base}/_sandbox/clock", json={})  # time moves only when told
     r = _create(vertex_sandbox, _body(uri, adapterSize="ADAPTER_SIZE_EIGHT"))
     assert r.status_code == 200
     job = r.json()
@@ -54,17 +55,23 @@ def test_a_job_in_googles_json_conventions_through_its_states(vertex_sandbox) ->
     assert RFC3339.match(job["createTime"]) and job["labels"] == {"team": "ml"}
     assert job["supervisedTuningSpec"]["hyperParameters"] == {"epochCount": "2", "learningRateMultiplier": 1.0, "adapterSize": "ADAPTER_SIZE_EIGHT"}
     url = f"{vertex_sandbox.base}/v1/{job['name']}"
-    seen = []
 
-    def ended():  # noqa: ANN202
-        j = httpx.get(url, headers=AUTH).json()
-        seen.append((j["state"], j.get("tuningJobState")))
-        return j["state"] == "JOB_STATE_SUCCEEDED" and j
+    def after(seconds: float) -> dict:
+        httpx.post(f"{vertex_sandbox.base}/_sandbox/clock", json={"advance": seconds})
+        return httpx.get(url, headers=AUTH).json()
 
-    j = wait_for(ended, interval=0.01)
-    order = [s for _, s in seen if s]
-    assert order == sorted(order, key=["TUNING_JOB_STATE_WAITING_FOR_QUOTA", "TUNING_JOB_STATE_PROCESSING_DATASET", "TUNING_JOB_STATE_WAITING_FOR_CAPACITY", "TUNING_JOB_STATE_TUNING", "TUNING_JOB_STATE_POST_PROCESSING"].index)
-    assert {"TUNING_JOB_STATE_PROCESSING_DATASET", "TUNING_JOB_STATE_TUNING", "TUNING_JOB_STATE_POST_PROCESSING"} <= set(order)
+    j = after(10)
+    assert (j["state"], j["tuningJobState"]) == ("JOB_STATE_RUNNING", "TUNING_JOB_STATE_PROCESSING_DATASET") and RFC3339.match(j["startTime"])
+    j = after(20)
+    assert (j["state"], j["tuningJobState"]) == ("JOB_STATE_RUNNING", "TUNING_JOB_STATE_WAITING_FOR_CAPACITY")
+    j = after(10 + 5)  # one step of 4 (16 examples, 8 a step, 2 epochs)
+    assert (j["tuningJobState"], j["tuningJobMetadata"]) == ("TUNING_JOB_STATE_TUNING", {"completedEpochCount": "0", "completedStepCount": "1"})
+    j = after(5)
+    assert j["tuningJobMetadata"] == {"completedEpochCount": "1", "completedStepCount": "2"}
+    j = after(10)
+    assert (j["state"], j["tuningJobState"]) == ("JOB_STATE_RUNNING", "TUNING_JOB_STATE_POST_PROCESSING") and "tunedModel" not in j
+    j = after(10)
+    assert j["state"] == "JOB_STATE_SUCCEEDED"
     stats = j["tuningDataStats"]["supervisedTuningDataStats"]
     assert stats["tuningDatasetExampleCount"] == "16" and stats["tuningStepCount"] == "4"
     assert all(isinstance(stats[k], str) and stats[k].isdigit() for k in ("totalBillableTokenCount", "tuningStepCount"))
@@ -85,12 +92,15 @@ def test_a_job_in_googles_json_conventions_through_its_states(vertex_sandbox) ->
 
 
 def test_cancel_answers_empty_then_cancelling_then_cancelled(vertex_sandbox) -> None:  # noqa: ANN001, F811
-    vertex_sandbox.world.timing.queued_seconds = 0.2
+    vertex_sandbox.world.timing.queued_seconds = 10
+    httpx.post(f"{vertex_sandbox.base}/_sandbox/clock", json={})
     job = _create(vertex_sandbox, _body(_put(vertex_sandbox, "raw/c.jsonl", gemini_chat(4)))).json()
     r = httpx.post(f"{vertex_sandbox.base}/v1beta1/{job['name']}:cancel", headers=AUTH)
     assert r.status_code == 200 and r.json() == {}
     assert httpx.get(f"{vertex_sandbox.base}/v1beta1/{job['name']}", headers=AUTH).json()["state"] == "JOB_STATE_CANCELLING"
-    j = wait_for(lambda: (x := httpx.get(f"{vertex_sandbox.base}/v1beta1/{job['name']}", headers=AUTH).json())["state"] == "JOB_STATE_CANCELLED" and x)
+    httpx.post(f"{vertex_sandbox.base}/_sandbox/clock", json={"advance": 10})
+    j = httpx.get(f"{vertex_sandbox.base}/v1beta1/{job['name']}", headers=AUTH).json()
+    assert j["state"] == "JOB_STATE_CANCELLED"
     assert j["error"]["code"] == 1 and "tunedModel" not in j
     _google_error(httpx.post(f"{vertex_sandbox.base}/v1beta1/{job['name']}:cancel", headers=AUTH), 400, "FAILED_PRECONDITION")
 
