@@ -279,7 +279,7 @@ def approx_tokens(example: dict[str, Any]) -> int:
 # ---- the file -------------------------------------------------------------------------------
 
 
-def _examples(fh: BinaryIO, check: GeminiCheck) -> Iterator[tuple[int, bytes]]:
+def _examples(fh: BinaryIO, check: GeminiCheck, *, count_tokens: bool = True) -> Iterator[tuple[int, bytes]]:
     """(line number, the line to write) for every usable example; problems go into `check`."""
     for n, raw in _lines(fh):
         if raw is None:
@@ -314,7 +314,7 @@ def _examples(fh: BinaryIO, check: GeminiCheck) -> Iterator[tuple[int, bytes]]:
             check.problem(n, str(exc))
             continue
         out = raw if converted is None else orjson.dumps(converted)
-        tokens = approx_tokens(converted if converted is not None else example)
+        tokens = approx_tokens(converted if converted is not None else example) if count_tokens else 0
         check.examples += 1
         check.total_tokens += tokens
         check.max_example_tokens = max(check.max_example_tokens, tokens)
@@ -347,7 +347,7 @@ def write_converted(path: str | Path, out: BinaryIO) -> int:
     result = GeminiCheck(path=str(path))
     written = 0
     with open(path, "rb") as fh:
-        for _, line in _examples(fh, result):
+        for _, line in _examples(fh, result, count_tokens=False):  # counted by check() already
             if result.problem_count:
                 break
             out.write(line)
