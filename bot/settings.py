@@ -75,6 +75,12 @@ class Settings:
     ray_cpus: float | None = None
     ray_inference_url: str | None = None
     ray_inference_key: str | None = field(default=None, repr=False)
+    # Gemini tuning on Google Vertex AI (bot/provider/vertex_adapter.py); FTBOT_VERTEX_BUCKET or
+    # FTBOT_VERTEX_LOCATION enables it (GOOGLE_CLOUD_PROJECT alone does not: many GCP hosts set it).
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    vertex_bucket: str | None = None
+    vertex_price_per_mtok: float | None = None
     # Evaluations (bot.evals): after each successful job, examples per evaluation, requests in flight per provider.
     eval_on_completion: bool = True
     eval_examples: int = 50
@@ -95,6 +101,8 @@ class Settings:
             on.append("together")
         if self.ray_address:
             on.append("ray")
+        if self.vertex_bucket or self.vertex_location:
+            on.append("vertex")
         return tuple(on) or ("openai",)
 
     @property
@@ -123,6 +131,8 @@ class Settings:
                 out.append("AZURE_OPENAI_API_KEY is required (or install ftbot[azure] to sign in with Entra ID)")
         if "together" in enabled and not self.together_api_key:
             out.append("TOGETHER_API_KEY is required when TOGETHER_BASE_URL or TOGETHER_PROJECT_ID is set")
+        if "vertex" in enabled:
+            out += _check_vertex(self)
         return out
 
     # OPENAI_WEBHOOK_SECRET (whsec_…): when set, POST /webhooks/openai exists and idle jobs are polled less
@@ -178,7 +188,7 @@ def _one_message(problems: list[str]) -> str:
     return "; ".join(parts + others)
 
 
-PROVIDER_NAMES = ("openai", "azure", "together", "ray")
+PROVIDER_NAMES = ("openai", "azure", "together", "ray", "vertex")
 
 
 def _has_azure_identity() -> bool:
@@ -233,6 +243,10 @@ _ENV_NAME = {
     "ray_cpus": "FTBOT_RAY_CPUS",
     "ray_inference_url": "FTBOT_RAY_INFERENCE_URL",
     "ray_inference_key": "FTBOT_RAY_INFERENCE_KEY",
+    "vertex_project": "GOOGLE_CLOUD_PROJECT",
+    "vertex_location": "FTBOT_VERTEX_LOCATION",
+    "vertex_bucket": "FTBOT_VERTEX_BUCKET",
+    "vertex_price_per_mtok": "FTBOT_VERTEX_PRICE_PER_MTOK",
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
     "idle_poll_interval": "FTBOT_IDLE_POLL_INTERVAL",
     "http_max_body_bytes": "FTBOT_HTTP_MAX_BODY_BYTES",
@@ -430,6 +444,64 @@ def _check_ray(settings: Settings) -> list[str]:
     return out
 
 
+def _vertex_location(env: Mapping[str, str], name: str) -> str | None:
+    from bot.provider.vertex_models import TUNING_LOCATIONS
+
+    raw = _str(env, name)
+    if raw is not None and raw not in TUNING_LOCATIONS:
+        raise SettingsError(f"{name} must be a region where Gemini tuning runs ({' or '.join(TUNING_LOCATIONS)}), got {raw[:40]!r}")
+    return raw
+
+
+def _vertex_bucket(env: Mapping[str, str], name: str) -> str | None:
+    from bot.provider.vertex_models import bucket_and_prefix
+
+    raw = _str(env, name)
+    if raw is None:
+        return None
+    try:
+        bucket_and_prefix(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} {exc}, got {raw[:80]!r}") from None
+    return raw.rstrip("/")
+
+
+def _check_vertex(settings: Settings) -> list[str]:
+    """What Vertex needs beyond sandbox mode: the project, bucket and region, the client libraries,
+    and Application Default Credentials (a service-account key file or a workload identity)."""
+    import importlib.util
+
+    out = []
+    for field_name in ("vertex_project", "vertex_bucket", "vertex_location"):
+        if not getattr(settings, field_name):
+            out.append(f"{_ENV_NAME[field_name]} is required but not set")
+    try:
+        installed = all(importlib.util.find_spec(m) is not None for m in ("google.genai", "google.cloud.storage"))
+    except ModuleNotFoundError:
+        installed = False
+    if not installed:
+        return out + ["Vertex AI needs its client libraries: pip install 'ftbot[vertex]'"]
+    problem = _adc_problem()
+    return out + ([problem] if problem else [])
+
+
+def _adc_problem() -> str | None:
+    """Why Google's Application Default Credentials cannot be used, or None (never the secret)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if path and not Path(path).is_file():
+        return f"GOOGLE_APPLICATION_CREDENTIALS names {path[:120]!r}, which is not a readable file (a service account key file)"
+    try:
+        google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    except DefaultCredentialsError as exc:
+        if path:
+            return f"GOOGLE_APPLICATION_CREDENTIALS is not a usable credentials file ({str(exc).splitlines()[0][:160]})"
+        return "Google Application Default Credentials are not set: set GOOGLE_APPLICATION_CREDENTIALS to a service account key file (roles: Vertex AI User, Storage Object Admin on the bucket) or run with a workload identity"
+    return None
+
+
 def _webhook_secret(env: Mapping[str, str], name: str) -> str | None:
     raw = _token(env, name, "whsec_")
     if raw is None:
@@ -501,6 +573,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, dotenv_path: str | Pa
         ray_cpus=_number(env, "FTBOT_RAY_CPUS", float, None, minimum=0.0, maximum=4096.0),
         ray_inference_url=_url(env, "FTBOT_RAY_INFERENCE_URL", None),
         ray_inference_key=_str(env, "FTBOT_RAY_INFERENCE_KEY"),
+        vertex_project=_str(env, "GOOGLE_CLOUD_PROJECT"),
+        vertex_location=_vertex_location(env, "FTBOT_VERTEX_LOCATION"),
+        vertex_bucket=_vertex_bucket(env, "FTBOT_VERTEX_BUCKET"),
+        vertex_price_per_mtok=_number(env, "FTBOT_VERTEX_PRICE_PER_MTOK", float, None, minimum=0.0, maximum=10_000.0),
         openai_webhook_secret=_webhook_secret(env, "OPENAI_WEBHOOK_SECRET"),
         idle_poll_interval=_number(env, "FTBOT_IDLE_POLL_INTERVAL", float, 300.0, minimum=0.05),
         http_max_body_bytes=_number(env, "FTBOT_HTTP_MAX_BODY_BYTES", int, DEFAULT_HTTP_MAX_BODY_BYTES, minimum=1024, maximum=1024**3),

@@ -412,7 +412,7 @@ class Provider(Protocol):
         raises WebhookRejected when the request cannot be trusted."""
         ...
 
-PROVIDER_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI", "ray": "Ray"}
+PROVIDER_LABELS = {"openai": "OpenAI", "azure": "Azure OpenAI", "together": "Together AI", "ray": "Ray", "vertex": "Vertex AI"}
 
 
 def provider_label(name: str) -> str:
@@ -422,7 +422,7 @@ def provider_label(name: str) -> str:
 # Providers whose jobs cannot be paused at all (their adapters raise ProviderUnsupported): a card
 # made from a stored row offers no Pause button for them. A table, because cards are built from rows
 # without a provider object at hand.
-NO_PAUSE = frozenset({"together", "ray"})
+NO_PAUSE = frozenset({"together", "ray", "vertex"})
 
 
 def provider_can_pause(name: str | None) -> bool:

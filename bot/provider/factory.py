@@ -1,6 +1,7 @@
 """Build every enabled provider. With FTBOT_SANDBOX=1 each talks to a local sandbox of its own kind:
 OpenAI and Azure OpenAI to OpenAI-compatible sandboxes (Azure's on the `/openai/v1/` path its v1
-endpoint uses), Together AI to the Together-compatible one."""
+endpoint uses), Together AI to the Together-compatible one, Vertex AI to the Vertex sandbox (with a Cloud Storage
+emulator for its bucket)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,34 @@ def make_one(name: str, settings: Settings, *, max_retries: int = 2, timeout: fl
             timeout=timeout,
         )
         return provider, None
+    if name == "vertex":
+        return _vertex(settings, max_retries=max_retries, timeout=timeout)
     raise SettingsError(f"unknown provider {name!r}")
+
+
+def _vertex(settings: Settings, *, max_retries: int, timeout: float) -> tuple[Provider, Any | None]:
+    """Gemini tuning on Vertex AI; with FTBOT_SANDBOX=1 the Vertex sandbox and its storage emulator."""
+    from bot.provider.vertex_adapter import VertexProvider
+
+    common = {"price_per_mtok": settings.vertex_price_per_mtok, "max_retries": max_retries, "timeout": timeout}
+    if settings.sandbox:
+        from bot.sandbox.vertex_server import VertexSandboxServer
+        from bot.sandbox.vertex_state import PROJECT
+
+        server = VertexSandboxServer(timing=_sandbox_timing()).start()
+        try:
+            provider = VertexProvider(
+                project=PROJECT, location=settings.vertex_location or "us-central1", bucket=f"gs://{server.bucket}",
+                sandbox_token=SANDBOX_KEY, base_url=server.url, storage_endpoint=server.storage_url, **common,
+            )
+        except Exception:
+            server.stop()
+            raise
+        return provider, server
+    provider = VertexProvider(
+        project=settings.vertex_project or "", location=settings.vertex_location or "", bucket=settings.vertex_bucket or "", **common,
+    )
+    return provider, None
 
 
 def make_providers(settings: Settings, **kw: Any) -> tuple[dict[str, Provider], list[Any]]:

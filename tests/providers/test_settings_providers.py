@@ -41,7 +41,7 @@ def test_every_provider_setting_is_read() -> None:
     [
         ({**OPENAI, **AZURE}, "FTBOT_DEFAULT_PROVIDER is required when several providers are enabled (openai, azure)"),
         ({**OPENAI, "FTBOT_DEFAULT_PROVIDER": "together"}, "FTBOT_DEFAULT_PROVIDER is 'together' but that provider is not enabled (enabled: openai)"),
-        ({**OPENAI, "FTBOT_DEFAULT_PROVIDER": "mistral"}, "FTBOT_DEFAULT_PROVIDER must be one of openai, azure, together, ray, got 'mistral'"),
+        ({**OPENAI, "FTBOT_DEFAULT_PROVIDER": "mistral"}, "FTBOT_DEFAULT_PROVIDER must be one of openai, azure, together, ray, vertex, got 'mistral'"),
         ({**OPENAI, "AZURE_OPENAI_ENDPOINT": "acme.openai.azure.com", "FTBOT_DEFAULT_PROVIDER": "openai"}, "AZURE_OPENAI_ENDPOINT must be an http(s) URL, got 'acme.openai.azure.com'"),
     ],
 )
