@@ -18,7 +18,7 @@ USAGE: dict[str, str] = {
     "help": "/ft help",
     "upload": "/ft upload [provider=P]",
     "files": "/ft files",
-    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X] [training=lora|full] [lora_r=N] [provider=P]",
+    "start": "/ft start FILE [model=MODEL] [validation=FILE] [epochs=N] [batch=N] [lr=X] [suffix=S] [seed=N] [method=supervised|dpo] [beta=X] [training=lora|full] [lora_r=N] [adapter=N] [provider=P]",
     "list": "/ft list [N]",
     "status": "/ft status JOB_ID",
     "events": "/ft events JOB_ID [N]",
@@ -43,10 +43,13 @@ VERBS = tuple(USAGE)
 # `watch`/`unwatch` too: pointing a job's card and alerts at a channel, or silencing one, is steering.
 OPERATOR_VERBS = frozenset({"upload", "start", "cancel", "pause", "resume", "watch", "unwatch", "migrate", "keep", "eval"})
 
-START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "provider")
+START_KEYS = ("model", "validation", "epochs", "batch", "lr", "suffix", "seed", "method", "beta", "training", "lora_r", "adapter", "provider")
 # Options only Together AI takes (JobSpec hyperparameter names).
 TOGETHER_ONLY = {"training_type": "training", "lora_r": "lora_r"}
-PROVIDERS = ("openai", "azure", "together", "ray")
+# Options only Vertex AI takes (Gemini's adapter size).
+VERTEX_ONLY = {"adapter_size": "adapter"}
+VERTEX_ADAPTER_SIZES = (1, 2, 4, 8, 16)
+PROVIDERS = ("openai", "azure", "together", "ray", "vertex")
 _CHANNEL_REF = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
@@ -213,6 +216,11 @@ def parse_start(args: tuple[str, ...]) -> StartRequest:
         if hyper.get("training_type") == "full":
             raise UserError("`lora_r` applies to `training=lora` only.", USAGE["start"])
         hyper["lora_r"] = _int("lora_r", opts["lora_r"], 1, 1024)
+    if "adapter" in opts:
+        size = _int("adapter", opts["adapter"], 1, 16)
+        if size not in VERTEX_ADAPTER_SIZES:
+            raise UserError(f"`adapter` must be 1, 2, 4, 8 or 16, got `{size}`.", USAGE["start"])
+        hyper["adapter_size"] = size
     suffix = opts.get("suffix")
     if suffix is not None:
         if len(suffix) > 64:
@@ -262,6 +270,16 @@ def for_provider(req: StartRequest, provider: str, *, default_model: str = DEFAU
             raise UserError(
                 f"{' and '.join(f'`{g}`' for g in given)} {'is a Together AI option' if len(given) == 1 else 'are Together AI options'}: "
                 f"{provider_label(provider)} does not take {'it' if len(given) == 1 else 'them'}. Add `provider=together` to train there.",
+                USAGE["start"],
+            )
+    if provider == "vertex":
+        if "batch_size" in hyper:
+            raise UserError("Vertex AI picks the batch size itself: start without `batch=`.", USAGE["start"])
+    else:
+        given = [opt for key, opt in VERTEX_ONLY.items() if key in hyper]
+        if given:
+            raise UserError(
+                f"`{given[0]}` is a Vertex AI option (Gemini's adapter size): {provider_label(provider)} does not take it. Add `provider=vertex` to train there.",
                 USAGE["start"],
             )
     model = req.model if req.model_given else default_model

@@ -74,7 +74,9 @@ def estimate_job_cost(services: Services, team_id: str, spec: JobSpec, provider:
         if own is not None:
             return own
     if price is None:
-        return Estimate(None, f"no training price is known for {spec.model} (FTBOT_PRICE_TABLE can add one)")
+        # A provider may say why it has no price, and what would give it one (Vertex AI: a setting).
+        why = getattr(services.provider_for(provider), "unpriced", None)
+        return Estimate(None, why or f"no training price is known for {spec.model} (FTBOT_PRICE_TABLE can add one)")
     with services.db.session() as s:
         row = s.scalars(
             select(Dataset).where(Dataset.team_id == team_id, Dataset.provider_file_id == spec.training_file).order_by(Dataset.created_at.desc())

@@ -30,7 +30,8 @@ def resolve_file(services: Services, team_id: str, ref: str, *, what: str, provi
             # A file lives at one provider: a job elsewhere needs the dataset uploaded there too.
             elsewhere = ", ".join(sorted({d.provider for d in named}))
             raise UserError(f"The dataset {code(ref[:60])} was uploaded to {elsewhere}, not to {provider}: `/ft upload` it to {provider} first.")
-    if ref.startswith("file-"):
+    # A file id: OpenAI's and Together's `file-…`, Vertex AI's object in ftbot's bucket `gs://…`.
+    if ref.startswith(("file-", "gs://")):
         try:
             f = services.provider_for(provider).get_file(ref)
         except ProviderNotFound:

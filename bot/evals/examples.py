@@ -136,9 +136,30 @@ def example_of(obj: Any, line: int) -> Example | str:
             return "no_reference"
         check_messages(msgs[:last])
         return Example(line, [clean_message(m) for m in msgs[:last]], ref, tools)
+    if isinstance(obj.get("contents"), list):  # Gemini's format (a Vertex AI dataset in ftbot's bucket)
+        return example_of({"messages": _gemini_messages(obj)}, line)
     if isinstance(obj.get("prompt"), str) and isinstance(obj.get("completion"), str):
         return Example(line, [{"role": "user", "content": obj["prompt"]}], {"content": obj["completion"], "tool_calls": []})
     return "no_reference"
+
+
+def _gemini_messages(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Gemini's `systemInstruction` and `contents` (roles user / model, text parts) as chat messages."""
+
+    def text(parts: Any) -> str:
+        if not isinstance(parts, list) or not all(isinstance(p, dict) and isinstance(p.get("text", ""), str) for p in parts):
+            raise Malformed("a Gemini turn's parts are not text parts")
+        return "".join(p.get("text", "") for p in parts)
+
+    out: list[dict[str, Any]] = []
+    system = obj.get("systemInstruction") or obj.get("system_instruction")
+    if isinstance(system, dict):
+        out.append({"role": "system", "content": text(system.get("parts"))})
+    for turn in obj["contents"]:
+        if not isinstance(turn, dict):
+            raise Malformed("a Gemini turn is not an object")
+        out.append({"role": "assistant" if turn.get("role") == "model" else "user", "content": text(turn.get("parts"))})
+    return out
 
 
 def parse_lines(lines: Iterable[bytes | str]) -> Parsed:

@@ -19,7 +19,7 @@ from bot.events import JobChanged, JobEnded, ModelAppeared, announce
 from bot.jobs.health import Finding
 from bot.jobs.health_watch import watch_job
 from bot.jobs.store import StoredEvent
-from bot.jobs.view import view_of
+from bot.jobs.view import JobView, view_of
 from bot.messages.events import EventView, event_replies
 from bot.messages.health import health_message
 from bot.messages.job_card import ServingNote, final_alert
@@ -47,8 +47,10 @@ def subscribe(session: Session, job: Job, channel: str, *, user: str | None, now
         sub.card_status, sub.card_step, sub.card_updated_at, sub.created_by = job.status, job.step, now, user
         enqueue(session, f"s{sub.id}:card:{restarts}", kind="card", channel=channel, sub=sub)
         if job.is_final:
-            enqueue(session, f"s{sub.id}:final:{restarts}", kind="alert", channel=channel, sub=sub, payload=final_alert(view_of(job)))
-            enqueue(session, f"s{sub.id}:chart:{restarts}", kind="chart", channel=channel, sub=sub)
+            view = view_of(job)
+            enqueue(session, f"s{sub.id}:final:{restarts}", kind="alert", channel=channel, sub=sub, payload=final_alert(view))
+            if _has_chart(view):
+                enqueue(session, f"s{sub.id}:chart:{restarts}", kind="chart", channel=channel, sub=sub)
         return sub, True
     sub = Subscription(job_id=job.id, team_id=job.team_id, channel_id=channel, created_by=user, card_status=job.status, card_step=job.step, card_updated_at=now)
     session.add(sub)
@@ -122,8 +124,15 @@ def plan_final(session: Session, job: Job, sub: Subscription, serving: ServingNo
     """The one end-of-job alert in the channel and the loss chart in the thread. `serving`: when the
     new model stops serving, if that is soon (bot/jobs/alert_notes.py looked it up before the write)."""
     note = serving if job.status == "succeeded" else None
-    enqueue(session, f"s{sub.id}:final", kind="alert", channel=sub.channel_id, sub=sub, payload=final_alert(view_of(job), serving=note))
-    enqueue(session, f"s{sub.id}:chart", kind="chart", channel=sub.channel_id, sub=sub)
+    view = view_of(job)
+    enqueue(session, f"s{sub.id}:final", kind="alert", channel=sub.channel_id, sub=sub, payload=final_alert(view, serving=note))
+    if _has_chart(view):
+        enqueue(session, f"s{sub.id}:chart", kind="chart", channel=sub.channel_id, sub=sub)
+
+
+def _has_chart(view: JobView) -> bool:
+    """No chart for a provider whose loss ftbot cannot read (the alert says where it is instead)."""
+    return not (view.metrics_note and view.train_loss is None and view.valid_loss is None)
 
 
 def plan_health(session: Session, job: Job, sub: Subscription, findings: Sequence[Finding]) -> None:

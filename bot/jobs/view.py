@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.messages.views import JobView
-from bot.provider.base import provider_can_pause
+from bot.provider.base import metrics_note, provider_can_pause
 
 __all__ = ["JobView", "show_providers", "view_of"]
 
@@ -47,4 +47,6 @@ def view_of(job: Any, *, show_provider: bool | None = None) -> JobView:
         suffix=job.suffix,
         provider=(getattr(job, "provider", None) or "openai") if show else None,
         can_pause=provider_can_pause(getattr(job, "provider", None)),
+        metrics_note=metrics_note(getattr(job, "provider", None)),
+        trained_tokens=getattr(job, "trained_tokens", None),
     )

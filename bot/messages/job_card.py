@@ -67,9 +67,14 @@ def job_fields(job: JobView, now: datetime) -> list[dict[str, Any]]:
     fields = [
         {"type": "mrkdwn", "text": f"*Status*\n{status_label(job.status)}"},
         {"type": "mrkdwn", "text": f"*Base model*\n{code(job.base_model)}{provider_tag(job.provider)}"},
-        {"type": "mrkdwn", "text": f"*Train loss*\n{fmt_num(job.train_loss)}"},
-        {"type": "mrkdwn", "text": f"*Valid loss*\n{fmt_num(job.valid_loss)}"},
     ]
+    if job.metrics_note and job.train_loss is None and job.valid_loss is None:
+        fields += _elsewhere_fields(job)
+    else:
+        fields += [
+            {"type": "mrkdwn", "text": f"*Train loss*\n{fmt_num(job.train_loss)}"},
+            {"type": "mrkdwn", "text": f"*Valid loss*\n{fmt_num(job.valid_loss)}"},
+        ]
     if job.train_accuracy is not None or job.valid_accuracy is not None:
         fields.append(
             {"type": "mrkdwn", "text": f"*Token accuracy*\ntrain {fmt_num(job.train_accuracy, 2)} / valid {fmt_num(job.valid_accuracy, 2)}"}
@@ -78,6 +83,18 @@ def job_fields(job: JobView, now: datetime) -> list[dict[str, Any]]:
     if eta:
         fields.append({"type": "mrkdwn", "text": f"*ETA*\n{eta}"})
     return fields[:10]  # Slack allows at most 10 fields
+
+
+def _elsewhere_fields(job: JobView) -> list[dict[str, Any]]:
+    """What the provider reports instead of a loss: epochs, steps, tokens; and where the loss is."""
+    out = []
+    epochs = job.hyperparameters.get("n_epochs")
+    if epochs:
+        out.append({"type": "mrkdwn", "text": f"*Epochs*\n{clip(str(epochs), 20)}"})
+    if job.trained_tokens:
+        out.append({"type": "mrkdwn", "text": f"*Trained tokens*\n{job.trained_tokens:,}"})
+    out.append({"type": "mrkdwn", "text": f"*Loss and accuracy*\nnot shown here: {escape(clip(job.metrics_note or '', 1500))}"})
+    return out
 
 
 def job_blocks(job: JobView, now: datetime, *, with_buttons: bool = True) -> list[dict[str, Any]]:
@@ -143,6 +160,21 @@ class ServingNote:
     source: str
 
 
+def _reported(job: JobView) -> str:
+    """The alert's line for a provider whose loss ftbot cannot read: what it did report, and where the loss is."""
+    said = []
+    if job.step is not None and job.total_steps:
+        said.append(f"{job.step:,}/{job.total_steps:,} steps")
+    epochs = job.hyperparameters.get("n_epochs")
+    if epochs:
+        said.append(f"{clip(str(epochs), 20)} epochs")
+    if job.trained_tokens:
+        said.append(f"{job.trained_tokens:,} trained tokens")
+    who = f"{escape(provider_label(job.provider))} reported" if job.provider else "Reported"
+    head = f"{who}: {', '.join(said)}. " if said else ""
+    return f"{head}No loss chart: {escape(clip(job.metrics_note or '', 1500))}."
+
+
 def final_alert(job: JobView, *, serving: ServingNote | None = None) -> dict[str, Any]:
     """Posted in the channel (not only the thread) when a job ends."""
     if job.status == "succeeded":
@@ -171,7 +203,10 @@ def final_alert(job: JobView, *, serving: ServingNote | None = None) -> dict[str
             f":hourglass_flowing_sand: Its base model {code(serving.base_model, 120)} stops serving {left}, on {serving.serving_ends:%Y-%m-%d} "
             f"({escape(serving.source)}), and this model with it: plan its move (`/ft migrate {clip(job.fine_tuned_model or 'MODEL', 200)}`)."
         )
-    lines.append(f"Last train loss {fmt_num(job.train_loss)}, valid loss {fmt_num(job.valid_loss)}. Loss chart in the thread.")
+    if job.metrics_note and job.train_loss is None and job.valid_loss is None:
+        lines.append(_reported(job))
+    else:
+        lines.append(f"Last train loss {fmt_num(job.train_loss)}, valid loss {fmt_num(job.valid_loss)}. Loss chart in the thread.")
     mention = f" <@{job.started_by}>" if job.started_by else ""
     model = f": {clip(job.fine_tuned_model, 300)}" if job.fine_tuned_model else ""
     text = f"Fine-tuning {clip(job.id, 100)} {clip(job.status, 60)}{model}"

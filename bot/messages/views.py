@@ -35,6 +35,9 @@ class JobView:
     # The job's provider, set only when several providers are enabled (messages then name it).
     provider: str | None = None
     can_pause: bool = True  # False at providers without pause (no Pause button on the card)
+    # Where the loss and accuracy are published when ftbot cannot read them (None: it reads them).
+    metrics_note: str | None = None
+    trained_tokens: int | None = None
 
     @property
     def final(self) -> bool:

@@ -429,6 +429,17 @@ def provider_can_pause(name: str | None) -> bool:
     return (name or "openai") not in NO_PAUSE
 
 
+# Providers that publish a job's loss and accuracy somewhere ftbot does not read: the card and the
+# final alert say where, instead of empty loss fields and an empty chart. A table for the same reason.
+METRICS_ELSEWHERE = {
+    "vertex": "Vertex AI publishes the loss and accuracy in the job's Vertex AI Experiments run, which ftbot does not read",
+}
+
+
+def metrics_note(name: str | None) -> str | None:
+    return METRICS_ELSEWHERE.get(name or "openai")
+
+
 def steer_refusal(provider: object, action: str, job: Job, trained_steps: int | None) -> str | None:
     """The provider's own refusal, for adapters that have rules (those without the hook have none)."""
     hook = getattr(provider, "steer_refusal", None)

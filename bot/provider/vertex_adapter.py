@@ -203,6 +203,8 @@ class VertexProvider:
     name = "vertex"
     max_suffix_length = MAX_SUFFIX
     default_model = DEFAULT_MODEL
+    # Why a job here has no estimate without FTBOT_VERTEX_PRICE_PER_MTOK (the budget gate's note).
+    unpriced = "Google publishes no per-token Gemini tuning price ftbot can read; FTBOT_VERTEX_PRICE_PER_MTOK sets one"
 
     def __init__(
         self,
@@ -576,8 +578,8 @@ class VertexProvider:
         updated = _unix(tj.update_time) or created
         out: list[JobEvent] = []
 
-        def add(phase: int, n: int, what: str, at: int, message: str, level: str = "info", data: dict[str, Any] | None = None) -> None:
-            out.append(JobEvent(id=f"vx{phase:02d}{n:06d}-{what}", created_at=at, level=level, message=message, data=data))
+        def add(phase: int, n: int, what: str, at: int, message: str, level: str = "info", data: dict[str, Any] | None = None, type: str = "message") -> None:  # noqa: A002
+            out.append(JobEvent(id=f"vx{phase:02d}{n:06d}-{what}", created_at=at, level=level, message=message, type=type, data=data))
 
         hp = job.hyperparameters
         add(0, 0, "created", created, f"Tuning job created: {job.model}, {hp.get('n_epochs', 'default')} epochs, adapter size {hp.get('adapter_size', 'default')}.")
@@ -596,7 +598,9 @@ class VertexProvider:
         done = int(meta.get("vertex_completed_epochs", "0") or 0)
         for e in range(1, min(done, epochs or done) + 1):
             step = total * e // epochs if total and epochs else None
-            add(PHASE_EPOCHS, e, "epoch", updated, f"Epoch {e}/{epochs or '?'} completed" + (f" (step {step}/{total})." if step else "."), data={"epoch": e, "step": step, "total_steps": total})
+            # A metrics event with a step and no loss: the card's progress moves, no loss is made up.
+            add(PHASE_EPOCHS, e, "epoch", updated, f"Epoch {e}/{epochs or '?'} completed" + (f" (step {step}/{total})." if step else "."),
+                data={"epoch": e, "step": step, "total_steps": total}, type="metrics" if step else "message")
         end = job.finished_at or updated
         if job.status == "succeeded":
             n = len(tj.tuned_model.checkpoints or []) if tj.tuned_model else 0
