@@ -17,6 +17,7 @@ OpenAI's o200k_base encoding plus a few tokens per turn; the report says so.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,11 @@ class GeminiCheck:
     output_bytes: int = 0  # the converted file's size
     total_tokens: int = 0  # approximate, one pass over the data
     max_example_tokens: int = 0
+    min_example_tokens: int = 0
+    # Examples' token counts for the median and p90: all of them up to SAMPLE_SIZE, then a uniform
+    # reservoir sample (fixed seed: the same file gives the same report), so memory stays bounded.
+    token_sample: list[int] = field(default_factory=list, repr=False)
+    sample_rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
     warnings: list[Problem] = field(default_factory=list)
@@ -318,10 +324,25 @@ def _examples(fh: BinaryIO, check: GeminiCheck, *, count_tokens: bool = True) ->
         check.examples += 1
         check.total_tokens += tokens
         check.max_example_tokens = max(check.max_example_tokens, tokens)
+        if count_tokens:
+            check.min_example_tokens = tokens if check.examples == 1 else min(check.min_example_tokens, tokens)
+            _sample(check, tokens)
         if tokens > MAX_EXAMPLE_TOKENS:
             check.warning(n, f"about {tokens:,} tokens (approximate), over Gemini's {MAX_EXAMPLE_TOKENS:,} an example: Vertex drops it")
         check.output_bytes += len(out) + 1
         yield n, out
+
+
+SAMPLE_SIZE = 10_000
+
+
+def _sample(check: GeminiCheck, tokens: int) -> None:
+    if len(check.token_sample) < SAMPLE_SIZE:
+        check.token_sample.append(tokens)
+        return
+    j = check.sample_rng.randrange(check.examples)
+    if j < SAMPLE_SIZE:
+        check.token_sample[j] = tokens
 
 
 def check(path: str | Path, *, validation: bool = False) -> GeminiCheck:

@@ -19,6 +19,7 @@ from bot.datasets.download import (
     file_info,
     token_origins,
 )
+from bot.datasets.gemini_report import gemini_report
 from bot.datasets.models import default_model_for
 from bot.datasets.register import Registered, register
 from bot.datasets.validate import MAX_LINE_BYTES, validate_file
@@ -172,14 +173,17 @@ def _process(services: Services, a: Arrival, info, limits: Limits) -> str:  # no
     try:
         provider = a.provider or services.default_provider
         model = a.model or default_model_for(provider)
-        report = validate_file(
-            dl.path,
-            model=model,
-            max_line_bytes=limits.max_line_bytes,
-            price_overrides=dict(services.settings.price_table),
-            retirements=table_for(services.settings.retirements_file),
-            provider=provider,
-        )
+        if provider == "vertex":  # Gemini's format and limits: what the upload will convert and check
+            report = gemini_report(dl.path, model=model, price_per_mtok=services.settings.vertex_price_per_mtok)
+        else:
+            report = validate_file(
+                dl.path,
+                model=model,
+                max_line_bytes=limits.max_line_bytes,
+                price_overrides=dict(services.settings.price_table),
+                retirements=table_for(services.settings.retirements_file),
+                provider=provider,
+            )
         ctx = ReportContext(name=info.name, user_id=a.user_id, slack_file_id=info.id, model=model, channel_id=a.channel_id, thread_ts=a.thread_ts, provider=a.provider)
         closed = training_closed(services, provider, model)
         if closed is not None and closed.training_ends is not None:

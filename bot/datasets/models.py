@@ -50,6 +50,7 @@ _TABLE: tuple[tuple[str, int, frozenset[str]], ...] = (
 # A model not listed here is checked against TOGETHER_ASSUMED_LIMIT, and Together's own client checks
 # the real limit (GET /fine-tunes/models/limits) when the job starts.
 TOGETHER_DEFAULT_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+VERTEX_DEFAULT_MODEL = "gemini-3.5-flash"  # bot.provider.vertex_adapter.DEFAULT_MODEL
 _TOGETHER: dict[str, int] = {
     "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": 131_072,
     "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference": 131_072,
@@ -84,6 +85,8 @@ def is_together_model(model: str) -> bool:
 def default_model_for(provider: str | None) -> str:
     if provider == "ray":
         return ray_defaults.DEFAULT_MODEL
+    if provider == "vertex":
+        return VERTEX_DEFAULT_MODEL
     return TOGETHER_DEFAULT_MODEL if provider == "together" else DEFAULT_MODEL
 
 

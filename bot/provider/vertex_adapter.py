@@ -90,6 +90,7 @@ KEY_LABEL = "ftbot_key"
 SUFFIX_LABEL = "ftbot_suffix"
 MANAGED_LABEL = "ftbot"
 DATASETS_DIR = "datasets"
+MAX_URI = 128  # the longest file id ftbot's tables store
 UPLOAD_CHUNK = 8 * 1024 * 1024  # resumable upload chunk (a multiple of 256 KB)
 RETRYABLE_STATUS = [408, 429, 500, 502, 503, 504]
 # ftbot's start options -> the CreateTuningJobConfig field
@@ -270,8 +271,12 @@ class VertexProvider:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name) or "data.jsonl"
         if not safe.endswith(".jsonl"):
             safe += ".jsonl"
-        parts = [p for p in (self.prefix, DATASETS_DIR, digest[:24], safe) if p]
-        return "/".join(parts)
+        parts = [p for p in (self.prefix, DATASETS_DIR, digest[:24]) if p]
+        # ftbot stores a file id in 128 characters: the name is shortened (its hash keeps it unique).
+        room = MAX_URI - len(self._uri("/".join(parts) + "/"))
+        if len(safe) > room:
+            safe = safe[: max(1, room - len(".jsonl"))] + ".jsonl"
+        return "/".join([*parts, safe])
 
     def _uri(self, name: str) -> str:
         return f"gs://{self.bucket_name}/{name}"

@@ -198,3 +198,67 @@ def test_the_budget_gate_asks_when_the_cost_is_unknown_and_prices_with_the_set_p
     priced = vertex_team(db_url, worker=False, job_budget_usd=5.0, vertex_price_per_mtok=3.0)
     job_id = _started(priced.ask(f"start {_upload(priced)} epochs=2"))
     assert job_id in vertex_sandbox.world.jobs
+
+
+def _upload_form(team: Team, slack, name: str, content: bytes) -> dict:  # noqa: ANN001
+    """`/ft upload provider=vertex`, the file chosen in the form; the report posted in the channel."""
+    before = len(slack.calls("views.open"))
+    team.bot.slack.command("upload provider=vertex", trigger_id="123.456", channel=CHANNEL)
+    opened = wait_for(lambda: slack.calls("views.open")[before:])[0].args["view"]
+    f = slack.add_user_file(name, content)
+    values = {
+        "file": {"file": {"type": "file_input", "files": [{"id": f["id"], "name": name}]}},
+        "model": {"model": {"type": "static_select", "selected_option": {"value": FLASH}}},
+    }
+    posted = len([c for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL])
+    assert team.bot.slack.view_submission("upload_dataset", values, private_metadata=opened["private_metadata"]).status == 200
+    return wait_for(lambda: [c.args for c in slack.calls("chat.postMessage") if c.args.get("channel") == CHANNEL][posted:])[0]
+
+
+def test_the_dataset_report_for_vertex_checks_geminis_format_and_limits(db_url, vertex_team, vertex_sandbox, slack) -> None:  # noqa: ANN001, F811
+    from storage.models import Dataset
+
+    team = vertex_team(db_url, worker=False)
+    provider = team.bot.services.providers["vertex"]
+    content = openai_chat(7, tag="report-clean")
+    name = "support-" + "s" * 200 + ".jsonl"  # a long name still makes a file id ftbot can store
+    report = _upload_form(team, slack, name, content)
+    blocks = json.dumps(report["blocks"])
+    assert "clean" in report["text"], report
+    assert "OpenAI chat \\u2192 Gemini \\u00b7 7 examples" in blocks, blocks
+    assert "o200k_base, not Gemini's tokenizer, approximate" in blocks and "Over the 131,072 limit" in blocks
+    assert "unknown: Google publishes no per-token Gemini tuning price ftbot can read (FTBOT_VERTEX_PRICE_PER_MTOK sets one)" in blocks
+    with team.bot.services.db.session() as s:
+        [row] = s.scalars(select(Dataset)).all()
+        assert (row.provider, row.example_count, row.verdict) == ("vertex", 7, "clean")
+        fid = row.provider_file_id
+    assert fid.startswith(f"gs://{vertex_sandbox.bucket}/tests/datasets/") and f"Uploaded as `{fid}`" in blocks
+    assert len(fid) == 128 and fid.endswith("sss.jsonl")
+    assert b'"contents"' in provider.file_content(fid)  # converted into the bucket
+    # The approximate token count is the check's: the same number the adapter's estimate uses.
+    from bot.datasets import gemini_format
+
+    assert f"{_tokens_of(content, gemini_format):,}" in report["text"]
+
+    # What cannot be converted is named by line, and nothing is uploaded.
+    lines = content.decode().splitlines()
+    lines[1] = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]})
+    lines[4] = json.dumps({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}, {"role": "assistant", "content": "a cat"}]})
+    bad = ("\n".join(lines) + "\n").encode()
+    objects = len(provider.list_files(limit=1000))
+    refused = _upload_form(team, slack, "broken.jsonl", bad)
+    said = json.dumps(refused["blocks"])
+    assert "2 errors" in said and "Not uploaded" in said, said
+    assert "tool calls are not converted to Gemini's format \\u2014 line 2" in said, said
+    assert "has an image: ftbot converts text only" in said and "\\u2014 line 5" in said, said
+    assert len(provider.list_files(limit=1000)) == objects
+
+
+def _tokens_of(content: bytes, gemini_format) -> int:  # noqa: ANN001
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.jsonl"
+        path.write_bytes(content)
+        return gemini_format.check(path).total_tokens
