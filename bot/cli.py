@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="the whole lifecycle on this machine with no accounts, printing the conversation")
     s.add_argument("--out", default="ftbot-demo", help="parent folder: each run writes its database, chart and transcript to a new run-YYYYmmdd-HHMMSS folder in it (default: ftbot-demo)")
     s.add_argument("--steps", type=int, default=30, help="training steps of the demo job")
-    s.add_argument("--provider", choices=("openai", "together", "ray"), default="openai", help="whose sandbox trains the demo job (default: openai; ray: a local Ray head and a tiny CPU trainer, needs ftbot[ray])")
+    s.add_argument("--provider", choices=("openai", "together", "ray", "vertex"), default="openai", help="whose sandbox trains the demo job (default: openai; vertex: Gemini tuning on the Vertex AI sandbox, needs ftbot[vertex]; ray: a local Ray head and a tiny CPU trainer, needs ftbot[ray])")
     s.add_argument("--migrate", action="store_true", help="leaving OpenAI: a model trained there, moved to Together AI with /ft migrate")
     s.set_defaults(func=cmd_demo)
 

@@ -262,3 +262,31 @@ def _tokens_of(content: bytes, gemini_format) -> int:  # noqa: ANN001
         path = Path(tmp) / "x.jsonl"
         path.write_bytes(content)
         return gemini_format.check(path).total_tokens
+
+
+def test_ftbot_demo_with_vertex_tells_the_whole_story(tmp_path, app_clock) -> None:  # noqa: ANN001
+    """`ftbot demo --provider vertex`: datasets checked for Gemini, a tuned Gemini model, the alert with
+    what Vertex reported, the evaluation against the base, the model deleted after two approvals."""
+    import subprocess
+    import sys
+
+    app_clock.set("2026-12-08")
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "demo", "--provider", "vertex", "--out", str(tmp_path / "demo"), "--steps", "12"],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-2000:])
+    text = out.stdout
+    for seen in (
+        "Vertex AI sandbox", "`acme-draft.jsonl`: 1 error", "has role 'bot'; Gemini knows user and model", "OpenAI chat → Gemini · 10 examples",
+        "o200k_base, not Gemini's tokenizer, approximate", "Uploaded as `gs://ftbot-sandbox-data/demo/datasets/",
+        "epochs=3 adapter=4 lr=1.0", "(adapter_size=4, learning_rate_multiplier=1.0, n_epochs=3)", "[job card]", "(step 6/6)",
+        "Dataset processed: 10 examples", "Tuned model ready: projects/123456789012/locations/us-central1/models/",
+        "Reported: 6/6 steps, 3 epochs", "No loss chart: Vertex AI publishes the loss and accuracy",
+        "against `gemini-3.5-flash`", "10 of 10 examples scored.", "*Deleted*", "was deleted",
+    ):
+        assert seen in text, seen
+    assert "[thread: image]" not in text  # no empty chart
+    summary = text.split("\nSummary\n")[1]
+    for seen in ("provider          Vertex AI sandbox", ": succeeded", "model             projects/123456789012/locations/us-central1/models/", "model deleted     yes", "loss chart        none: Vertex AI"):
+        assert seen in summary, seen
