@@ -94,9 +94,13 @@ def run(base: str, slack: SlackStandIn, settings: Settings, n_jobs: int, channel
                 break
             time.sleep(0.2)
         with svc.db.session() as s:
-            first_found = s.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.idempotency_key.like("s%:final%")))
-            last_found = s.scalar(select(func.max(OutboxMessage.created_at)).where(OutboxMessage.idempotency_key.like("s%:final%")))
-            digest_queued = s.scalar(select(func.max(OutboxMessage.created_at)).where(OutboxMessage.idempotency_key.like("digest:%")))
+            # The alerts (`s<sub>:final`, `:final:<n>` after a restart) and the digest posts, not the
+            # evaluation headlines edited into them minutes later (`…:final:eval`, `digest:…:eval:…`).
+            o = OutboxMessage
+            alert = (o.idempotency_key.like("s%:final%"), o.idempotency_key.not_like("%:eval%"))
+            first_found = s.scalar(select(func.min(o.created_at)).where(*alert))
+            last_found = s.scalar(select(func.max(o.created_at)).where(*alert))
+            digest_queued = s.scalar(select(func.max(o.created_at)).where(o.idempotency_key.like("digest:%"), o.idempotency_key.not_like("%:eval%")))
     finally:
         worker.stop()
     # What Slack shows, per job.

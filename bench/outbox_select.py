@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.outbox.sender import Sender  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from storage.db import Database, normalise_url  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Job, OutboxMessage, Subscription  # noqa: E402
@@ -77,7 +78,8 @@ def main() -> None:
         with db.session() as s:
             for i in range(0, len(rows), 10_000):
                 s.execute(insert(OutboxMessage), rows[i : i + 10_000])
-        sender = Sender(SimpleNamespace(db=db, settings=SimpleNamespace(slack_bot_token="x", slack_api_url="http://127.0.0.1:9/api/")), "bench")
+        # Real Settings rather than a stand-in namespace, so a setting the sender starts reading is there.
+        sender = Sender(SimpleNamespace(db=db, settings=Settings(slack_bot_token="x", slack_api_url="http://127.0.0.1:9/api/")), "bench")
         t0 = time.perf_counter()
         groups = sender.pending_groups()
         seconds = time.perf_counter() - t0
