@@ -1,6 +1,6 @@
 """When Slack refuses a message's newer blocks (`invalid_blocks` naming a `table`, an `alert`, …: not
 every surface or workspace takes them), the message goes again once with those blocks drawn classic
-(bot/messages/classic_blocks.py), and the workspace's refusal is remembered for REMEMBER, in the
+(bot/outbox/classic_blocks.py), and the workspace's refusal is remembered for REMEMBER, in the
 database (several senders may run), so later messages with that block go classic at once.
 
 The sender wraps its Slack client with `FallbackClient` in one place; `chat_postMessage` and
@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.messages.classic_blocks import newer_types, to_classic
+from bot.outbox.classic_blocks import newer_types, to_classic
 from storage.db import Database
 from storage.errors import is_race_on
 from storage.models import BlockFallback

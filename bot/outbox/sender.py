@@ -39,10 +39,10 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.messages.delivery import channel_ended_notice
 from bot.outbox.block_fallback import FallbackClient, Memory
 from bot.outbox.claims import ClaimKeeper, held
 from bot.outbox.digest import gather_endings
+from bot.outbox.notices import channel_ended_notice
 from bot.outbox.pacing import POST, Pacer
 from bot.outbox.renderers import File, NotReady, Renderer, Row, renderer_for
 from bot.services import Services
