@@ -28,7 +28,7 @@ from bot.sandbox.learned import prompt_key
 from bot.sandbox.state import Faults
 from bot.slack_standin.requests import SlackRequester
 from storage.models import EvalRun, KeptAnswer
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, wait_for
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, date_env, wait_for
 from tests.providers.conftest import CHANNEL, TOGETHER_KEY, TOGETHER_PROJECT
 from tests.providers.test_migrate import LLAMA_8B, _answers, _click, _made_at_openai, _migration, _preview_id
 
@@ -48,8 +48,7 @@ def _web_process(team, kits, slack) -> tuple[subprocess.Popen, SlackRequester]: 
         "TOGETHER_API_KEY": TOGETHER_KEY, "TOGETHER_BASE_URL": kits["together"].sandbox.url, "TOGETHER_PROJECT_ID": TOGETHER_PROJECT,
         "DATABASE_URL": team.bot.services.settings.database_url, "PORT": str(port), "FTBOT_DEFAULT_PROVIDER": "openai",
     }
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env.update(date_env())  # the test's date, the code under test (PYTHONPATH) and, when shifted, the moved wall clock
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "--log-level", "WARNING", "serve", "--no-worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def healthy() -> bool:
