@@ -177,12 +177,7 @@ class Team:
 @pytest.fixture
 def launch(kits, slack) -> Iterator[Callable[..., Team]]:  # noqa: ANN001
     """A bot with the named providers enabled, each on its sandbox; the default is the first named."""
-    from bot.app import build_app
     from bot.provider.factory import make_providers
-    from bot.services import build_services
-    from bot.slack_standin.requests import SlackRequester
-    from bot.web import HttpServer, WebApp
-    from bot.worker.runner import Worker
 
     started: list[RunningBot] = []
 
@@ -195,22 +190,37 @@ def launch(kits, slack) -> Iterator[Callable[..., Team]]:  # noqa: ANN001
         assert settings.enabled_providers == tuple(n for n in ("openai", "azure", "together") if n in names)
         providers, servers = make_providers(settings, max_retries=0, timeout=provider_timeout)
         assert not servers  # real endpoints (the sandboxes), not FTBOT_SANDBOX's own
-        services = build_services(settings, providers=providers)
-        app = build_app(services)
-        server = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
-        if worker:
-            services.extras["worker"] = Worker(services, lease_seconds=5, send_interval=0.05, team_id="T0001").start()
-        requester = SlackRequester(f"{server.url}/slack/events", SIGNING_SECRET, response_base=f"{slack.base}/response")
-        bot = RunningBot(server.url, requester, services, app, server)
-        started.append(bot)
-        return Team(bot, slack)
+        return run_team(settings, providers, slack, started, worker=worker)
 
     yield _launch
+    stop_teams(started)
+    from bot.jobs.view import show_providers
+
+    show_providers(False)  # the process-wide label switch back to one provider for the tests that follow
+
+
+def run_team(settings, providers, slack, started: list[RunningBot], *, worker: bool) -> Team:  # noqa: ANN001
+    """The bot as `ftbot serve` runs it (and its worker), on these providers, signed requests ready."""
+    from bot.app import build_app
+    from bot.services import build_services
+    from bot.slack_standin.requests import SlackRequester
+    from bot.web import HttpServer, WebApp
+    from bot.worker.runner import Worker
+
+    services = build_services(settings, providers=providers)
+    app = build_app(services)
+    server = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
+    if worker:
+        services.extras["worker"] = Worker(services, lease_seconds=5, send_interval=0.05, team_id="T0001").start()
+    requester = SlackRequester(f"{server.url}/slack/events", SIGNING_SECRET, response_base=f"{slack.base}/response")
+    bot = RunningBot(server.url, requester, services, app, server)
+    started.append(bot)
+    return Team(bot, slack)
+
+
+def stop_teams(started: list[RunningBot]) -> None:
     for bot in started:
         if "worker" in bot.services.extras:
             bot.services.extras["worker"].stop()
         bot.server.stop()
         bot.services.close()
-    from bot.jobs.view import show_providers
-
-    show_providers(False)  # the process-wide label switch back to one provider for the tests that follow

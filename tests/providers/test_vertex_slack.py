@@ -12,20 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from storage.models import Job
-from tests.conftest import SIGNING_SECRET, RunningBot, make_settings, wait_for
-from tests.providers.conftest import CHANNEL, Team
+from tests.conftest import RunningBot, make_settings, wait_for
+from tests.providers.conftest import CHANNEL, Team, run_team, stop_teams
 from tests.vertex_sandbox import FLASH, _vertex_server, make_provider, openai_chat, vertex_sandbox  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
 def vertex_team(sandbox, slack, vertex_sandbox) -> Iterator[Callable[..., Team]]:  # noqa: ANN001, F811
     """A bot with Vertex AI its only provider (FTBOT_VERTEX_* set, FTBOT_SANDBOX-style), on the test Vertex sandbox."""
-    from bot.app import build_app
-    from bot.services import build_services
-    from bot.slack_standin.requests import SlackRequester
-    from bot.web import HttpServer, WebApp
-    from bot.worker.runner import Worker
-
     started: list[RunningBot] = []
 
     def _launch(db_url: str, *, worker: bool = True, **overrides: Any) -> Team:
@@ -40,22 +34,10 @@ def vertex_team(sandbox, slack, vertex_sandbox) -> Iterator[Callable[..., Team]]
         settings.check_providers()
         assert settings.enabled_providers == ("vertex",) and settings.provider_default == "vertex"
         provider = make_provider(vertex_sandbox, price_per_mtok=settings.vertex_price_per_mtok)
-        services = build_services(settings, providers={"vertex": provider})
-        app = build_app(services)
-        server = HttpServer(WebApp(app, services), host="127.0.0.1", port=0).start()
-        if worker:
-            services.extras["worker"] = Worker(services, lease_seconds=5, send_interval=0.05, team_id="T0001").start()
-        requester = SlackRequester(f"{server.url}/slack/events", SIGNING_SECRET, response_base=f"{slack.base}/response")
-        bot = RunningBot(server.url, requester, services, app, server)
-        started.append(bot)
-        return Team(bot, slack)
+        return run_team(settings, {"vertex": provider}, slack, started, worker=worker)
 
     yield _launch
-    for bot in started:
-        if "worker" in bot.services.extras:
-            bot.services.extras["worker"].stop()
-        bot.server.stop()
-        bot.services.close()
+    stop_teams(started)
 
 
 def _upload(team: Team, n: int = 12) -> str:
